@@ -1,0 +1,46 @@
+"""Error types. Bad input raises `InputError`, which the CLI prints without a traceback (exit 2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: where (file and dotted path), what, and the value seen."""
+
+    path: str
+    message: str
+    value: Any = _MISSING
+    file: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}: " if self.file else ""
+        loc = self.path or "(file)"
+        seen = "" if self.value is _MISSING else f" (got {_short(self.value)})"
+        return f"{where}{loc}: {self.message}{seen}"
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class SimError(Exception):
+    """Base class of the simulator's own errors."""
+
+
+class InputError(SimError):
+    """A scenario, topology, workload or model file is invalid; carries every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    @classmethod
+    def single(cls, path: str, message: str, value: Any = _MISSING, file: str | Path | None = None):
+        return cls([Problem(path, message, value, str(file) if file else None)])

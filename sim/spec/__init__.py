@@ -1,0 +1,1 @@
+"""Validated, frozen models of every input file (scenario, topology, workload, model)."""

@@ -1,0 +1,83 @@
+"""Strict frozen models and file loading that turns every problem into a `Problem` with its path."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from sim.errors import InputError, Problem
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Strict(BaseModel):
+    """Base of every input model: unknown keys are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, validate_default=True)
+
+
+def dotted(loc: tuple[Any, ...]) -> str:
+    """('pools', 0, 'gpu') -> 'pools[0].gpu'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+_FRIENDLY = {
+    "extra_forbidden": "unknown key",
+    "missing": "required key is missing",
+}
+
+
+def problems_from(err: ValidationError, file: str | None = None, prefix: str = "") -> list[Problem]:
+    """Every error of a pydantic validation, as Problems with dotted paths and the bad value."""
+    problems = []
+    for e in err.errors(include_url=False):
+        # Drop pydantic's internal union/tag markers from the path (e.g. 'function-after[...]').
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and "[" in p))
+        path = dotted(loc)
+        if prefix:
+            path = f"{prefix}.{path}" if path else prefix
+        msg = _FRIENDLY.get(e["type"], e["msg"])
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        if e["type"] == "missing":
+            problems.append(Problem(path, msg, file=file))
+        else:
+            problems.append(Problem(path, msg, e.get("input"), file=file))
+    return problems
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML file; a missing or malformed file is an InputError naming the file and line."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError.single("", "file not found", file=p)
+    try:
+        with p.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError.single("", f"malformed TOML: {exc}", file=p) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError.single("", f"cannot read file: {exc}", file=p) from None
+
+
+def validate(model: type[M], data: Any, file: str | Path | None = None, context: dict | None = None) -> M:
+    """Validate `data` into `model`, raising InputError with every problem at once."""
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as err:
+        raise InputError(problems_from(err, str(file) if file else None)) from None
+
+
+def load(model: type[M], path: str | Path, context: dict | None = None) -> M:
+    """Read and validate a TOML file into `model`."""
+    ctx = {"base_dir": Path(path).resolve().parent, **(context or {})}
+    return validate(model, read_toml(path), file=path, context=ctx)
