@@ -26,7 +26,7 @@ def cli() -> None:
 
 
 for _name in _COMMANDS:
-    cli.add_command(getattr(import_module(f"sim.cli.{_name}"), "command"))
+    cli.add_command(import_module(f"sim.cli.{_name}").command)
 
 
 def report_problems(err: InputError) -> None:

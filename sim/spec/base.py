@@ -14,9 +14,16 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class Strict(BaseModel):
-    """Base of every input model: unknown keys are errors, instances are immutable."""
+    """Base of every input model: unknown keys are errors, instances are immutable.
+
+    Checks that span several fields (references between tables, consistency) go in `problems()`,
+    which runs after the structure is valid and returns every problem with its own dotted path.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False, validate_default=True)
+
+    def problems(self) -> list[Problem]:
+        return []
 
 
 def dotted(loc: tuple[Any, ...]) -> str:
@@ -69,15 +76,29 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise InputError.single("", f"cannot read file: {exc}", file=p) from None
 
 
-def validate(model: type[M], data: Any, file: str | Path | None = None, context: dict | None = None) -> M:
-    """Validate `data` into `model`, raising InputError with every problem at once."""
+def validate(
+    model: type[M],
+    data: Any,
+    file: str | Path | None = None,
+    context: dict | None = None,
+    check: bool = True,
+) -> M:
+    """Validate `data` into `model`, raising InputError with every problem at once.
+
+    With `check=False` the cross-field `problems()` are left to the caller to gather.
+    """
+    name = str(file) if file else None
     try:
-        return model.model_validate(data, context=context)
+        obj = model.model_validate(data, context=context)
     except ValidationError as err:
-        raise InputError(problems_from(err, str(file) if file else None)) from None
+        raise InputError(problems_from(err, name)) from None
+    found = obj.problems() if check else []
+    if found:
+        raise InputError([Problem(p.path, p.message, p.value, p.file or name) for p in found])
+    return obj
 
 
-def load(model: type[M], path: str | Path, context: dict | None = None) -> M:
-    """Read and validate a TOML file into `model`."""
+def load(model: type[M], path: str | Path, context: dict | None = None, check: bool = True) -> M:
+    """Read and validate a TOML file into `model`; relative paths in it resolve beside it."""
     ctx = {"base_dir": Path(path).resolve().parent, **(context or {})}
-    return validate(model, read_toml(path), file=path, context=ctx)
+    return validate(model, read_toml(path), file=path, context=ctx, check=check)

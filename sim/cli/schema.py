@@ -1,0 +1,20 @@
+"""`sim schema`: the JSON Schema of an input format, for editors and other tools."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from sim.spec.scenario import Scenario
+from sim.spec.topology import TopologyFile
+
+MODELS = {"scenario": Scenario, "topology": TopologyFile}
+
+
+@click.command("schema")
+@click.argument("kind", type=click.Choice(sorted(MODELS)), default="scenario")
+def command(kind: str) -> None:
+    """Print the JSON Schema of a KIND of input file (default: scenario)."""
+    schema = MODELS[kind].model_json_schema(mode="validation")
+    click.echo(json.dumps(schema, indent=2, sort_keys=True))

@@ -1,0 +1,53 @@
+"""`sim validate FILE...`: check scenario and topology files, printing every problem."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from sim.errors import InputError
+from sim.spec.base import load, read_toml
+from sim.spec.scenario import load_scenario
+from sim.spec.topology import TopologyFile
+
+
+def file_kind(path: str | Path) -> str:
+    """'topology' for a file with a [site] table, otherwise 'scenario'."""
+    return "topology" if "site" in read_toml(path) else "scenario"
+
+
+def describe(path: str) -> str:
+    """Validate one file and return a one-line description; raises InputError."""
+    if file_kind(path) == "topology":
+        topo = load(TopologyFile, path)
+        gpus = sum(ph.gpus for ph in topo.phases)
+        return (
+            f"topology {topo.site.name!r}: {len(topo.pools)} pools, "
+            f"{len(topo.phases)} phases, {gpus:,} GPUs"
+        )
+    scenario, topologies = load_scenario(path)
+    return (
+        f"scenario {scenario.name!r}: {scenario.horizon.start} to {scenario.horizon.end}, "
+        f"{len(topologies)} sites, {len(scenario.workloads)} workload files, "
+        f"policy {scenario.policy.kind!r}"
+    )
+
+
+@click.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+def command(files: tuple[str, ...]) -> None:
+    """Validate scenario or topology FILES; exit 2 if any has a problem."""
+    from sim.cli import EXIT_BAD_INPUT, report_problems
+
+    bad = 0
+    for path in files:
+        try:
+            click.echo(f"ok: {path}: {describe(path)}")
+        except InputError as err:
+            bad += 1
+            click.echo(f"invalid: {path}", err=True)
+            report_problems(err)
+    if bad:
+        sys.exit(EXIT_BAD_INPUT)

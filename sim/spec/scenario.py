@@ -1,0 +1,131 @@
+"""Model of a scenario file (`runs/*.toml`): what to simulate, on which campus, for how long."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, ValidationInfo
+
+from sim.errors import InputError, Problem
+from sim.spec.base import Strict, load, read_toml
+from sim.spec.topology import TopologyFile
+
+
+def _resolve(value: Path, info: ValidationInfo) -> Path:
+    """A path relative to the file that names it; it must exist."""
+    base = (info.context or {}).get("base_dir", Path.cwd())
+    path = (Path(base) / value).resolve()
+    if not path.is_file():
+        raise ValueError(f"file not found: {path}")
+    return path
+
+
+FilePath = Annotated[Path, AfterValidator(_resolve)]
+
+
+class Horizon(Strict):
+    """Calendar span of the run in UTC days: from the start of `start` to the start of `end`."""
+
+    start: dt.date
+    end: dt.date
+
+
+class SiteRef(Strict):
+    """A topology file, with its phases' dates and sizes optionally overridden by phase name."""
+
+    topology: FilePath
+    phase_online: dict[str, dt.date] = {}
+    phase_gpus: dict[str, Annotated[int, Field(gt=0, le=10_000_000)]] = {}
+
+
+class Campus(Strict):
+    # assumed: aggregate bandwidth between the campus's sites; no public figure.
+    link_tbit_per_s: float = Field(default=50.0, gt=0, le=1e6)
+
+
+class Policy(Strict):
+    """The allocation policy, selected by `kind`; its parameters are typed per policy."""
+
+    kind: Literal["fifo", "mfu-aware"] = "fifo"
+
+
+class Prices(Strict):
+    # assumed: Memphis industrial electricity (TVA / MLGW), order of $60-80/MWh; scenario knob.
+    power_usd_per_mwh: float = Field(default=70.0, ge=0, le=10_000)
+
+
+class Scenario(Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    horizon: Horizon
+    campus: Campus = Campus()
+    sites: list[SiteRef] = Field(min_length=1)
+    workloads: list[FilePath] = []
+    policy: Policy = Policy()
+    prices: Prices = Prices()
+
+    def problems(self) -> list[Problem]:
+        found = []
+        if self.horizon.end <= self.horizon.start:
+            found.append(
+                Problem(
+                    "horizon.end",
+                    f"must be after horizon.start ({self.horizon.start})",
+                    self.horizon.end,
+                )
+            )
+        seen: dict[str, int] = {}
+        for i, site in enumerate(self.sites):
+            if site.topology in seen:
+                found.append(
+                    Problem(
+                        f"sites[{i}].topology",
+                        f"already named by sites[{seen[site.topology]}]",
+                        str(site.topology),
+                    )
+                )
+            seen.setdefault(site.topology, i)
+        return found
+
+
+def load_scenario(path: str | Path) -> tuple[Scenario, list[TopologyFile]]:
+    """Load a scenario and the topology files it names, reporting every problem in all of them."""
+    scenario = load(Scenario, path, check=False)
+    problems = [Problem(p.path, p.message, p.value, str(path)) for p in scenario.problems()]
+    topologies = []
+    for i, site in enumerate(scenario.sites):
+        try:
+            topo = load(TopologyFile, site.topology)
+        except InputError as err:
+            problems.extend(err.problems)
+            continue
+        topologies.append(topo)
+        phases = {ph.name for ph in topo.phases}
+        for key, overrides in (
+            ("phase_online", site.phase_online),
+            ("phase_gpus", site.phase_gpus),
+        ):
+            for name, value in overrides.items():
+                if name not in phases:
+                    problems.append(
+                        Problem(
+                            f"sites[{i}].{key}.{name}",
+                            f"no such phase in {site.topology.name}; phases are {sorted(phases)}",
+                            value,
+                            str(path),
+                        )
+                    )
+    for i, workload in enumerate(scenario.workloads):
+        try:
+            read_toml(workload)
+        except InputError as err:
+            problems.extend(
+                Problem(f"workloads[{i}]", p.message, str(workload), str(path))
+                for p in err.problems
+            )
+    if problems:
+        raise InputError(problems)
+    return scenario, topologies
