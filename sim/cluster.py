@@ -1,0 +1,155 @@
+"""Allocation state of the campus, one entry per NVLink domain (the unit of allocation).
+
+No SimPy here: the engine calls these methods at event times. Every change is checked; a
+violated invariant raises `AllocationError` (a bug in a policy or the engine, never bad input).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.errors import SimError
+from sim.topology import Topology
+
+FREE = -1
+
+
+class AllocationError(SimError):
+    """The mechanism refused a change that would break an invariant."""
+
+
+@dataclass(frozen=True)
+class PoolCounts:
+    """GPUs of one pool by state. online = allocated + idle + down (down includes owned-and-down)."""
+
+    online: int
+    allocated: int
+    idle: int
+    down: int
+
+
+class Cluster:
+    """Per-domain arrays: online, owner (an int id, FREE when unowned) and down (failed)."""
+
+    def __init__(self, topo: Topology):
+        self.topo = topo
+        n = topo.domains
+        self.online = np.zeros(n, bool)
+        self.owner = np.full(n, FREE, np.int32)
+        self.down = np.zeros(n, bool)
+        self._gpus = np.array([p.gpus_per_domain for p in topo.pools], np.int64)[topo.domain_pool]
+
+    # -- capacity ----------------------------------------------------------------------------
+    def bring_online(self, at: dt.date) -> np.ndarray:
+        """Mark every domain whose phase is online by `at`; return the newly online ones."""
+        new = ~self.online & (self.topo.domain_online <= np.datetime64(at, "D"))
+        self.online |= new
+        return np.flatnonzero(new)
+
+    def pool_domains(self, pool: str) -> slice:
+        p = self.topo.pool(pool)
+        return slice(p.first_domain, p.first_domain + p.domains)
+
+    def free(self, pool: str) -> np.ndarray:
+        """Domains of a pool that are online, healthy and unowned, in index order."""
+        sl = self.pool_domains(pool)
+        ok = self.online[sl] & ~self.down[sl] & (self.owner[sl] == FREE)
+        return np.flatnonzero(ok) + sl.start
+
+    def owned_by(self, owner: int) -> np.ndarray:
+        return np.flatnonzero(self.owner == owner)
+
+    def gpus(self, domains: np.ndarray) -> int:
+        return int(self._gpus[domains].sum())
+
+    def counts(self, pool: str) -> PoolCounts:
+        sl = self.pool_domains(pool)
+        g = self._gpus[sl]
+        on, down, owned = self.online[sl], self.down[sl], self.owner[sl] != FREE
+        return PoolCounts(
+            online=int(g[on].sum()),
+            allocated=int(g[on & owned & ~down].sum()),
+            idle=int(g[on & ~owned & ~down].sum()),
+            down=int(g[on & down].sum()),
+        )
+
+    # -- changes -----------------------------------------------------------------------------
+    def allocate(self, owner: int, domains: np.ndarray) -> None:
+        """Give `domains` to `owner`: each must be distinct, online, healthy and free."""
+        d = np.asarray(domains, np.int64)
+        if owner < 0:
+            raise AllocationError(f"owner id must be >= 0, got {owner}")
+        if d.size == 0:
+            raise AllocationError("allocate of no domains")
+        if np.unique(d).size != d.size:
+            raise AllocationError(f"owner {owner}: a domain is listed twice")
+        if d.min() < 0 or d.max() >= self.owner.size:
+            raise AllocationError(f"owner {owner}: domain index out of range")
+        if not self.online[d].all():
+            raise AllocationError(f"owner {owner}: domains not online: {d[~self.online[d]][:5]}")
+        if self.down[d].any():
+            raise AllocationError(f"owner {owner}: domains are down: {d[self.down[d]][:5]}")
+        taken = self.owner[d] != FREE
+        if taken.any():
+            raise AllocationError(
+                f"owner {owner}: domains already owned by {sorted(set(self.owner[d][taken].tolist()))}"
+            )
+        self.owner[d] = owner
+
+    def release(self, owner: int, domains: np.ndarray | None = None) -> np.ndarray:
+        """Return `owner`'s domains (all of them by default) to the free pool."""
+        d = self.owned_by(owner) if domains is None else np.asarray(domains, np.int64)
+        if (self.owner[d] != owner).any():
+            raise AllocationError(f"owner {owner} releases domains it does not own")
+        self.owner[d] = FREE
+        return d
+
+    def fail(self, domain: int) -> int:
+        """Take a domain down; return its owner (FREE if none). It stays owned until released."""
+        if not self.online[domain] or self.down[domain]:
+            raise AllocationError(f"domain {domain} cannot fail: offline or already down")
+        self.down[domain] = True
+        return int(self.owner[domain])
+
+    def repair(self, domain: int) -> None:
+        if not self.down[domain]:
+            raise AllocationError(f"domain {domain} is not down")
+        self.down[domain] = False
+
+    # -- placement ---------------------------------------------------------------------------
+    def pick_compact(self, pool: str, domains: int) -> np.ndarray | None:
+        """Choose `domains` free domains of a pool spanning as few fabric tiers as possible.
+
+        Best fit: the fullest leaf group that holds them all, else the fullest pod that does,
+        else whole pods, most-free first. Ties go to the lowest index. None if too few are free.
+        """
+        free = self.free(pool)
+        if domains <= 0 or free.size < domains:
+            return None
+        for key in (self.topo.domain_group, self.topo.domain_pod):
+            ids, counts = np.unique(key[free], return_counts=True)
+            fits = counts >= domains
+            if fits.any():
+                best = ids[fits][np.argmin(counts[fits])]
+                return free[key[free] == best][:domains]
+        pods, counts = np.unique(self.topo.domain_pod[free], return_counts=True)
+        order = pods[np.lexsort((pods, -counts))]
+        rank = np.empty(order.max() + 1, np.int64)
+        rank[order] = np.arange(order.size)
+        chosen = free[np.argsort(rank[self.topo.domain_pod[free]], kind="stable")]
+        return np.sort(chosen[:domains])
+
+    # -- invariants --------------------------------------------------------------------------
+    def check(self) -> None:
+        """Invariants that hold after every change; raises AllocationError if one does not."""
+        if (self.owner[~self.online] != FREE).any():
+            raise AllocationError("a domain that is not online is owned")
+        if (self.down & ~self.online).any():
+            raise AllocationError("a domain that is not online is down")
+        for p in self.topo.pools:
+            c = self.counts(p.name)
+            if c.allocated + c.idle + c.down != c.online or c.online > p.gpus:
+                raise AllocationError(f"pool {p.name}: counts do not add up: {c}")
