@@ -130,16 +130,18 @@ class Cluster:
         if domains <= 0 or free.size < domains:
             return None
         for key in (self.topo.domain_group, self.topo.domain_pod):
-            ids, counts = np.unique(key[free], return_counts=True)
-            fits = counts >= domains
-            if fits.any():
-                best = ids[fits][np.argmin(counts[fits])]
-                return free[key[free] == best][:domains]
-        pods, counts = np.unique(self.topo.domain_pod[free], return_counts=True)
-        order = pods[np.lexsort((pods, -counts))]
-        rank = np.empty(order.max() + 1, np.int64)
-        rank[order] = np.arange(order.size)
-        chosen = free[np.argsort(rank[self.topo.domain_pod[free]], kind="stable")]
+            ids = key[free]
+            base = int(ids[0]) if ids[0] <= ids[-1] else 0
+            counts = np.bincount(ids - base)
+            fits = np.flatnonzero(counts >= domains)
+            if fits.size:
+                best = fits[np.argmin(counts[fits])] + base  # fullest that fits; lowest id on ties
+                return free[ids == best][:domains]
+        pods = self.topo.domain_pod[free]
+        counts = np.bincount(pods - pods.min())
+        rank = np.empty(counts.size, np.int64)
+        rank[np.lexsort((np.arange(counts.size), -counts))] = np.arange(counts.size)
+        chosen = free[np.argsort(rank[pods - pods.min()], kind="stable")]
         return np.sort(chosen[:domains])
 
     # -- invariants --------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, ValidationInfo
 
@@ -46,9 +46,11 @@ class Campus(Strict):
 
 
 class Policy(Strict):
-    """The allocation policy, selected by `kind`; its parameters are typed per policy."""
+    """The allocation policy, selected by `kind` (see `sim.policies.REGISTRY`); `params` are
+    validated by the policy's own typed model when the run is prepared."""
 
-    kind: Literal["fifo", "mfu-aware"] = "fifo"
+    kind: str = "fifo"
+    params: dict[str, Any] = {}
 
 
 class Prices(Strict):

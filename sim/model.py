@@ -1,0 +1,661 @@
+"""The simulation in time: the only module that imports simpy.
+
+Processes: capacity phases coming online, each training job's lifecycle in constant-rate
+segments, stream arrivals, lease tranches, internal serving, a daily sampler, and the scheduling
+pass. Time is in hours from the horizon's start.
+
+Event order at one instant: SimPy runs same-time events first in, first out; the scheduling pass
+is scheduled at a lower priority, so it runs after every other event of that instant, once,
+whenever anything changed. Policies see pending requests sorted by their own keys; the
+mechanism applies decisions in the order returned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+
+import numpy as np
+import simpy
+
+from sim import perf
+from sim.cluster import FREE, Cluster
+from sim.errors import InputError, SimError
+from sim.policies import ClusterView, Policy, Preempt, Request, Start
+from sim.recorder import Recorder
+from sim.rng import draw, stream
+from sim.spec.workload import JobShape, JobStream, Lease, Serving, TrainingJob, WorkloadFile
+from sim.topology import Topology
+
+H_PER_DAY = 24.0
+KIND_CODE = {"lease": 0, "training": 1, "serving": 2}
+_LAST = 2  # SimPy priority after NORMAL (1): the scheduling pass runs last at its instant
+
+
+def train_job(shape: JobShape, dp: int) -> perf.TrainJob:
+    """The perf model's job for a workload shape at data-parallel degree `dp`."""
+    m, t, p = shape.model, shape.training, shape.parallelism
+    return perf.TrainJob(
+        perf.Model(m.params, m.layers, m.hidden, m.heads, m.vocab, m.seq_len, m.kv_heads,
+                   m.ffn_hidden, m.active_params),
+        perf.Training(t.global_batch, t.micro_batch, t.precision, t.recompute),
+        perf.Parallelism(p.tp, p.pp, dp, p.cp, p.virtual_pipeline, p.ep),
+    )
+
+
+def _valid_dp(x: float, batch_units: int) -> int:
+    """The divisor of `batch_units` nearest to x (ties to the smaller): a dp the batch splits into."""
+    return min(_divisors(batch_units), key=lambda d: (abs(d - x), d))
+
+
+@cache
+def _divisors(n: int) -> tuple[int, ...]:
+    return tuple(d for d in range(1, n + 1) if n % d == 0)
+
+
+@dataclass
+class Job:
+    """A training job at run time."""
+
+    id: int
+    name: str
+    job_class: str
+    stream: str
+    shape: JobShape
+    tokens: float
+    priority: int
+    pools: tuple[str, ...]
+    max_dp: int
+    min_dp: int
+    submit_h: float
+    tokens_done: float = 0.0
+    first_start_h: float | None = None
+    end_h: float | None = None
+    running_h: float = 0.0
+    gpu_h: float = 0.0
+    flops: float = 0.0
+    peak_flop_s_h: float = 0.0  # sum of allocated dense peak x hours, for the MFU denominator
+    att_weighted: dict[str, float] = field(default_factory=dict)
+    segments: int = 0
+    interruptions: int = 0
+    excluded: str = ""
+    proc: simpy.Process | None = None
+    started: simpy.Event | None = None
+    sizes: tuple[int, ...] = ()  # GPU counts it accepts, largest first
+    seg: dict | None = None  # the open segment, if running
+    seg_start_h: float = 0.0
+
+    @property
+    def unit(self) -> int:
+        p = self.shape.parallelism
+        return p.tp * p.pp * p.cp
+
+
+@dataclass
+class Tranche:
+    id: int
+    lease: Lease
+    index: int
+    pools: tuple[str, ...]
+    gpus: int
+    start_h: float
+    end_h: float
+    price_usd_per_month: float
+    held_from_h: float | None = None
+    held_until_h: float | None = None
+    gpus_held: int = 0
+    pools_held: str = ""
+    end_reason: str = "never-started"
+    started: simpy.Event | None = None
+
+
+class Engine:
+    """One run of one scenario and seed."""
+
+    def __init__(self, topo: Topology, workloads: Sequence[WorkloadFile], policy: Policy,
+                 start: dt.date, end: dt.date, seed: int, recorder: Recorder,
+                 check: bool = False):
+        """`check` re-verifies the cluster's invariants and GPU counts every simulated day."""
+        self.topo, self.policy, self.seed, self.rec = topo, policy, seed, recorder
+        self.check = check
+        self.start, self.horizon_h = start, (end - start).days * H_PER_DAY
+        self.t0_us = int(np.datetime64(start, "us").astype(np.int64))
+        self.env = simpy.Environment()
+        self.cluster = Cluster(topo)
+        self.owner_kind = np.full(1024, -1, np.int8)
+        self.next_id = 0
+        self.pending: dict[int, Request] = {}
+        self.running: dict[int, Request] = {}
+        self.jobs: dict[int, Job] = {}
+        self.tranches: list[Tranche] = []
+        self.serving_started: dict[int, simpy.Event] = {}
+        self._pass_scheduled = False
+        self._perf_cache: dict = {}
+        self.passes = 0
+        for w in workloads:
+            for spec in w.training:
+                self._add_job(spec, spec.name, "", self.hours(spec.submit), spec.parallelism.dp,
+                              spec.min_dp or spec.parallelism.dp, spec.tokens)
+            for s in w.streams:
+                self.env.process(self._stream(s))
+            for lease in w.leases:
+                self._add_lease(lease)
+            for s in w.serving:
+                self.env.process(self._serving(s, self._new_owner("serving")))
+        self._gpus_now = self._state_gpus()
+        self._day_start_gpus = self._gpus_now.copy()
+        self._day_gpu_h = np.zeros_like(self._gpus_now)
+        self._accrued_h = self._day_start_h = 0.0
+        self.env.process(self._capacity())
+        self.env.process(self._sampler())
+
+    # -- helpers -----------------------------------------------------------------------------
+    def hours(self, day: dt.date) -> float:
+        return (day - self.start).days * H_PER_DAY
+
+    def ts(self, h: float) -> int:
+        """Hours from the start as a UTC timestamp in microseconds since the epoch."""
+        return self.t0_us + int(round(h * 3.6e9))
+
+    def _new_owner(self, kind: str) -> int:
+        oid = self.next_id
+        self.next_id += 1
+        if oid >= self.owner_kind.size:
+            self.owner_kind = np.concatenate([self.owner_kind, np.full(oid, -1, np.int8)])
+        self.owner_kind[oid] = KIND_CODE[kind]
+        return oid
+
+    def event(self, kind: str, subject: str, owner: int = -1, gpus: int = 0, detail: str = ""):
+        self.rec.add("events", at=self.ts(self.env.now), kind=kind, owner_id=owner,
+                     subject=subject, gpus=gpus, detail=detail)
+
+    def schedule(self) -> None:
+        """Ask for a scheduling pass at the end of the current instant (at most one)."""
+        if not self._pass_scheduled:
+            self._pass_scheduled = True
+            ev = simpy.Event(self.env)
+            ev.callbacks.append(self._pass)
+            ev._ok, ev._value = True, None
+            self.env.schedule(ev, priority=_LAST)
+
+    def submit(self, req: Request) -> None:
+        self.pending[req.owner_id] = req
+        self.schedule()
+
+    # -- the scheduling pass: policy decides, mechanism checks and applies -------------------
+    def _pass(self, _event) -> None:
+        self._pass_scheduled = False
+        self.passes += 1
+        if not self.pending:
+            return
+        view = ClusterView(self.cluster, self.env.now, self.running)
+        pending = sorted(self.pending.values(), key=lambda r: r.owner_id)
+        for decision in self.policy.decide(view, pending):
+            if isinstance(decision, Start):
+                self._apply_start(decision)
+            elif isinstance(decision, Preempt):
+                self._apply_preempt(decision)
+            else:
+                raise SimError(f"policy returned an unknown decision {decision!r}")
+
+    def _apply_start(self, d: Start) -> None:
+        req = self.pending.get(d.owner_id)
+        if req is None:
+            raise SimError(f"policy started owner {d.owner_id}, which is not pending")
+        domains = np.asarray(d.domains, np.int64)
+        pools = {self.topo.pools[i].name for i in np.unique(self.topo.domain_pool[domains])}
+        if not pools <= set(req.pools):
+            raise SimError(f"policy placed {req.name} on pools {sorted(pools)} outside {req.pools}")
+        if req.single_pool and len(pools) > 1:
+            raise SimError(f"policy spread single-pool request {req.name} over {sorted(pools)}")
+        usable = self._usable_gpus(req, domains)
+        if usable < min(req.sizes):
+            raise SimError(f"policy gave {req.name} {usable} usable GPUs, below {min(req.sizes)}")
+        self._allocate(req.owner_id, domains)  # the cluster checks free, online, healthy
+        del self.pending[req.owner_id]
+        self.running[req.owner_id] = req
+        started = self._started_event(req)
+        started.succeed(domains)
+
+    def _started_event(self, req: Request) -> simpy.Event:
+        if req.kind == "training":
+            return self.jobs[req.owner_id].started
+        if req.kind == "lease":
+            return self.tranches_by_id[req.owner_id].started
+        return self.serving_started[req.owner_id]
+
+    def _apply_preempt(self, d: Preempt) -> None:
+        job = self.jobs.get(d.owner_id)
+        if job is None or d.owner_id not in self.running:
+            raise SimError(f"policy preempted owner {d.owner_id}, which is not a running job")
+        job.proc.interrupt("preempted")
+
+    def _usable_gpus(self, req: Request, domains: np.ndarray) -> int:
+        """GPUs usable by the request: whole replica units per pool, capped at its largest size."""
+        total = 0
+        for pool_idx, count in zip(*np.unique(self.topo.domain_pool[domains], return_counts=True),
+                                   strict=True):
+            gpus = int(count) * self.topo.pools[int(pool_idx)].gpus_per_domain
+            total += gpus // req.unit_gpus * req.unit_gpus
+        return min(total, max(req.sizes))
+
+    # -- capacity ----------------------------------------------------------------------------
+    def _capacity(self):
+        for day in sorted({ph.online for ph in self.topo.phases}):
+            h = max(0.0, self.hours(day))
+            if h >= self.horizon_h:
+                break
+            yield self.env.timeout(h - self.env.now)
+            due = np.flatnonzero(~self.cluster.online
+                                 & (self.topo.domain_online <= np.datetime64(day, "D")))
+            self._change(due, lambda day=day: self.cluster.bring_online(day))
+            for ph in self.topo.phases:
+                if ph.online == day or (h == 0 and ph.online <= self.start):
+                    self.event("phase-online", ph.name, gpus=ph.gpus, detail=ph.pool)
+            if due.size:
+                self.schedule()
+
+    def _sampler(self):
+        while self.env.now < self.horizon_h:
+            if self.env.now > 0:
+                self._write_day()
+            yield self.env.timeout(H_PER_DAY)
+
+    # GPU-hours by pool and state, integrated exactly between changes of the allocation.
+    STATES = ("lease", "training", "serving", "idle", "down", "offline")
+
+    def _states(self, domains: np.ndarray | slice) -> np.ndarray:
+        """State index (see STATES) of each of `domains`."""
+        c = self.cluster
+        owner = c.owner[domains]
+        state = np.where(owner >= 0, self.owner_kind[np.maximum(owner, 0)], 3)
+        state = np.where(c.down[domains], 4, state)
+        return np.where(c.online[domains], state, 5)
+
+    def _state_gpus(self) -> np.ndarray:
+        """GPUs per (pool, state), counted from the per-domain arrays."""
+        n = len(self.topo.pools)
+        key = self.topo.domain_pool.astype(np.int64) * 6 + self._states(slice(None))
+        return np.bincount(key, weights=self.cluster._gpus, minlength=n * 6).reshape(n, 6)
+
+    def _accrue(self) -> None:
+        """Add the GPU-hours since the last change; call before every change of allocation."""
+        now = self.env.now
+        if now > self._accrued_h:
+            self._day_gpu_h += self._gpus_now * (now - self._accrued_h)
+            self._accrued_h = now
+
+    def _change(self, domains: np.ndarray, apply) -> None:
+        """Apply a change to `domains`, keeping the GPU-hour integral and counts exact."""
+        self._accrue()
+        pool, gpus = self.topo.domain_pool[domains], self.cluster._gpus[domains]
+        before = self._states(domains)
+        apply()
+        np.subtract.at(self._gpus_now, (pool, before), gpus)
+        np.add.at(self._gpus_now, (pool, self._states(domains)), gpus)
+
+    def _write_day(self) -> None:
+        """The row of the day that ends now: snapshot at its start, GPU-hours during it."""
+        self._accrue()
+        if self.check:
+            self.cluster.check()
+            if not np.array_equal(self._gpus_now, self._state_gpus()):
+                raise SimError("incremental GPU counts drifted from the cluster state")
+        day_h, snap, hours = self._day_start_h, self._day_start_gpus, self._day_gpu_h
+        power = self.topo.power_mw(self.start + dt.timedelta(hours=day_h))
+        for i, p in enumerate(self.topo.pools):
+            s, h = snap[i], hours[i]
+            self.rec.add(
+                "pools", date=self.ts(day_h), site=p.site.name, pool=p.name, gpu=p.gpu.name,
+                gpus_online=int(s[:5].sum()), gpus_lease=int(s[0]), gpus_training=int(s[1]),
+                gpus_serving=int(s[2]), gpus_idle=int(s[3]), gpus_down=int(s[4]),
+                gpu_hours_online=float(h[:5].sum()), gpu_hours_lease=float(h[0]),
+                gpu_hours_training=float(h[1]), gpu_hours_serving=float(h[2]),
+                gpu_hours_idle=float(h[3]), gpu_hours_down=float(h[4]),
+                it_mw=power[p.name][0], facility_mw=power[p.name][1],
+            )
+        self._day_gpu_h = np.zeros_like(self._day_gpu_h)
+        self._day_start_gpus = self._gpus_now.copy()
+        self._day_start_h = self.env.now
+
+    def _allocate(self, owner: int, domains: np.ndarray) -> None:
+        self._change(domains, lambda: self.cluster.allocate(owner, domains))
+
+    def _release(self, owner: int, domains: np.ndarray | None = None) -> None:
+        d = self.cluster.owned_by(owner) if domains is None else domains
+        self._change(d, lambda: self.cluster.release(owner, d))
+
+    # -- training ----------------------------------------------------------------------------
+    def _add_job(self, spec: JobShape, name: str, stream_name: str, submit_h: float,
+                 max_dp: int, min_dp: int, tokens: float) -> Job:
+        job = Job(
+            id=self._new_owner("training"), name=name,
+            job_class=spec.job_class, stream=stream_name, shape=spec, tokens=tokens,
+            priority=spec.priority, pools=tuple(spec.pools), max_dp=max_dp, min_dp=min_dp,
+            submit_h=max(0.0, submit_h),
+        )
+        self.jobs[job.id] = job
+        job.pools = tuple(p for p in job.pools if self._fits(job, p))
+        job.proc = self.env.process(self._training(job))
+        return job
+
+    def _fits(self, job: Job, pool: str) -> bool:
+        """Memory fit of the job's layout on a pool's GPU type; a misfit is an event, not an error."""
+        gpu = self.topo.pool(pool).gpu.name
+        try:
+            res = self._perf(job, ((gpu, job.unit * job.max_dp),), 0.0, None)
+            fits, reason = res.fits, res.reason
+        except InputError as err:
+            fits, reason = False, "; ".join(str(p) for p in err.problems)
+        if not fits:
+            self.event("excluded", job.name, job.id, detail=f"{pool}: {reason}")
+        return fits
+
+    def _perf(self, job: Job, gpus_by_type: tuple, fabric: float, cross: float | None):
+        dp = sum(n for _, n in gpus_by_type) // job.unit
+        key = (id(job.shape), gpus_by_type, fabric, cross, dp)
+        res = self._perf_cache.get(key)
+        if res is None:
+            fab = tuple((g, fabric) for g, _ in gpus_by_type) if fabric else ()
+            placement = perf.Placement(gpus_by_type, job.shape.partitioning, fab, cross)
+            res = perf.step(train_job(job.shape, dp), placement)
+            self._perf_cache[key] = res
+        return res
+
+    def _sizes(self, job: Job) -> tuple[int, ...]:
+        """GPU counts the job accepts: dp from max_dp down to min_dp, halving, each dividing
+        the global batch into whole micro-batches."""
+        t = job.shape.training
+        sizes, dp = [], job.max_dp
+        while dp >= job.min_dp:
+            if t.global_batch % (dp * t.micro_batch) == 0:
+                sizes.append(dp * job.unit)
+            dp //= 2
+        return tuple(sizes) or (job.max_dp * job.unit,)
+
+    def _training(self, job: Job):
+        yield self.env.timeout(max(0.0, job.submit_h - self.env.now))
+        self.event("submit", job.name, job.id, job.unit * job.max_dp)
+        if not job.pools:
+            self.event("never-runs", job.name, job.id, detail="no allowed pool fits its layout")
+            return
+        job.sizes = self._sizes(job)
+        request = Request(job.id, "training", job.name, job.job_class, job.priority,
+                          job.submit_h, job.pools, job.sizes, job.unit, single_pool=False)
+        while job.tokens_done < job.tokens:
+            job.started = self.env.event()
+            self.submit(request)
+            domains = yield job.started
+            job.seg, job.seg_start_h = self._segment(job, domains), self.env.now
+            left_h = (job.tokens - job.tokens_done) / job.seg["tokens_per_s"] / 3600.0
+            try:
+                yield self.env.timeout(left_h)
+                self._close(job, "finished")
+            except simpy.Interrupt as stop:
+                self._close(job, str(stop.cause))
+                job.interruptions += 1
+        job.end_h = self.env.now
+        self.event("finish", job.name, job.id)
+
+    def _segment(self, job: Job, domains: np.ndarray) -> dict:
+        """The constant rate of a job on these domains, from the perf model."""
+        if job.first_start_h is None:
+            job.first_start_h = self.env.now
+        topo = self.topo
+        alloc: dict[str, int] = {}
+        by_type: dict[str, int] = {}
+        for d in domains:
+            p = topo.pools[int(topo.domain_pool[d])]
+            alloc[p.name] = alloc.get(p.name, 0) + p.gpus_per_domain
+        usable = sum(n // job.unit * job.unit for n in alloc.values())
+        left = max(s for s in job.sizes if s <= usable)
+        for name in job.pools:  # whole replicas per pool, in the job's order, up to that size
+            if name in alloc:
+                use = min(alloc[name] // job.unit * job.unit, left)
+                gpu = topo.pool(name).gpu.name
+                by_type[gpu] = by_type.get(gpu, 0) + use
+                left -= use
+        by_type = {k: v for k, v in by_type.items() if v}
+        span = topo.placement_span(domains)
+        cross = span.bandwidth_gbit_per_s if len(by_type) > 1 else None
+        res = self._perf(job, tuple(sorted(by_type.items())), span.bandwidth_gbit_per_s, cross)
+        gpus = int(sum(alloc.values()))
+        used = int(sum(by_type.values()))
+        peak = sum(topo.pool(n).gpu.peak_tflops(job.shape.training.precision) * g
+                   for n, g in alloc.items()) * 1e12
+        frag = used / gpus
+        self.event("start", job.name, job.id, gpus, f"dp={used // job.unit} tier={span.tier}")
+        return dict(res=res, alloc=alloc, by_type=by_type, gpus=gpus, used=used, span=span,
+                    peak=peak, frag=frag, tokens_per_s=res.tokens_per_s)
+
+    def _close(self, job: Job, reason: str) -> None:
+        """End a segment: credit its tokens, write its row, release its capacity."""
+        seg, start_h, now = job.seg, job.seg_start_h, self.env.now
+        job.seg = None
+        dur_h = now - start_h
+        tokens = min(seg["tokens_per_s"] * dur_h * 3600.0, job.tokens - job.tokens_done)
+        if reason == "finished":
+            tokens = job.tokens - job.tokens_done
+        job.tokens_done += tokens
+        res = seg["res"]
+        flops = tokens / job.shape.model.seq_len / job.shape.training.global_batch \
+            * res.model_flops_per_step
+        mfu = flops / (seg["peak"] * dur_h * 3600.0) if dur_h > 0 else res.mfu * seg["frag"]
+        att = dict(res.attribution, fragmentation=seg["frag"])
+        job.segments += 1
+        job.running_h += dur_h
+        job.gpu_h += seg["gpus"] * dur_h
+        job.flops += flops
+        weight = seg["peak"] * dur_h
+        job.peak_flop_s_h += weight
+        for k, v in att.items():
+            job.att_weighted[k] = job.att_weighted.get(k, 0.0) + v * weight
+        self.rec.add(
+            "segments", job_id=job.id, name=job.name, job_class=job.job_class,
+            start_at=self.ts(start_h), end_at=self.ts(now), end_reason=reason,
+            pools=",".join(f"{k}={v}" for k, v in seg["alloc"].items()),
+            gpu_types=",".join(f"{k}={v}" for k, v in seg["by_type"].items()),
+            gpus=seg["gpus"], gpus_used=seg["used"], dp=seg["used"] // job.unit,
+            tier=seg["span"].tier, fabric_gbit_per_s=seg["span"].bandwidth_gbit_per_s,
+            step_time_s=res.step_time_s, tokens_per_s=seg["tokens_per_s"], tokens=tokens,
+            model_flops=flops, peak_flop=seg["peak"] * dur_h * 3600.0,
+            mfu=mfu, mfu_bf16=mfu * res.mfu_bf16 / res.mfu if res.mfu else 0.0,
+            **{f"att_{k}": v for k, v in att.items()},
+        )
+        if reason != "horizon":
+            self._release(job.id)
+            del self.running[job.id]
+            self.event("release", job.name, job.id, seg["gpus"], reason)
+            self.schedule()
+
+    def _stream(self, s: JobStream):
+        rng = stream(self.seed, f"stream:{s.name}")
+        t = max(0.0, self.hours(s.start))
+        end_h = self.hours(s.end) if s.end else self.horizon_h
+        n = 0
+        yield self.env.timeout(t)
+        while True:
+            t += rng.exponential(H_PER_DAY / s.arrivals_per_day)
+            if t >= min(end_h, self.horizon_h):
+                return
+            dp = _valid_dp(draw(rng, s.replicas), s.training.global_batch // s.training.micro_batch)
+            days = draw(rng, s.duration_days)
+            yield self.env.timeout(t - self.env.now)
+            n += 1
+            job = self._add_job(s, f"{s.name}-{n:05d}", s.name, self.env.now, dp, dp, 1.0)
+            if job.pools:  # work = the drawn duration at its size on its first pool
+                pool = self.topo.pool(job.pools[0])
+                gpus = min(dp * job.unit, pool.gpus)
+                bw = self.topo.span([pool.name], gpus).bandwidth_gbit_per_s
+                rate = self._perf(job, ((pool.gpu.name, dp * job.unit),), bw, None).tokens_per_s
+                job.tokens = rate * days * 86400.0
+
+    # -- leases ------------------------------------------------------------------------------
+    def _add_lease(self, lease: Lease) -> None:
+        total = sum(self._tranche_gpus(t) for t in lease.tranches)
+        for i, tr in enumerate(lease.tranches):
+            gpus = self._tranche_gpus(tr)
+            if lease.price_usd_per_month is not None:
+                price = lease.price_usd_per_month * gpus / total
+            else:
+                price = lease.price_usd_per_gpu_hour * gpus * 730.5  # hours in a mean month
+            t = Tranche(self._new_owner("lease"), lease, i, tuple(tr.pools), gpus,
+                        self.hours(tr.start or lease.start), self.hours(lease.end), price)
+            self.tranches.append(t)
+            self.env.process(self._lease(t))
+
+    def _tranche_gpus(self, tr) -> int:
+        if tr.gpus is not None:
+            return tr.gpus
+        return int(tr.mw * 1e6 / self.topo.pool(tr.pools[0]).it_w_per_gpu)
+
+    def _pools_str(self, domains: np.ndarray) -> str:
+        idx, counts = np.unique(self.topo.domain_pool[domains], return_counts=True)
+        return ",".join(f"{self.topo.pools[int(i)].name}={int(c) * self.topo.pools[int(i)].gpus_per_domain}"
+                        for i, c in zip(idx, counts, strict=True))
+
+    @property
+    def tranches_by_id(self) -> dict[int, Tranche]:
+        return {t.id: t for t in self.tranches}
+
+    def _lease(self, t: Tranche):
+        if t.end_h <= 0 or t.start_h >= self.horizon_h:
+            return
+        yield self.env.timeout(max(0.0, t.start_h))
+        name = f"{t.lease.name}#{t.index}"
+        t.started = self.env.event()
+        self.event("lease-due", name, t.id, t.gpus, t.lease.tenant)
+        self.submit(Request(t.id, "lease", name, "lease", t.lease.priority, self.env.now,
+                            t.pools, (t.gpus,), 1, single_pool=False))
+        until = self.env.timeout(max(0.0, t.end_h - self.env.now))
+        got = yield t.started | until
+        if t.started not in got:
+            self.pending.pop(t.id, None)
+            self.event("lease-unserved", name, t.id, t.gpus)
+            return
+        domains = got[t.started]
+        t.held_from_h, t.gpus_held = self.env.now, self.cluster.gpus(domains)
+        t.pools_held = self._pools_str(domains)
+        self.event("lease-start", name, t.id, t.gpus_held, t.lease.tenant)
+        yield until
+        t.held_until_h, t.end_reason = self.env.now, "term"
+        self._release(t.id)
+        del self.running[t.id]
+        self.event("lease-end", name, t.id, t.gpus_held, "term")
+        self.schedule()
+
+    # -- internal serving --------------------------------------------------------------------
+    def _serving(self, s: Serving, oid: int):
+        """Each day: size the fleet to demand (grow by a request, shrink by releasing domains)
+        and serve min(demand, capacity held at the start of the day)."""
+        pool = self.topo.pool(s.pools[0])
+        m = s.model
+        rate = perf.tokens_per_s_per_gpu(
+            perf.ServedModel(m.params, m.layers, m.hidden, m.heads, m.kv_heads, m.active_params),
+            pool.gpu.name, s.precision, s.prompt_tokens, s.output_tokens, "server")
+        days = np.array([np.datetime64(d, "D").astype(np.int64) for d, _ in s.demand_tokens_per_day])
+        values = np.array([v for _, v in s.demand_tokens_per_day])
+        first_day = np.datetime64(self.start, "D").astype(np.int64)
+        while self.env.now < self.horizon_h:
+            demand = float(np.interp(first_day + self.env.now // H_PER_DAY, days, values))
+            need = math.ceil(demand / (rate * 86400.0 * s.utilization))
+            owned = self.cluster.owned_by(oid)
+            held = self.cluster.gpus(owned)
+            if need > held and oid not in self.pending:
+                self.serving_started[oid] = self.env.event()
+                self.submit(Request(oid, "serving", s.name, "serving", s.priority, self.env.now,
+                                    tuple(s.pools), (need - held,), 1))
+            elif need < held:
+                per = self.cluster._gpus[owned]
+                surplus = np.cumsum(per[::-1]) <= held - need
+                if surplus.any():
+                    self._release(oid, owned[::-1][surplus])
+                    self.schedule()
+            served = min(demand, held * rate * 86400.0)
+            self.rec.add("serving", date=self.ts(self.env.now), name=s.name, gpus=held,
+                         tokens_per_s_per_gpu=rate, demand_tokens=demand, served_tokens=served,
+                         revenue_usd=served * s.price_usd_per_million_tokens / 1e6)
+            yield self.env.timeout(H_PER_DAY)
+
+    # -- the run -----------------------------------------------------------------------------
+    def run(self, progress=None) -> int:
+        """Run to the horizon; returns the number of SimPy events processed."""
+        env, until, n = self.env, self.horizon_h, 0
+        next_report = 0.0
+        while env.peek() < until:
+            env.step()
+            n += 1
+            if progress is not None and env.now >= next_report:
+                progress(env.now / until)
+                next_report = env.now + until / 200
+        env.run(until=until)  # advance the clock to the horizon exactly
+        self._finish()
+        if progress is not None:
+            progress(1.0)
+        return n
+
+    def _finish(self) -> None:
+        """Close what is still open at the horizon and write the per-job and per-lease rows."""
+        for job in self.jobs.values():
+            if job.seg is not None:
+                self._close(job, "horizon")
+        if self.env.now > self._day_start_h:
+            self._write_day()
+        for job in self.jobs.values():
+            self._job_row(job)
+        for t in self.tranches:
+            self._lease_row(t)
+
+    def _job_row(self, job: Job) -> None:
+        end_h = job.end_h if job.end_h is not None else self.horizon_h
+        waiting_h = max(0.0, end_h - min(job.submit_h, end_h) - job.running_h)
+        wait = job.running_h / (job.running_h + waiting_h) if job.running_h > 0 else 0.0
+        w = job.peak_flop_s_h
+        att = {k: v / w for k, v in job.att_weighted.items()} if w > 0 else {}
+        att["capacity_wait"] = wait
+        mfu = job.flops / (w * 3600.0) if w > 0 else 0.0
+        if job.end_h is not None:
+            state = "finished"
+        elif job.seg_start_h and job.first_start_h is not None and job.tokens_done < job.tokens \
+                and job.id in self.running:
+            state = "running"
+        elif not job.pools:
+            state = "excluded"
+        else:
+            state = "waiting" if job.submit_h < self.horizon_h else "not-submitted"
+        self.rec.add(
+            "jobs", job_id=job.id, name=job.name, job_class=job.job_class, stream=job.stream,
+            submit_at=self.ts(job.submit_h),
+            first_start_at=None if job.first_start_h is None else self.ts(job.first_start_h),
+            end_at=None if job.end_h is None else self.ts(job.end_h), state=state,
+            gpus_requested=job.unit * job.max_dp, tokens_target=job.tokens,
+            tokens_trained=job.tokens_done, running_hours=job.running_h, waiting_hours=waiting_h,
+            gpu_hours=job.gpu_h, model_flops=job.flops, segments=job.segments,
+            interruptions=job.interruptions, mfu=mfu, mfu_with_wait=mfu * wait,
+            **{f"att_{k}": att.get(k) for k in (*perf.FACTORS, "fragmentation")},
+        )
+
+    def _lease_row(self, t: Tranche) -> None:
+        start_h, end_h = max(0.0, t.start_h), min(t.end_h, self.horizon_h)
+        held_h = 0.0
+        if t.held_from_h is not None:
+            until = t.held_until_h if t.held_until_h is not None else self.horizon_h
+            held_h = until - t.held_from_h
+            if t.held_until_h is None:
+                t.end_reason = "horizon"
+        self.rec.add(
+            "leases", lease_id=t.id, contract=t.lease.name, tenant=t.lease.tenant,
+            tranche=t.index, pools=t.pools_held,
+            gpus_contracted=t.gpus, gpus_held=t.gpus_held, start_at=self.ts(t.start_h),
+            end_at=self.ts(t.end_h),
+            held_from=None if t.held_from_h is None else self.ts(t.held_from_h),
+            held_until=None if t.held_from_h is None else self.ts(t.held_from_h + held_h),
+            end_reason=t.end_reason,
+            gpu_hours_contracted=t.gpus * max(0.0, end_h - start_h),
+            gpu_hours_delivered=t.gpus_held * held_h,
+            price_usd_per_month=t.price_usd_per_month,
+            revenue_usd=t.price_usd_per_month * held_h / (730.5),  # 730.5 h in a mean month
+        )

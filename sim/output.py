@@ -1,0 +1,44 @@
+"""Atomic run folders: tables as Parquet, the resolved scenario and a manifest, or nothing.
+
+Everything is written into a temporary sibling folder first, then renamed into place, so a run
+that is killed leaves either the previous complete folder or the new complete one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def write_run(out_dir: Path, tables: Iterable[tuple[str, pa.Table]], scenario: dict,
+              manifest: dict) -> Path:
+    """Write `out_dir` atomically; returns it."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        rows = {}
+        for name, table in tables:
+            pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
+            rows[name] = table.num_rows
+        (tmp / "scenario.json").write_text(json.dumps(scenario, indent=2, default=str) + "\n")
+        manifest = {**manifest, "rows": rows}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+            os.replace(out_dir, old)
+            os.replace(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir

@@ -1,0 +1,170 @@
+"""Models of a workload file: training jobs, job streams, tenant leases, internal serving.
+
+A training job's `model`, `training` and `parallelism` tables take the same keys as a
+`sim mfu` file, so a layout checked with `sim mfu` can be pasted into a workload.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from sim.errors import Problem
+from sim.spec.base import Strict
+from sim.spec.mfu import ModelSpec, ParallelismSpec, TrainingSpec
+
+Pools = list[str]
+
+
+class Distribution(Strict):
+    """A positive random quantity: lognormal by median and sigma, exponential by mean, or fixed."""
+
+    dist: Literal["lognormal", "exponential", "fixed"]
+    median: float | None = Field(default=None, gt=0)
+    sigma: float | None = Field(default=None, ge=0, le=5)
+    mean: float | None = Field(default=None, gt=0)
+    value: float | None = Field(default=None, gt=0)
+    min: float | None = Field(default=None, gt=0)
+    max: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _parameters_of_the_kind(self):
+        need = {"lognormal": ("median", "sigma"), "exponential": ("mean",), "fixed": ("value",)}
+        missing = [k for k in need[self.dist] if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"a {self.dist} distribution needs {', '.join(missing)}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is above max ({self.max})")
+        return self
+
+
+class JobShape(Strict):
+    """The transformer, recipe and layout of a training job (the keys of a `sim mfu` file)."""
+
+    model: ModelSpec
+    training: TrainingSpec
+    parallelism: ParallelismSpec
+    partitioning: Literal["uniform", "proportional"] = "uniform"
+
+
+class TrainingJob(JobShape):
+    name: str = Field(min_length=1)
+    job_class: str = Field(default="pretrain", min_length=1)
+    submit: dt.date
+    tokens: float = Field(gt=0, le=1e18)
+    priority: int = 0
+    pools: Pools = Field(min_length=1)
+    min_dp: int | None = Field(default=None, ge=1)  # elastic: start with fewer replicas
+    checkpoint_interval_h: float = Field(default=1.0, gt=0, le=24 * 30)
+
+
+class JobStream(JobShape):
+    """Seeded arrivals of jobs of one class; each job's dp and duration are drawn."""
+
+    name: str = Field(min_length=1)
+    job_class: str = Field(min_length=1)
+    start: dt.date
+    end: dt.date | None = None  # default: the horizon's end
+    arrivals_per_day: float = Field(gt=0, le=1e4)
+    replicas: Distribution  # data-parallel degree, rounded to an integer >= 1
+    duration_days: Distribution  # on the stream's first pool at the drawn size
+    priority: int = 0
+    pools: Pools = Field(min_length=1)
+    checkpoint_interval_h: float = Field(default=1.0, gt=0, le=24 * 30)
+
+
+class Tranche(Strict):
+    """A block of leased GPUs from a date: a GPU count, or IT megawatts converted with the
+    first pool's IT watts per GPU."""
+
+    start: dt.date | None = None  # default: the lease start
+    pools: Pools = Field(min_length=1)
+    gpus: int | None = Field(default=None, gt=0, le=10_000_000)
+    mw: float | None = Field(default=None, gt=0, le=100_000)
+
+    @model_validator(mode="after")
+    def _one_size(self):
+        if (self.gpus is None) == (self.mw is None):
+            raise ValueError("give exactly one of gpus or mw")
+        return self
+
+
+class Lease(Strict):
+    """A tenant's bare-metal lease: price per month or per GPU-hour, term, notice, tranches."""
+
+    name: str = Field(min_length=1)
+    tenant: str = Field(min_length=1)
+    start: dt.date
+    end: dt.date
+    price_usd_per_month: float | None = Field(default=None, ge=0, le=1e12)
+    price_usd_per_gpu_hour: float | None = Field(default=None, ge=0, le=1e3)
+    min_term_days: int = Field(default=0, ge=0)
+    notice_days: int = Field(default=90, ge=0)  # FACTS.md: 90 days' mutual notice
+    lessor_may_reclaim: bool = True
+    priority: int = 100
+    tranches: list[Tranche] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_price(self):
+        if (self.price_usd_per_month is None) == (self.price_usd_per_gpu_hour is None):
+            raise ValueError("give exactly one of price_usd_per_month or price_usd_per_gpu_hour")
+        return self
+
+
+class ServedModelTable(Strict):
+    params: float = Field(gt=0, le=1e14)
+    layers: int = Field(gt=0, le=10_000)
+    hidden: int = Field(gt=0, le=1_000_000)
+    heads: int = Field(gt=0, le=10_000)
+    kv_heads: int | None = Field(default=None, gt=0)
+    active_params: float | None = Field(default=None, gt=0)
+
+
+class Serving(Strict):
+    """Internal inference (e.g. the Grok API): token demand over time, served on owned pools."""
+
+    name: str = Field(min_length=1)
+    model: ServedModelTable
+    precision: Literal["bf16", "fp16", "fp8", "fp4"] = "fp8"
+    prompt_tokens: int = Field(default=1000, gt=0, le=10_000_000)
+    output_tokens: int = Field(default=500, gt=0, le=1_000_000)
+    pools: Pools = Field(min_length=1)
+    # [[date, output tokens per day]], linear between points, flat outside.
+    demand_tokens_per_day: list[tuple[dt.date, float]] = Field(min_length=1)
+    price_usd_per_million_tokens: float = Field(ge=0, le=1e4)
+    utilization: float = Field(default=0.6, gt=0, le=1)  # headroom for peaks and latency
+    priority: int = 50
+
+
+class WorkloadFile(Strict):
+    training: list[TrainingJob] = []
+    streams: list[JobStream] = []
+    leases: list[Lease] = []
+    serving: list[Serving] = []
+
+    def problems(self) -> list[Problem]:
+        found = []
+        names: dict[str, str] = {}
+        for table in ("training", "streams", "leases", "serving"):
+            for i, item in enumerate(getattr(self, table)):
+                if item.name in names:
+                    found.append(Problem(f"{table}[{i}].name", f"name already used in {names[item.name]}",
+                                         item.name))
+                names.setdefault(item.name, f"{table}[{i}]")
+        for i, lease in enumerate(self.leases):
+            if lease.end <= lease.start:
+                found.append(Problem(f"leases[{i}].end", f"must be after start ({lease.start})", lease.end))
+            for j, tr in enumerate(lease.tranches):
+                if tr.start is not None and not lease.start <= tr.start < lease.end:
+                    found.append(Problem(f"leases[{i}].tranches[{j}].start",
+                                         f"must be within the lease ({lease.start} to {lease.end})", tr.start))
+        for i, s in enumerate(self.streams):
+            if s.end is not None and s.end <= s.start:
+                found.append(Problem(f"streams[{i}].end", f"must be after start ({s.start})", s.end))
+        for i, s in enumerate(self.serving):
+            dates = [d for d, _ in s.demand_tokens_per_day]
+            if dates != sorted(dates):
+                found.append(Problem(f"serving[{i}].demand_tokens_per_day", "dates must increase", dates))
+        return found

@@ -1,0 +1,124 @@
+"""The engine against hand arithmetic: job end times, conserved GPU-hours, lease terms, seeds."""
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from sim import perf
+from sim.model import train_job
+from sim.runner import prepare, run
+from sim.topology import load_topology
+from tests.conftest import DATA, ROOT
+
+SMALL = DATA / "small-scenario.toml"
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out, manifest = run(SMALL, out=tmp_path_factory.mktemp("out"), check=True)
+    return out
+
+
+def table(run_dir, name):
+    return pd.read_parquet(run_dir / f"{name}.parquet")
+
+
+def test_run_folder_describes_itself(small_run):
+    manifest = json.loads((small_run / "manifest.json").read_text())
+    assert manifest["seed"] == 7 and manifest["events"] > 0
+    assert set(manifest["rows"]) == {"jobs", "segments", "leases", "pools", "serving", "events"}
+    resolved = json.loads((small_run / "scenario.json").read_text())
+    assert resolved["scenario"]["policy"] == {"kind": "fifo", "params": {}}
+    assert resolved["scenario"]["prices"]["power_usd_per_mwh"] == 70.0  # defaults filled in
+    for name, rows in manifest["rows"].items():
+        assert pq.read_metadata(small_run / f"{name}.parquet").num_rows == rows
+
+
+def test_job_ends_when_the_perf_model_says(small_run):
+    prep = prepare(SMALL)
+    shape = prep.workloads[0].training[0]
+    topo = prep.topology
+    span = topo.span(["small-h100"], 64)  # 8 nodes: one pod of the small fat tree
+    placement = perf.Placement((("H100", 64),), "uniform", (("H100", span.bandwidth_gbit_per_s),))
+    rate = perf.step(train_job(shape, 8), placement).tokens_per_s
+    expected_h = shape.tokens / rate / 3600.0
+    job = table(small_run, "jobs").iloc[0]
+    assert job.state == "finished" and job.tokens_trained == shape.tokens
+    took_h = (job.end_at - job.first_start_at).total_seconds() / 3600.0
+    assert took_h == pytest.approx(expected_h, rel=1e-6)
+    assert job.first_start_at == pd.Timestamp("2026-01-02", tz="UTC")  # submitted, capacity free
+    assert job.gpu_hours == pytest.approx(64 * expected_h, rel=1e-6)
+
+
+def test_segment_attribution_multiplies_back_to_mfu(small_run):
+    seg = table(small_run, "segments")
+    att = seg[[c for c in seg.columns if c.startswith("att_")]].prod(axis=1)
+    assert np.allclose(att, seg.mfu, rtol=1e-9)
+    assert np.allclose(seg.model_flops / seg.peak_flop, seg.mfu, rtol=1e-9)
+
+
+def test_gpu_hours_are_conserved_in_every_pool(small_run):
+    pools = table(small_run, "pools")
+    parts = pools[["gpu_hours_lease", "gpu_hours_training", "gpu_hours_serving", "gpu_hours_idle",
+                   "gpu_hours_down"]].sum(axis=1)
+    assert np.allclose(parts, pools.gpu_hours_online, rtol=1e-12, atol=1e-6)
+    # capacity x time: each phase's GPUs from its online date (or the start) to the horizon.
+    topo = load_topology([DATA / "small.toml"])
+    start, end = dt.date(2026, 1, 1), dt.date(2026, 6, 1)
+    for pool, rows in pools.groupby("pool", observed=True):
+        expected = sum(ph.gpus * 24 * (end - max(ph.online, start)).days
+                       for ph in topo.phases if ph.pool == pool and ph.online < end)
+        assert rows.gpu_hours_online.sum() == pytest.approx(expected)
+    # Training GPU-hours in the pools table are exactly the segments' GPUs x durations.
+    seg = table(small_run, "segments")
+    seg_h = (seg.gpus * (seg.end_at - seg.start_at).dt.total_seconds() / 3600).sum()
+    assert pools.gpu_hours_training.sum() == pytest.approx(seg_h, rel=1e-9)
+
+
+def test_lease_holds_exactly_its_gpus_for_exactly_its_term(small_run):
+    lease = table(small_run, "leases").iloc[0]
+    term_h = (dt.date(2026, 5, 1) - dt.date(2026, 3, 1)).days * 24
+    assert lease.gpus_held == 72 and lease.end_reason == "term"
+    assert lease.held_from == pd.Timestamp("2026-03-01", tz="UTC")
+    assert lease.held_until == pd.Timestamp("2026-05-01", tz="UTC")
+    assert lease.gpu_hours_delivered == lease.gpu_hours_contracted == 72 * term_h
+    pools = table(small_run, "pools")
+    assert pools.gpu_hours_lease.sum() == pytest.approx(72 * term_h)
+    assert lease.revenue_usd == pytest.approx(1.0e6 * term_h / 730.5)
+
+
+def test_same_seed_gives_identical_tables_in_separate_processes(tmp_path):
+    code = ("import sys; from sim.runner import run; run(sys.argv[1], seed=int(sys.argv[2]), "
+            "out=sys.argv[3])")
+    scenario = ROOT / "runs/memphis-smoke.toml"
+    for name in ("a", "b"):
+        subprocess.run([sys.executable, "-c", code, str(scenario), "3", str(tmp_path / name)],
+                       check=True, cwd=ROOT)
+    a = tmp_path / "a" / "memphis-smoke" / "seed=3"
+    b = tmp_path / "b" / "memphis-smoke" / "seed=3"
+    for f in sorted(a.glob("*.parquet")):
+        assert pq.read_table(f).equals(pq.read_table(b / f.name)), f.name
+
+
+def test_a_killed_write_leaves_no_half_written_folder(tmp_path, monkeypatch):
+    import sim.output as output
+
+    good, _ = run(SMALL, out=tmp_path)
+    before = sorted(p.name for p in good.iterdir())
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(output.pq, "write_table", boom)
+    with pytest.raises(KeyboardInterrupt):
+        run(SMALL, out=tmp_path)
+    assert sorted(p.name for p in good.iterdir()) == before  # the previous run is intact
+    assert [p.name for p in good.parent.iterdir()] == [good.name]  # no temporary folder left
+    shutil.rmtree(tmp_path)
