@@ -22,12 +22,13 @@ import numpy as np
 import simpy
 
 from sim import perf
-from sim.cluster import FREE, Cluster
+from sim.cluster import Cluster
 from sim.errors import InputError, SimError
 from sim.policies import ClusterView, Policy, Preempt, Request, Start
 from sim.recorder import Recorder
 from sim.rng import draw, stream
-from sim.spec.workload import JobShape, JobStream, Lease, Serving, TrainingJob, WorkloadFile
+from sim.spec import mfu as mfu_spec
+from sim.spec.workload import JobShape, JobStream, Lease, Serving, WorkloadFile
 from sim.topology import Topology
 
 H_PER_DAY = 24.0
@@ -37,13 +38,7 @@ _LAST = 2  # SimPy priority after NORMAL (1): the scheduling pass runs last at i
 
 def train_job(shape: JobShape, dp: int) -> perf.TrainJob:
     """The perf model's job for a workload shape at data-parallel degree `dp`."""
-    m, t, p = shape.model, shape.training, shape.parallelism
-    return perf.TrainJob(
-        perf.Model(m.params, m.layers, m.hidden, m.heads, m.vocab, m.seq_len, m.kv_heads,
-                   m.ffn_hidden, m.active_params),
-        perf.Training(t.global_batch, t.micro_batch, t.precision, t.recompute),
-        perf.Parallelism(p.tp, p.pp, dp, p.cp, p.virtual_pipeline, p.ep),
-    )
+    return mfu_spec.train_job(shape.model, shape.training, shape.parallelism, dp)
 
 
 def _valid_dp(x: float, batch_units: int) -> int:
@@ -115,9 +110,17 @@ class Tranche:
 class Engine:
     """One run of one scenario and seed."""
 
-    def __init__(self, topo: Topology, workloads: Sequence[WorkloadFile], policy: Policy,
-                 start: dt.date, end: dt.date, seed: int, recorder: Recorder,
-                 check: bool = False):
+    def __init__(
+        self,
+        topo: Topology,
+        workloads: Sequence[WorkloadFile],
+        policy: Policy,
+        start: dt.date,
+        end: dt.date,
+        seed: int,
+        recorder: Recorder,
+        check: bool = False,
+    ):
         """`check` re-verifies the cluster's invariants and GPU counts every simulated day."""
         self.topo, self.policy, self.seed, self.rec = topo, policy, seed, recorder
         self.check = check
@@ -137,14 +140,22 @@ class Engine:
         self.passes = 0
         for w in workloads:
             for spec in w.training:
-                self._add_job(spec, spec.name, "", self.hours(spec.submit), spec.parallelism.dp,
-                              spec.min_dp or spec.parallelism.dp, spec.tokens)
+                self._add_job(
+                    spec,
+                    spec.name,
+                    "",
+                    self.hours(spec.submit),
+                    spec.parallelism.dp,
+                    spec.min_dp or spec.parallelism.dp,
+                    spec.tokens,
+                )
             for s in w.streams:
                 self.env.process(self._stream(s))
             for lease in w.leases:
                 self._add_lease(lease)
             for s in w.serving:
                 self.env.process(self._serving(s, self._new_owner("serving")))
+        self.cluster.bring_online(start)  # phases online by the start are there from t = 0
         self._gpus_now = self._state_gpus()
         self._day_start_gpus = self._gpus_now.copy()
         self._day_gpu_h = np.zeros_like(self._gpus_now)
@@ -169,8 +180,15 @@ class Engine:
         return oid
 
     def event(self, kind: str, subject: str, owner: int = -1, gpus: int = 0, detail: str = ""):
-        self.rec.add("events", at=self.ts(self.env.now), kind=kind, owner_id=owner,
-                     subject=subject, gpus=gpus, detail=detail)
+        self.rec.add(
+            "events",
+            at=self.ts(self.env.now),
+            kind=kind,
+            owner_id=owner,
+            subject=subject,
+            gpus=gpus,
+            detail=detail,
+        )
 
     def schedule(self) -> None:
         """Ask for a scheduling pass at the end of the current instant (at most one)."""
@@ -236,21 +254,24 @@ class Engine:
     def _usable_gpus(self, req: Request, domains: np.ndarray) -> int:
         """GPUs usable by the request: whole replica units per pool, capped at its largest size."""
         total = 0
-        for pool_idx, count in zip(*np.unique(self.topo.domain_pool[domains], return_counts=True),
-                                   strict=True):
+        for pool_idx, count in zip(
+            *np.unique(self.topo.domain_pool[domains], return_counts=True), strict=True
+        ):
             gpus = int(count) * self.topo.pools[int(pool_idx)].gpus_per_domain
             total += gpus // req.unit_gpus * req.unit_gpus
         return min(total, max(req.sizes))
 
     # -- capacity ----------------------------------------------------------------------------
     def _capacity(self):
+        """Phases come online on their dates; those online by the start already are."""
         for day in sorted({ph.online for ph in self.topo.phases}):
             h = max(0.0, self.hours(day))
             if h >= self.horizon_h:
                 break
             yield self.env.timeout(h - self.env.now)
-            due = np.flatnonzero(~self.cluster.online
-                                 & (self.topo.domain_online <= np.datetime64(day, "D")))
+            due = np.flatnonzero(
+                ~self.cluster.online & (self.topo.domain_online <= np.datetime64(day, "D"))
+            )
             self._change(due, lambda day=day: self.cluster.bring_online(day))
             for ph in self.topo.phases:
                 if ph.online == day or (h == 0 and ph.online <= self.start):
@@ -309,13 +330,25 @@ class Engine:
         for i, p in enumerate(self.topo.pools):
             s, h = snap[i], hours[i]
             self.rec.add(
-                "pools", date=self.ts(day_h), site=p.site.name, pool=p.name, gpu=p.gpu.name,
-                gpus_online=int(s[:5].sum()), gpus_lease=int(s[0]), gpus_training=int(s[1]),
-                gpus_serving=int(s[2]), gpus_idle=int(s[3]), gpus_down=int(s[4]),
-                gpu_hours_online=float(h[:5].sum()), gpu_hours_lease=float(h[0]),
-                gpu_hours_training=float(h[1]), gpu_hours_serving=float(h[2]),
-                gpu_hours_idle=float(h[3]), gpu_hours_down=float(h[4]),
-                it_mw=power[p.name][0], facility_mw=power[p.name][1],
+                "pools",
+                date=self.ts(day_h),
+                site=p.site.name,
+                pool=p.name,
+                gpu=p.gpu.name,
+                gpus_online=int(s[:5].sum()),
+                gpus_lease=int(s[0]),
+                gpus_training=int(s[1]),
+                gpus_serving=int(s[2]),
+                gpus_idle=int(s[3]),
+                gpus_down=int(s[4]),
+                gpu_hours_online=float(h[:5].sum()),
+                gpu_hours_lease=float(h[0]),
+                gpu_hours_training=float(h[1]),
+                gpu_hours_serving=float(h[2]),
+                gpu_hours_idle=float(h[3]),
+                gpu_hours_down=float(h[4]),
+                it_mw=power[p.name][0],
+                facility_mw=power[p.name][1],
             )
         self._day_gpu_h = np.zeros_like(self._day_gpu_h)
         self._day_start_gpus = self._gpus_now.copy()
@@ -329,12 +362,27 @@ class Engine:
         self._change(d, lambda: self.cluster.release(owner, d))
 
     # -- training ----------------------------------------------------------------------------
-    def _add_job(self, spec: JobShape, name: str, stream_name: str, submit_h: float,
-                 max_dp: int, min_dp: int, tokens: float) -> Job:
+    def _add_job(
+        self,
+        spec: JobShape,
+        name: str,
+        stream_name: str,
+        submit_h: float,
+        max_dp: int,
+        min_dp: int,
+        tokens: float,
+    ) -> Job:
         job = Job(
-            id=self._new_owner("training"), name=name,
-            job_class=spec.job_class, stream=stream_name, shape=spec, tokens=tokens,
-            priority=spec.priority, pools=tuple(spec.pools), max_dp=max_dp, min_dp=min_dp,
+            id=self._new_owner("training"),
+            name=name,
+            job_class=spec.job_class,
+            stream=stream_name,
+            shape=spec,
+            tokens=tokens,
+            priority=spec.priority,
+            pools=tuple(spec.pools),
+            max_dp=max_dp,
+            min_dp=min_dp,
             submit_h=max(0.0, submit_h),
         )
         self.jobs[job.id] = job
@@ -383,8 +431,18 @@ class Engine:
             self.event("never-runs", job.name, job.id, detail="no allowed pool fits its layout")
             return
         job.sizes = self._sizes(job)
-        request = Request(job.id, "training", job.name, job.job_class, job.priority,
-                          job.submit_h, job.pools, job.sizes, job.unit, single_pool=False)
+        request = Request(
+            job.id,
+            "training",
+            job.name,
+            job.job_class,
+            job.priority,
+            job.submit_h,
+            job.pools,
+            job.sizes,
+            job.unit,
+            single_pool=False,
+        )
         while job.tokens_done < job.tokens:
             job.started = self.env.event()
             self.submit(request)
@@ -424,12 +482,26 @@ class Engine:
         res = self._perf(job, tuple(sorted(by_type.items())), span.bandwidth_gbit_per_s, cross)
         gpus = int(sum(alloc.values()))
         used = int(sum(by_type.values()))
-        peak = sum(topo.pool(n).gpu.peak_tflops(job.shape.training.precision) * g
-                   for n, g in alloc.items()) * 1e12
+        peak = (
+            sum(
+                topo.pool(n).gpu.peak_tflops(job.shape.training.precision) * g
+                for n, g in alloc.items()
+            )
+            * 1e12
+        )
         frag = used / gpus
         self.event("start", job.name, job.id, gpus, f"dp={used // job.unit} tier={span.tier}")
-        return dict(res=res, alloc=alloc, by_type=by_type, gpus=gpus, used=used, span=span,
-                    peak=peak, frag=frag, tokens_per_s=res.tokens_per_s)
+        return dict(
+            res=res,
+            alloc=alloc,
+            by_type=by_type,
+            gpus=gpus,
+            used=used,
+            span=span,
+            peak=peak,
+            frag=frag,
+            tokens_per_s=res.tokens_per_s,
+        )
 
     def _close(self, job: Job, reason: str) -> None:
         """End a segment: credit its tokens, write its row, release its capacity."""
@@ -441,8 +513,12 @@ class Engine:
             tokens = job.tokens - job.tokens_done
         job.tokens_done += tokens
         res = seg["res"]
-        flops = tokens / job.shape.model.seq_len / job.shape.training.global_batch \
+        flops = (
+            tokens
+            / job.shape.model.seq_len
+            / job.shape.training.global_batch
             * res.model_flops_per_step
+        )
         mfu = flops / (seg["peak"] * dur_h * 3600.0) if dur_h > 0 else res.mfu * seg["frag"]
         att = dict(res.attribution, fragmentation=seg["frag"])
         job.segments += 1
@@ -454,15 +530,27 @@ class Engine:
         for k, v in att.items():
             job.att_weighted[k] = job.att_weighted.get(k, 0.0) + v * weight
         self.rec.add(
-            "segments", job_id=job.id, name=job.name, job_class=job.job_class,
-            start_at=self.ts(start_h), end_at=self.ts(now), end_reason=reason,
+            "segments",
+            job_id=job.id,
+            name=job.name,
+            job_class=job.job_class,
+            start_at=self.ts(start_h),
+            end_at=self.ts(now),
+            end_reason=reason,
             pools=",".join(f"{k}={v}" for k, v in seg["alloc"].items()),
             gpu_types=",".join(f"{k}={v}" for k, v in seg["by_type"].items()),
-            gpus=seg["gpus"], gpus_used=seg["used"], dp=seg["used"] // job.unit,
-            tier=seg["span"].tier, fabric_gbit_per_s=seg["span"].bandwidth_gbit_per_s,
-            step_time_s=res.step_time_s, tokens_per_s=seg["tokens_per_s"], tokens=tokens,
-            model_flops=flops, peak_flop=seg["peak"] * dur_h * 3600.0,
-            mfu=mfu, mfu_bf16=mfu * res.mfu_bf16 / res.mfu if res.mfu else 0.0,
+            gpus=seg["gpus"],
+            gpus_used=seg["used"],
+            dp=seg["used"] // job.unit,
+            tier=seg["span"].tier,
+            fabric_gbit_per_s=seg["span"].bandwidth_gbit_per_s,
+            step_time_s=res.step_time_s,
+            tokens_per_s=seg["tokens_per_s"],
+            tokens=tokens,
+            model_flops=flops,
+            peak_flop=seg["peak"] * dur_h * 3600.0,
+            mfu=mfu,
+            mfu_bf16=mfu * res.mfu_bf16 / res.mfu if res.mfu else 0.0,
             **{f"att_{k}": v for k, v in att.items()},
         )
         if reason != "horizon":
@@ -502,8 +590,16 @@ class Engine:
                 price = lease.price_usd_per_month * gpus / total
             else:
                 price = lease.price_usd_per_gpu_hour * gpus * 730.5  # hours in a mean month
-            t = Tranche(self._new_owner("lease"), lease, i, tuple(tr.pools), gpus,
-                        self.hours(tr.start or lease.start), self.hours(lease.end), price)
+            t = Tranche(
+                self._new_owner("lease"),
+                lease,
+                i,
+                tuple(tr.pools),
+                gpus,
+                self.hours(tr.start or lease.start),
+                self.hours(lease.end),
+                price,
+            )
             self.tranches.append(t)
             self.env.process(self._lease(t))
 
@@ -514,8 +610,10 @@ class Engine:
 
     def _pools_str(self, domains: np.ndarray) -> str:
         idx, counts = np.unique(self.topo.domain_pool[domains], return_counts=True)
-        return ",".join(f"{self.topo.pools[int(i)].name}={int(c) * self.topo.pools[int(i)].gpus_per_domain}"
-                        for i, c in zip(idx, counts, strict=True))
+        return ",".join(
+            f"{self.topo.pools[int(i)].name}={int(c) * self.topo.pools[int(i)].gpus_per_domain}"
+            for i, c in zip(idx, counts, strict=True)
+        )
 
     @property
     def tranches_by_id(self) -> dict[int, Tranche]:
@@ -528,8 +626,20 @@ class Engine:
         name = f"{t.lease.name}#{t.index}"
         t.started = self.env.event()
         self.event("lease-due", name, t.id, t.gpus, t.lease.tenant)
-        self.submit(Request(t.id, "lease", name, "lease", t.lease.priority, self.env.now,
-                            t.pools, (t.gpus,), 1, single_pool=False))
+        self.submit(
+            Request(
+                t.id,
+                "lease",
+                name,
+                "lease",
+                t.lease.priority,
+                self.env.now,
+                t.pools,
+                (t.gpus,),
+                1,
+                single_pool=False,
+            )
+        )
         until = self.env.timeout(max(0.0, t.end_h - self.env.now))
         got = yield t.started | until
         if t.started not in got:
@@ -555,8 +665,15 @@ class Engine:
         m = s.model
         rate = perf.tokens_per_s_per_gpu(
             perf.ServedModel(m.params, m.layers, m.hidden, m.heads, m.kv_heads, m.active_params),
-            pool.gpu.name, s.precision, s.prompt_tokens, s.output_tokens, "server")
-        days = np.array([np.datetime64(d, "D").astype(np.int64) for d, _ in s.demand_tokens_per_day])
+            pool.gpu.name,
+            s.precision,
+            s.prompt_tokens,
+            s.output_tokens,
+            "server",
+        )
+        days = np.array(
+            [np.datetime64(d, "D").astype(np.int64) for d, _ in s.demand_tokens_per_day]
+        )
         values = np.array([v for _, v in s.demand_tokens_per_day])
         first_day = np.datetime64(self.start, "D").astype(np.int64)
         while self.env.now < self.horizon_h:
@@ -566,8 +683,19 @@ class Engine:
             held = self.cluster.gpus(owned)
             if need > held and oid not in self.pending:
                 self.serving_started[oid] = self.env.event()
-                self.submit(Request(oid, "serving", s.name, "serving", s.priority, self.env.now,
-                                    tuple(s.pools), (need - held,), 1))
+                self.submit(
+                    Request(
+                        oid,
+                        "serving",
+                        s.name,
+                        "serving",
+                        s.priority,
+                        self.env.now,
+                        tuple(s.pools),
+                        (need - held,),
+                        1,
+                    )
+                )
             elif need < held:
                 per = self.cluster._gpus[owned]
                 surplus = np.cumsum(per[::-1]) <= held - need
@@ -575,9 +703,16 @@ class Engine:
                     self._release(oid, owned[::-1][surplus])
                     self.schedule()
             served = min(demand, held * rate * 86400.0)
-            self.rec.add("serving", date=self.ts(self.env.now), name=s.name, gpus=held,
-                         tokens_per_s_per_gpu=rate, demand_tokens=demand, served_tokens=served,
-                         revenue_usd=served * s.price_usd_per_million_tokens / 1e6)
+            self.rec.add(
+                "serving",
+                date=self.ts(self.env.now),
+                name=s.name,
+                gpus=held,
+                tokens_per_s_per_gpu=rate,
+                demand_tokens=demand,
+                served_tokens=served,
+                revenue_usd=served * s.price_usd_per_million_tokens / 1e6,
+            )
             yield self.env.timeout(H_PER_DAY)
 
     # -- the run -----------------------------------------------------------------------------
@@ -619,22 +754,38 @@ class Engine:
         mfu = job.flops / (w * 3600.0) if w > 0 else 0.0
         if job.end_h is not None:
             state = "finished"
-        elif job.seg_start_h and job.first_start_h is not None and job.tokens_done < job.tokens \
-                and job.id in self.running:
+        elif (
+            job.seg_start_h
+            and job.first_start_h is not None
+            and job.tokens_done < job.tokens
+            and job.id in self.running
+        ):
             state = "running"
         elif not job.pools:
             state = "excluded"
         else:
             state = "waiting" if job.submit_h < self.horizon_h else "not-submitted"
         self.rec.add(
-            "jobs", job_id=job.id, name=job.name, job_class=job.job_class, stream=job.stream,
+            "jobs",
+            job_id=job.id,
+            name=job.name,
+            job_class=job.job_class,
+            stream=job.stream,
             submit_at=self.ts(job.submit_h),
             first_start_at=None if job.first_start_h is None else self.ts(job.first_start_h),
-            end_at=None if job.end_h is None else self.ts(job.end_h), state=state,
-            gpus_requested=job.unit * job.max_dp, tokens_target=job.tokens,
-            tokens_trained=job.tokens_done, running_hours=job.running_h, waiting_hours=waiting_h,
-            gpu_hours=job.gpu_h, model_flops=job.flops, segments=job.segments,
-            interruptions=job.interruptions, mfu=mfu, mfu_with_wait=mfu * wait,
+            end_at=None if job.end_h is None else self.ts(job.end_h),
+            state=state,
+            gpus_requested=job.unit * job.max_dp,
+            tokens_target=job.tokens,
+            tokens_trained=job.tokens_done,
+            running_hours=job.running_h,
+            waiting_hours=waiting_h,
+            gpu_hours=job.gpu_h,
+            model_flops=job.flops,
+            segments=job.segments,
+            interruptions=job.interruptions,
+            mfu=mfu,
+            mfu_with_wait=mfu * wait,
             **{f"att_{k}": att.get(k) for k in (*perf.FACTORS, "fragmentation")},
         )
 
@@ -647,9 +798,15 @@ class Engine:
             if t.held_until_h is None:
                 t.end_reason = "horizon"
         self.rec.add(
-            "leases", lease_id=t.id, contract=t.lease.name, tenant=t.lease.tenant,
-            tranche=t.index, pools=t.pools_held,
-            gpus_contracted=t.gpus, gpus_held=t.gpus_held, start_at=self.ts(t.start_h),
+            "leases",
+            lease_id=t.id,
+            contract=t.lease.name,
+            tenant=t.lease.tenant,
+            tranche=t.index,
+            pools=t.pools_held,
+            gpus_contracted=t.gpus,
+            gpus_held=t.gpus_held,
+            start_at=self.ts(t.start_h),
             end_at=self.ts(t.end_h),
             held_from=None if t.held_from_h is None else self.ts(t.held_from_h),
             held_until=None if t.held_from_h is None else self.ts(t.held_from_h + held_h),

@@ -17,8 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
-def write_run(out_dir: Path, tables: Iterable[tuple[str, pa.Table]], scenario: dict,
-              manifest: dict) -> Path:
+def write_run(
+    out_dir: Path, tables: Iterable[tuple[str, pa.Table]], scenario: dict, manifest: dict
+) -> Path:
     """Write `out_dir` atomically; returns it."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -30,8 +30,10 @@ class Recorder:
         for table, cols in self._cols.items():
             sch = schema(table)
             arrays = [pa.array(cols[f.name], type=_plain(f.type)) for f in sch]
-            arrays = [a.dictionary_encode() if pa.types.is_dictionary(f.type) else a
-                      for a, f in zip(arrays, sch, strict=True)]
+            arrays = [
+                a.dictionary_encode() if pa.types.is_dictionary(f.type) else a
+                for a, f in zip(arrays, sch, strict=True)
+            ]
             yield table, pa.Table.from_arrays(arrays, schema=sch)
 
 

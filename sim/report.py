@@ -23,27 +23,45 @@ def summarize(run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     seg, jobs = _read(run_dir, "segments"), _read(run_dir, "jobs")
-    pools, leases, serving = _read(run_dir, "pools"), _read(run_dir, "leases"), _read(run_dir, "serving")
+    pools, leases, serving = (
+        _read(run_dir, "pools"),
+        _read(run_dir, "leases"),
+        _read(run_dir, "serving"),
+    )
     seg = seg.assign(pool_set=seg.pools.astype(str).str.replace(r"=\d+", "", regex=True))
-    gpu_hours = {k: float(pools[f"gpu_hours_{k}"].sum())
-                 for k in ("lease", "training", "serving", "idle", "down")}
+    gpu_hours = {
+        k: float(pools[f"gpu_hours_{k}"].sum())
+        for k in ("lease", "training", "serving", "idle", "down")
+    }
     by_class = jobs.groupby("job_class", observed=True).agg(
-        jobs=("job_id", "size"), finished=("state", lambda s: int((s == "finished").sum())),
-        tokens_trained=("tokens_trained", "sum"), gpu_hours=("gpu_hours", "sum"))
+        jobs=("job_id", "size"),
+        finished=("state", lambda s: int((s == "finished").sum())),
+        tokens_trained=("tokens_trained", "sum"),
+        gpu_hours=("gpu_hours", "sum"),
+    )
     return {
         "scenario": manifest["scenario"],
         "seed": manifest["seed"],
         "mfu_by_pool": _mfu(seg, "pool_set"),
         "mfu_by_job_class": _mfu(seg, "job_class"),
         "mfu_all_training": round(float(seg.model_flops.sum() / seg.peak_flop.sum()), 4)
-        if len(seg) and seg.peak_flop.sum() > 0 else None,
-        "jobs_by_class": {k: {c: float(v) if c != "jobs" and c != "finished" else int(v)
-                              for c, v in row.items()} for k, row in by_class.iterrows()},
+        if len(seg) and seg.peak_flop.sum() > 0
+        else None,
+        "jobs_by_class": {
+            k: {c: float(v) if c != "jobs" and c != "finished" else int(v) for c, v in row.items()}
+            for k, row in by_class.iterrows()
+        },
         "gpu_hours_by_owner": gpu_hours,
         "leases": [
-            {"contract": r.contract, "tranche": int(r.tranche), "gpus_held": int(r.gpus_held),
-             "delivered_fraction": round(r.gpu_hours_delivered / r.gpu_hours_contracted, 4)
-             if r.gpu_hours_contracted else None, "revenue_usd": float(r.revenue_usd)}
+            {
+                "contract": r.contract,
+                "tranche": int(r.tranche),
+                "gpus_held": int(r.gpus_held),
+                "delivered_fraction": round(r.gpu_hours_delivered / r.gpu_hours_contracted, 4)
+                if r.gpu_hours_contracted
+                else None,
+                "revenue_usd": float(r.revenue_usd),
+            }
             for r in leases.itertuples()
         ],
         "lease_revenue_usd": float(leases.revenue_usd.sum()),
@@ -56,21 +74,30 @@ def summarize(run_dir: str | Path) -> dict:
 
 def format_summary(s: dict) -> str:
     """A short human-readable summary."""
-    lines = [f"{s['scenario']} seed={s['seed']}: {s['events']:,} events in {s['wall_s']:.2f} s "
-             f"({s['events_per_s'] or 0:,} events/s)"]
+    lines = [
+        f"{s['scenario']} seed={s['seed']}: {s['events']:,} events in {s['wall_s']:.2f} s "
+        f"({s['events_per_s'] or 0:,} events/s)"
+    ]
     lines.append(f"MFU, all training: {_pct(s['mfu_all_training'])}")
     lines += [f"  pool {k}: {_pct(v)}" for k, v in s["mfu_by_pool"].items()]
     lines += [f"  class {k}: {_pct(v)}" for k, v in s["mfu_by_job_class"].items()]
-    lines.append("GPU-hours by owner: " + ", ".join(
-        f"{k} {v / 1e6:,.1f}M" for k, v in s["gpu_hours_by_owner"].items()))
+    lines.append(
+        "GPU-hours by owner: "
+        + ", ".join(f"{k} {v / 1e6:,.1f}M" for k, v in s["gpu_hours_by_owner"].items())
+    )
     for k, v in s["jobs_by_class"].items():
-        lines.append(f"  {k}: {v['jobs']} jobs, {v['finished']} finished, "
-                     f"{v['tokens_trained']:.3g} tokens")
+        lines.append(
+            f"  {k}: {v['jobs']} jobs, {v['finished']} finished, {v['tokens_trained']:.3g} tokens"
+        )
     for lease in s["leases"]:
-        lines.append(f"lease {lease['contract']}#{lease['tranche']}: {lease['gpus_held']:,} GPUs, "
-                     f"delivered {_pct(lease['delivered_fraction'])}, ${lease['revenue_usd'] / 1e9:,.2f}B")
-    lines.append(f"revenue: leases ${s['lease_revenue_usd'] / 1e9:,.2f}B, tokens "
-                 f"${s['token_revenue_usd'] / 1e9:,.2f}B")
+        lines.append(
+            f"lease {lease['contract']}#{lease['tranche']}: {lease['gpus_held']:,} GPUs, "
+            f"delivered {_pct(lease['delivered_fraction'])}, ${lease['revenue_usd'] / 1e9:,.2f}B"
+        )
+    lines.append(
+        f"revenue: leases ${s['lease_revenue_usd'] / 1e9:,.2f}B, tokens "
+        f"${s['token_revenue_usd'] / 1e9:,.2f}B"
+    )
     return "\n".join(lines)
 
 

@@ -57,7 +57,7 @@ def prepare(path: str | Path) -> Prepared:
     topo = scenario_topology(scenario)
     problems: list[Problem] = []
     workloads = []
-    for i, wpath in enumerate(scenario.workloads):
+    for wpath in scenario.workloads:
         try:
             w = load(WorkloadFile, wpath)
         except InputError as err:
@@ -67,20 +67,32 @@ def prepare(path: str | Path) -> Prepared:
         for table in ("training", "streams", "leases", "serving"):
             for j, item in enumerate(getattr(w, table)):
                 groups = [("pools", item.pools)] if hasattr(item, "pools") else []
-                groups += [(f"tranches[{k}].pools", t.pools) for k, t in
-                           enumerate(getattr(item, "tranches", []))]
+                groups += [
+                    (f"tranches[{k}].pools", t.pools)
+                    for k, t in enumerate(getattr(item, "tranches", []))
+                ]
                 for key, pools in groups:
                     for k, name in enumerate(pools):
                         if name not in topo.pool_by_name:
-                            problems.append(Problem(
-                                f"{table}[{j}].{key}[{k}]",
-                                f"unknown pool; the scenario's pools are {list(topo.pool_by_name)}",
-                                name, str(wpath)))
+                            problems.append(
+                                Problem(
+                                    f"{table}[{j}].{key}[{k}]",
+                                    f"unknown pool; the scenario's pools are {list(topo.pool_by_name)}",
+                                    name,
+                                    str(wpath),
+                                )
+                            )
     policy = None
     kind = scenario.policy.kind
     if kind not in policies.REGISTRY:
-        problems.append(Problem("policy.kind", f"unknown policy; known: {sorted(policies.REGISTRY)}",
-                                kind, str(path)))
+        problems.append(
+            Problem(
+                "policy.kind",
+                f"unknown policy; known: {sorted(policies.REGISTRY)}",
+                kind,
+                str(path),
+            )
+        )
     else:
         try:
             policy = policies.make(kind, scenario.policy.params)
@@ -91,8 +103,13 @@ def prepare(path: str | Path) -> Prepared:
     return Prepared(path, scenario, topo, tuple(workloads), policy)
 
 
-def run(path: str | Path, seed: int | None = None, out: str | Path | None = None,
-        progress=None, check: bool = False) -> tuple[Path, dict]:
+def run(
+    path: str | Path,
+    seed: int | None = None,
+    out: str | Path | None = None,
+    progress=None,
+    check: bool = False,
+) -> tuple[Path, dict]:
     """Simulate a scenario with a seed (default: the scenario's) and write its run folder.
 
     Returns the folder and the manifest. `progress(fraction)` is called as time advances;
@@ -105,8 +122,16 @@ def run(path: str | Path, seed: int | None = None, out: str | Path | None = None
     out_dir = base / sc.name / f"seed={seed}"
     rec = Recorder()
     t0 = time.perf_counter()
-    engine = Engine(prep.topology, prep.workloads, prep.policy, sc.horizon.start, sc.horizon.end,
-                    seed, rec, check)
+    engine = Engine(
+        prep.topology,
+        prep.workloads,
+        prep.policy,
+        sc.horizon.start,
+        sc.horizon.end,
+        seed,
+        rec,
+        check,
+    )
     events = engine.run(progress)
     wall_s = time.perf_counter() - t0
     manifest = {

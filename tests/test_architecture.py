@@ -59,6 +59,9 @@ def test_layers_point_down_and_physics_has_no_simpy():
 
 
 def test_only_the_model_imports_simpy():
-    users = {str(p.relative_to(SIM)) for p in SIM.rglob("*.py")
-             if any(m.split(".")[0] == "simpy" for m in imports(p))}
+    users = {
+        str(p.relative_to(SIM))
+        for p in SIM.rglob("*.py")
+        if any(m.split(".")[0] == "simpy" for m in imports(p))
+    }
     assert users == {"model.py"}

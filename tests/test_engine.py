@@ -66,15 +66,25 @@ def test_segment_attribution_multiplies_back_to_mfu(small_run):
 
 def test_gpu_hours_are_conserved_in_every_pool(small_run):
     pools = table(small_run, "pools")
-    parts = pools[["gpu_hours_lease", "gpu_hours_training", "gpu_hours_serving", "gpu_hours_idle",
-                   "gpu_hours_down"]].sum(axis=1)
+    parts = pools[
+        [
+            "gpu_hours_lease",
+            "gpu_hours_training",
+            "gpu_hours_serving",
+            "gpu_hours_idle",
+            "gpu_hours_down",
+        ]
+    ].sum(axis=1)
     assert np.allclose(parts, pools.gpu_hours_online, rtol=1e-12, atol=1e-6)
     # capacity x time: each phase's GPUs from its online date (or the start) to the horizon.
     topo = load_topology([DATA / "small.toml"])
     start, end = dt.date(2026, 1, 1), dt.date(2026, 6, 1)
     for pool, rows in pools.groupby("pool", observed=True):
-        expected = sum(ph.gpus * 24 * (end - max(ph.online, start)).days
-                       for ph in topo.phases if ph.pool == pool and ph.online < end)
+        expected = sum(
+            ph.gpus * 24 * (end - max(ph.online, start)).days
+            for ph in topo.phases
+            if ph.pool == pool and ph.online < end
+        )
         assert rows.gpu_hours_online.sum() == pytest.approx(expected)
     # Training GPU-hours in the pools table are exactly the segments' GPUs x durations.
     seg = table(small_run, "segments")
@@ -95,12 +105,17 @@ def test_lease_holds_exactly_its_gpus_for_exactly_its_term(small_run):
 
 
 def test_same_seed_gives_identical_tables_in_separate_processes(tmp_path):
-    code = ("import sys; from sim.runner import run; run(sys.argv[1], seed=int(sys.argv[2]), "
-            "out=sys.argv[3])")
+    code = (
+        "import sys; from sim.runner import run; run(sys.argv[1], seed=int(sys.argv[2]), "
+        "out=sys.argv[3])"
+    )
     scenario = ROOT / "runs/memphis-smoke.toml"
     for name in ("a", "b"):
-        subprocess.run([sys.executable, "-c", code, str(scenario), "3", str(tmp_path / name)],
-                       check=True, cwd=ROOT)
+        subprocess.run(
+            [sys.executable, "-c", code, str(scenario), "3", str(tmp_path / name)],
+            check=True,
+            cwd=ROOT,
+        )
     a = tmp_path / "a" / "memphis-smoke" / "seed=3"
     b = tmp_path / "b" / "memphis-smoke" / "seed=3"
     for f in sorted(a.glob("*.parquet")):

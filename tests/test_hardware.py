@@ -29,7 +29,9 @@ def test_catalog_pins_datasheet_figures(name, bf16, fp8, hbm_gb, tdp_w, domain, 
 
 def test_fp8_falls_back_to_bf16_without_fp8_units():
     assert gpu("A100-80GB").peak_tflops("fp8") == gpu("A100-80GB").peak_tflops("bf16") == 312
-    assert gpu("H100").peak_tflops("fp8") == pytest.approx(2 * gpu("H100").peak_tflops("bf16"), rel=1e-3)
+    assert gpu("H100").peak_tflops("fp8") == pytest.approx(
+        2 * gpu("H100").peak_tflops("bf16"), rel=1e-3
+    )
 
 
 def test_colossus1_gpu_tdp_and_it_load_match_facts():
@@ -49,7 +51,9 @@ def test_colossus2_phases_it_load_match_facts():
 
 def test_every_catalog_entry_is_complete():
     for g in catalog().values():
-        assert g.bf16_dense_tflops > 0 and g.hbm_bandwidth_tb_per_s > 0 and g.it_overhead_factor >= 1
+        assert (
+            g.bf16_dense_tflops > 0 and g.hbm_bandwidth_tb_per_s > 0 and g.it_overhead_factor >= 1
+        )
 
 
 def test_unknown_gpu_names_the_known_ones():

@@ -29,11 +29,20 @@ def cluster_with(taken: list[int]) -> Cluster:
 requests = st.lists(
     st.builds(
         lambda i, kind, prio, t, pools, size, unit, single: Request(
-            i, kind, f"r{i}", kind, prio, t, tuple(pools), (size * unit, unit), unit, single),
-        st.integers(0, 50), st.sampled_from(["lease", "training", "serving"]), st.integers(0, 3),
-        st.floats(0, 100), st.lists(st.sampled_from(POOLS), min_size=1, max_size=2, unique=True),
-        st.integers(1, 12), st.sampled_from([1, 8, 16]), st.booleans()),
-    max_size=8, unique_by=lambda r: r.owner_id)
+            i, kind, f"r{i}", kind, prio, t, tuple(pools), (size * unit, unit), unit, single
+        ),
+        st.integers(0, 50),
+        st.sampled_from(["lease", "training", "serving"]),
+        st.integers(0, 3),
+        st.floats(0, 100),
+        st.lists(st.sampled_from(POOLS), min_size=1, max_size=2, unique=True),
+        st.integers(1, 12),
+        st.sampled_from([1, 8, 16]),
+        st.booleans(),
+    ),
+    max_size=8,
+    unique_by=lambda r: r.owner_id,
+)
 
 
 @pytest.mark.parametrize("kind", sorted(policies.REGISTRY))
@@ -45,7 +54,9 @@ def test_policy_contract(kind, pending, taken):
     view = ClusterView(cluster, 0.0, {})
     decisions = policy.decide(view, pending)
     # Deterministic: the same view and queue give the same decisions.
-    assert list(policies.make(kind).decide(ClusterView(cluster, 0.0, {}), pending)) == list(decisions)
+    assert list(policies.make(kind).decide(ClusterView(cluster, 0.0, {}), pending)) == list(
+        decisions
+    )
     # The view was not changed by the policy.
     assert (cluster.owner == cluster_with(taken).owner).all()
     by_id = {r.owner_id: r for r in pending}
@@ -63,8 +74,12 @@ def test_policy_contract(kind, pending, taken):
         assert pools <= set(req.pools)
         if req.single_pool:
             assert len(pools) == 1
-        usable = sum(cluster.gpus(domains[TOPO.domain_pool[domains] == TOPO.pool(p).index])
-                     // req.unit_gpus * req.unit_gpus for p in pools)
+        usable = sum(
+            cluster.gpus(domains[TOPO.domain_pool[domains] == TOPO.pool(p).index])
+            // req.unit_gpus
+            * req.unit_gpus
+            for p in pools
+        )
         assert usable >= min(req.sizes)
     cluster.check()
 
@@ -75,15 +90,21 @@ def test_fifo_head_blocks_unless_backfill():
     small = Request(2, "training", "small", "pretrain", 0, 1.0, ("small-h100",), (8,), 8)
     view = ClusterView(cluster, 0.0, {})
     assert policies.make("fifo").decide(view, [big, small]) == []
-    assert [d.owner_id for d in policies.make("fifo", {"backfill": True}).decide(view, [big, small])] == [2]
+    assert [
+        d.owner_id for d in policies.make("fifo", {"backfill": True}).decide(view, [big, small])
+    ] == [2]
 
 
 def test_mfu_aware_keeps_training_on_one_type_and_leases_on_the_slower():
     cluster = cluster_with([])
-    train = Request(1, "training", "t", "pretrain", 0, 0.0, ("small-h100", "small-gb200"), (144,), 72)
+    train = Request(
+        1, "training", "t", "pretrain", 0, 0.0, ("small-h100", "small-gb200"), (144,), 72
+    )
     lease = Request(2, "lease", "l", "lease", 0, 0.0, ("small-gb200", "small-h100"), (64,), 1)
     out = policies.make("mfu-aware").decide(ClusterView(cluster, 0.0, {}), [train, lease])
-    placed = {d.owner_id: {TOPO.pools[i].name for i in TOPO.domain_pool[list(d.domains)]} for d in out}
+    placed = {
+        d.owner_id: {TOPO.pools[i].name for i in TOPO.domain_pool[list(d.domains)]} for d in out
+    }
     assert placed == {1: {"small-gb200"}, 2: {"small-h100"}}
 
 

@@ -33,7 +33,10 @@ def test_default_scenario_is_valid():
 
 
 def test_five_mistakes_give_five_messages_with_five_paths(tmp_path):
-    path = write(tmp_path, "bad.toml", """
+    path = write(
+        tmp_path,
+        "bad.toml",
+        """
         name = "memphis"
         seed = -3                      # 1: negative seed
         colour = "blue"                # 2: unknown key
@@ -42,35 +45,52 @@ def test_five_mistakes_give_five_messages_with_five_paths(tmp_path):
         end = "soon"                   # 3: not a date
         [[sites]]
         topology = "nowhere.toml"      # 4: missing file
-        [policy]
-        kind = "lottery"               # 5: unknown policy
-    """)
+        [prices]
+        power_usd_per_mwh = -5         # 5: negative price
+    """,
+    )
     with pytest.raises(InputError) as exc:
         load_scenario(path)
     paths = sorted(p.path for p in exc.value.problems)
-    assert paths == ["colour", "horizon.end", "policy.kind", "seed", "sites[0].topology"]
+    assert paths == [
+        "colour",
+        "horizon.end",
+        "prices.power_usd_per_mwh",
+        "seed",
+        "sites[0].topology",
+    ]
     text = str(exc.value)
-    assert "got -3" in text and "got 'lottery'" in text and "nowhere.toml" in text
+    assert "got -3" in text and "got -5" in text and "nowhere.toml" in text
 
 
 def test_cross_file_problems_are_reported_together(tmp_path):
-    path = write(tmp_path, "s.toml", f"""
+    path = write(
+        tmp_path,
+        "s.toml",
+        f"""
         name = "x"
         [horizon]
         start = 2027-01-01
         end = 2026-01-01
         [[sites]]
-        topology = "{DATA / 'small.toml'}"
+        topology = "{DATA / "small.toml"}"
         phase_gpus = {{ "no-such-phase" = 8 }}
-    """)
+    """,
+    )
     with pytest.raises(InputError) as exc:
         load_scenario(path)
-    assert [p.path for p in exc.value.problems] == ["horizon.end", "sites[0].phase_gpus.no-such-phase"]
+    assert [p.path for p in exc.value.problems] == [
+        "horizon.end",
+        "sites[0].phase_gpus.no-such-phase",
+    ]
 
 
 def test_topology_file_problems_name_their_paths(tmp_path):
     text = (DATA / "small.toml").read_text()
-    text = text.replace('gpu = "GB200"', 'gpu = "B300"').replace('pool = "small-h100"\ngpus = 64\nonline = 2026-07-01', 'pool = "nope"\ngpus = 64\nonline = 2026-07-01')
+    text = text.replace('gpu = "GB200"', 'gpu = "B300"').replace(
+        'pool = "small-h100"\ngpus = 64\nonline = 2026-07-01',
+        'pool = "nope"\ngpus = 64\nonline = 2026-07-01',
+    )
     text = text.replace("domains_per_leaf_group = 2\n", "domains_per_leaf_group = 20\n")
     bad = tmp_path / "t.toml"
     bad.write_text(text)
@@ -90,6 +110,42 @@ def test_bad_files_exit_2_without_traceback(tmp_path, content):
     result = run_cli("validate", write(tmp_path, "s.toml", content))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "error:" in result.stderr
+
+
+def test_policy_and_workload_references_are_checked(tmp_path):
+    workload = write(
+        tmp_path,
+        "w.toml",
+        (DATA / "small-workload.toml")
+        .read_text()
+        .replace('pools = ["small-gb200"]', 'pools = ["small-b300"]'),
+    )
+    path = write(
+        tmp_path,
+        "s.toml",
+        f"""
+        name = "x"
+        workloads = ["{workload}"]
+        [horizon]
+        start = 2026-01-01
+        end = 2026-02-01
+        [[sites]]
+        topology = "{DATA / "small.toml"}"
+        [policy]
+        kind = "lottery"
+    """,
+    )
+    result = run_cli("validate", path)
+    assert result.returncode == 2
+    assert "leases[0].tranches[0].pools[0]: unknown pool" in result.stderr
+    assert (
+        "policy.kind: unknown policy; known: ['fifo', 'mfu-aware'] (got 'lottery')" in result.stderr
+    )
+    path.write_text(
+        path.read_text().replace('kind = "lottery"', 'kind = "fifo"\nparams = {backfil = 1}')
+    )
+    result = run_cli("validate", path)
+    assert "policy.params.backfil: unknown key" in result.stderr
 
 
 def test_missing_file_exits_2():
@@ -121,9 +177,17 @@ def test_topology_show_json_for_colossus1():
 
 
 def test_topology_show_at_a_date_shows_phases_online():
-    before = json.loads(run_cli("topology", "show", "topologies/colossus2.toml", "--json",
-                                "--at", "2026-02-01").stdout)
+    before = json.loads(
+        run_cli(
+            "topology", "show", "topologies/colossus2.toml", "--json", "--at", "2026-02-01"
+        ).stdout
+    )
     after = json.loads(run_cli("topology", "show", "runs/memphis.toml", "--json").stdout)
     assert before["gpus_by_type"] == {"GB200": 110_016, "GB300": 0}
-    assert after["gpus_total"] > 700_000 and set(after["gpus_by_type"]) == {"H100", "H200", "GB200", "GB300"}
+    assert after["gpus_total"] > 700_000 and set(after["gpus_by_type"]) == {
+        "H100",
+        "H200",
+        "GB200",
+        "GB300",
+    }
     assert [p["online"] for p in before["phases"]][:2] == ["2026-01-01", "2026-03-01"]

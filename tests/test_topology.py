@@ -105,7 +105,9 @@ def test_power_is_gpus_times_it_watts_times_pue(small_topology):
 
 def test_phase_overrides_move_dates_and_round_to_domains():
     t = load_topology(
-        [DATA / "small.toml"], phase_online={"h100-b": dt.date(2027, 1, 1)}, phase_gpus={"gb200": 100}
+        [DATA / "small.toml"],
+        phase_online={"h100-b": dt.date(2027, 1, 1)},
+        phase_gpus={"gb200": 100},
     )
     assert t.gpus_online(dt.date(2026, 12, 31))["small-h100"] == 64
     assert t.pool("small-gb200").gpus == 72  # 100 GPUs round to one NVL72 rack

@@ -16,7 +16,7 @@ EXIT_FAILED_CHECK = 1
 EXIT_BAD_INPUT = 2
 
 # Modules of sim.cli that each define a click command or group named after the module.
-_COMMANDS = ["run", "validate", "schema", "topology"]
+_COMMANDS = ["run", "validate", "mfu", "topology", "schema"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

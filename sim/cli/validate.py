@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from sim.errors import InputError
+from sim.runner import prepare
 from sim.spec.base import load, read_toml
-from sim.spec.scenario import load_scenario
 from sim.spec.topology import TopologyFile
 
 
@@ -27,11 +27,12 @@ def describe(path: str) -> str:
             f"topology {topo.site.name!r}: {len(topo.pools)} pools, "
             f"{len(topo.phases)} phases, {gpus:,} GPUs"
         )
-    scenario, topologies = load_scenario(path)
+    prep = prepare(path)
+    sc = prep.scenario
     return (
-        f"scenario {scenario.name!r}: {scenario.horizon.start} to {scenario.horizon.end}, "
-        f"{len(topologies)} sites, {len(scenario.workloads)} workload files, "
-        f"policy {scenario.policy.kind!r}"
+        f"scenario {sc.name!r}: {sc.horizon.start} to {sc.horizon.end}, "
+        f"{len(prep.topology.sites)} sites, {len(prep.workloads)} workload files, "
+        f"policy {sc.policy.kind!r}"
     )
 
 

@@ -150,21 +150,37 @@ class WorkloadFile(Strict):
         for table in ("training", "streams", "leases", "serving"):
             for i, item in enumerate(getattr(self, table)):
                 if item.name in names:
-                    found.append(Problem(f"{table}[{i}].name", f"name already used in {names[item.name]}",
-                                         item.name))
+                    found.append(
+                        Problem(
+                            f"{table}[{i}].name",
+                            f"name already used in {names[item.name]}",
+                            item.name,
+                        )
+                    )
                 names.setdefault(item.name, f"{table}[{i}]")
         for i, lease in enumerate(self.leases):
             if lease.end <= lease.start:
-                found.append(Problem(f"leases[{i}].end", f"must be after start ({lease.start})", lease.end))
+                found.append(
+                    Problem(f"leases[{i}].end", f"must be after start ({lease.start})", lease.end)
+                )
             for j, tr in enumerate(lease.tranches):
                 if tr.start is not None and not lease.start <= tr.start < lease.end:
-                    found.append(Problem(f"leases[{i}].tranches[{j}].start",
-                                         f"must be within the lease ({lease.start} to {lease.end})", tr.start))
+                    found.append(
+                        Problem(
+                            f"leases[{i}].tranches[{j}].start",
+                            f"must be within the lease ({lease.start} to {lease.end})",
+                            tr.start,
+                        )
+                    )
         for i, s in enumerate(self.streams):
             if s.end is not None and s.end <= s.start:
-                found.append(Problem(f"streams[{i}].end", f"must be after start ({s.start})", s.end))
+                found.append(
+                    Problem(f"streams[{i}].end", f"must be after start ({s.start})", s.end)
+                )
         for i, s in enumerate(self.serving):
             dates = [d for d, _ in s.demand_tokens_per_day]
             if dates != sorted(dates):
-                found.append(Problem(f"serving[{i}].demand_tokens_per_day", "dates must increase", dates))
+                found.append(
+                    Problem(f"serving[{i}].demand_tokens_per_day", "dates must increase", dates)
+                )
         return found

@@ -1,0 +1,164 @@
+"""Model of an mfu file (`sim mfu FILE`): a model, a training recipe, a layout and the hardware.
+
+Its cross-field checks call the perf model's `problems` (layout vs model vs GPUs), so loading it
+with `sim.spec.base.load` reports structural and consistency problems, each with its path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, ValidationInfo
+
+from sim.errors import Problem
+from sim.hardware import catalog
+from sim.perf.model import Model, Parallelism, Training, TrainJob
+from sim.perf.training import Placement, problems
+from sim.spec.base import Strict, load
+
+Pos = Annotated[int, Field(ge=1)]
+
+
+def _resolve(value: Path, info: ValidationInfo) -> Path:
+    """A path relative to the file that names it; it must exist."""
+    base = (info.context or {}).get("base_dir", Path.cwd())
+    path = (Path(base) / value).resolve()
+    if not path.is_file():
+        raise ValueError(f"file not found: {path}")
+    return path
+
+
+class ModelSpec(Strict):
+    """Transformer shape. `params` is the total parameter count (e.g. 70e9), not billions."""
+
+    params: float = Field(ge=1e6)
+    layers: Pos
+    hidden: Pos
+    heads: Pos
+    vocab: Pos
+    seq_len: Pos
+    kv_heads: Pos | None = None
+    ffn_hidden: Pos | None = None
+    active_params: float | None = Field(default=None, ge=1e6)
+
+
+class TrainingSpec(Strict):
+    global_batch: Pos
+    micro_batch: Pos
+    precision: Literal["bf16", "fp16", "fp8"]
+    recompute: Literal["none", "selective", "full"]
+
+
+class ParallelismSpec(Strict):
+    tp: Pos
+    pp: Pos
+    dp: Pos
+    cp: Pos
+    virtual_pipeline: Pos = 1
+    ep: Pos = 1
+
+
+def train_job(m: ModelSpec, t: TrainingSpec, p: ParallelismSpec, dp: int | None = None) -> TrainJob:
+    """The perf model's job for these tables, optionally at another data-parallel degree."""
+    return TrainJob(
+        Model(
+            m.params,
+            m.layers,
+            m.hidden,
+            m.heads,
+            m.vocab,
+            m.seq_len,
+            m.kv_heads,
+            m.ffn_hidden,
+            m.active_params,
+        ),
+        Training(t.global_batch, t.micro_batch, t.precision, t.recompute),
+        Parallelism(p.tp, p.pp, p.dp if dp is None else dp, p.cp, p.virtual_pipeline, p.ep),
+    )
+
+
+class HardwareSpec(Strict):
+    """Either `gpu` and `gpus`, or `mix` (GPUs per type) with `partitioning`."""
+
+    gpu: str | None = None
+    gpus: Pos | None = None
+    mix: dict[str, Pos] | None = None
+    partitioning: Literal["uniform", "proportional"] = "uniform"
+    topology: Annotated[Path, AfterValidator(_resolve)] | None = None
+    pools: list[str] | None = None
+
+
+class MfuFile(Strict):
+    model: ModelSpec
+    training: TrainingSpec
+    parallelism: ParallelismSpec
+    hardware: HardwareSpec
+
+    def problems(self) -> list[Problem]:
+        hw = self.hardware
+        out = []
+        if hw.mix is None:
+            if hw.gpu is None:
+                out.append(
+                    Problem("hardware.gpu", "required key is missing (or give hardware.mix)")
+                )
+            elif hw.gpu not in catalog():
+                out.append(
+                    Problem(
+                        "hardware.gpu", f"unknown GPU type; known: {', '.join(catalog())}", hw.gpu
+                    )
+                )
+            if hw.gpus is None:
+                out.append(
+                    Problem("hardware.gpus", "required key is missing (or give hardware.mix)")
+                )
+        else:
+            if hw.gpu is not None or hw.gpus is not None:
+                out.append(Problem("hardware.mix", "give either gpu and gpus, or mix, not both"))
+            if not hw.mix:
+                out.append(Problem("hardware.mix", "must name at least one GPU type"))
+        if (hw.topology is None) != (hw.pools is None):
+            out.append(Problem("hardware.pools", "topology and pools go together"))
+        if out:
+            return out
+        return problems(self.job(), self.placement(fabric=False))
+
+    def job(self) -> TrainJob:
+        return train_job(self.model, self.training, self.parallelism)
+
+    def placement(self, fabric: bool = True) -> Placement:
+        """The placement; with `fabric`, bandwidths from the topology file if one is given."""
+        hw = self.hardware
+        counts = dict(hw.mix) if hw.mix else {hw.gpu: hw.gpus}
+        if not fabric or hw.topology is None:
+            return Placement.mix(counts, hw.partitioning)
+        fab, cross = fabric_from_topology(hw.topology, hw.pools or [], counts)
+        return Placement.mix(counts, hw.partitioning, fab, cross_type_gbit_per_s=cross)
+
+
+def fabric_from_topology(
+    path: Path, pools: list[str], counts: dict[str, int]
+) -> tuple[dict[str, float], float | None]:
+    """Per-type data-parallel bandwidth and the cross-type bandwidth (Gbit/s per GPU) of a job
+    filling `pools` in order, from `sim.topology`'s Span of each type and of the whole job."""
+    from sim.topology import load_topology  # only mfu files with a topology need it
+
+    topo = load_topology([path])
+    by_type: dict[str, list[str]] = {}
+    for name in pools:
+        by_type.setdefault(topo.pool(name).gpu.name, []).append(name)
+    fab = {}
+    for gpu_type, n in counts.items():
+        if gpu_type in by_type:
+            fab[gpu_type] = topo.span(by_type[gpu_type], n).bandwidth_gbit_per_s
+    cross = None
+    if len(counts) > 1:
+        cross = topo.span(pools, sum(counts.values())).bandwidth_gbit_per_s
+    return fab, cross
+
+
+def load_mfu(path: str | Path) -> tuple[MfuFile, TrainJob, Placement]:
+    """Read an mfu file (every problem at once, with its path) into a job and a placement."""
+    spec = load(MfuFile, path)
+    return spec, spec.job(), spec.placement()
