@@ -29,7 +29,7 @@ from sim.recorder import Recorder
 from sim.rng import draw, stream
 from sim.spec import mfu as mfu_spec
 from sim.spec.workload import JobShape, JobStream, Lease, Serving, WorkloadFile
-from sim.topology import Topology
+from sim.topology import Span, Topology
 
 H_PER_DAY = 24.0
 KIND_CODE = {"lease": 0, "training": 1, "serving": 2}
@@ -49,6 +49,35 @@ def _valid_dp(x: float, batch_units: int) -> int:
 @cache
 def _divisors(n: int) -> tuple[int, ...]:
     return tuple(d for d in range(1, n + 1) if n % d == 0)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ",".join(f"{k}={v}" for k, v in counts.items())
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A job's constant-rate interval: its placement and the perf model's result for it."""
+
+    res: perf.StepResult
+    alloc: dict[str, int]  # GPUs allocated per pool (whole domains)
+    by_type: dict[str, int]  # GPUs the layout uses per GPU type
+    span: Span
+    peak_flop_per_s: float  # dense peak of the allocated GPUs at the job's precision
+    start_h: float
+
+    @property
+    def gpus(self) -> int:
+        return sum(self.alloc.values())
+
+    @property
+    def used(self) -> int:
+        return sum(self.by_type.values())
+
+    @property
+    def fragmentation(self) -> float:
+        """Fraction of the allocated GPUs the layout uses (whole replicas in whole domains)."""
+        return self.used / self.gpus
 
 
 @dataclass
@@ -72,7 +101,9 @@ class Job:
     running_h: float = 0.0
     gpu_h: float = 0.0
     flops: float = 0.0
-    peak_flop_s_h: float = 0.0  # sum of allocated dense peak x hours, for the MFU denominator
+    peak_flop: float = (
+        0.0  # what its allocated GPUs could have done at dense peak (MFU denominator)
+    )
     att_weighted: dict[str, float] = field(default_factory=dict)
     segments: int = 0
     interruptions: int = 0
@@ -80,8 +111,7 @@ class Job:
     proc: simpy.Process | None = None
     started: simpy.Event | None = None
     sizes: tuple[int, ...] = ()  # GPU counts it accepts, largest first
-    seg: dict | None = None  # the open segment, if running
-    seg_start_h: float = 0.0
+    seg: Segment | None = None  # the open segment, if running
 
     @property
     def unit(self) -> int:
@@ -394,7 +424,7 @@ class Engine:
         """Memory fit of the job's layout on a pool's GPU type; a misfit is an event, not an error."""
         gpu = self.topo.pool(pool).gpu.name
         try:
-            res = self._perf(job, ((gpu, job.unit * job.max_dp),), 0.0, None)
+            res = self._perf(job, ((gpu, job.unit * job.max_dp),), (), None)
             fits, reason = res.fits, res.reason
         except InputError as err:
             fits, reason = False, "; ".join(str(p) for p in err.problems)
@@ -402,15 +432,15 @@ class Engine:
             self.event("excluded", job.name, job.id, detail=f"{pool}: {reason}")
         return fits
 
-    def _perf(self, job: Job, gpus_by_type: tuple, fabric: float, cross: float | None):
-        dp = sum(n for _, n in gpus_by_type) // job.unit
-        key = (id(job.shape), gpus_by_type, fabric, cross, dp)
+    def _perf(self, job: Job, gpus_by_type: tuple, fabric: tuple, cross: float | None):
+        """The perf model's result for a job on GPUs by type with these fabric bandwidths,
+        cached: many segments share a placement shape."""
+        key = (id(job.shape), gpus_by_type, fabric, cross)
         res = self._perf_cache.get(key)
         if res is None:
-            fab = tuple((g, fabric) for g, _ in gpus_by_type) if fabric else ()
-            placement = perf.Placement(gpus_by_type, job.shape.partitioning, fab, cross)
-            res = perf.step(train_job(job.shape, dp), placement)
-            self._perf_cache[key] = res
+            dp = sum(n for _, n in gpus_by_type) // job.unit
+            placement = perf.Placement(gpus_by_type, job.shape.partitioning, fabric, cross)
+            res = self._perf_cache[key] = perf.step(train_job(job.shape, dp), placement)
         return res
 
     def _sizes(self, job: Job) -> tuple[int, ...]:
@@ -447,8 +477,8 @@ class Engine:
             job.started = self.env.event()
             self.submit(request)
             domains = yield job.started
-            job.seg, job.seg_start_h = self._segment(job, domains), self.env.now
-            left_h = (job.tokens - job.tokens_done) / job.seg["tokens_per_s"] / 3600.0
+            job.seg = self._segment(job, domains)
+            left_h = (job.tokens - job.tokens_done) / job.seg.res.tokens_per_s / 3600.0
             try:
                 yield self.env.timeout(left_h)
                 self._close(job, "finished")
@@ -458,97 +488,81 @@ class Engine:
         job.end_h = self.env.now
         self.event("finish", job.name, job.id)
 
-    def _segment(self, job: Job, domains: np.ndarray) -> dict:
+    def _segment(self, job: Job, domains: np.ndarray) -> Segment:
         """The constant rate of a job on these domains, from the perf model."""
         if job.first_start_h is None:
             job.first_start_h = self.env.now
         topo = self.topo
-        alloc: dict[str, int] = {}
-        by_type: dict[str, int] = {}
-        for d in domains:
-            p = topo.pools[int(topo.domain_pool[d])]
-            alloc[p.name] = alloc.get(p.name, 0) + p.gpus_per_domain
+        pool_of = topo.domain_pool[domains]
+        alloc = {
+            topo.pools[int(i)].name: int(n) * topo.pools[int(i)].gpus_per_domain
+            for i, n in zip(*np.unique(pool_of, return_counts=True), strict=True)
+        }
         usable = sum(n // job.unit * job.unit for n in alloc.values())
         left = max(s for s in job.sizes if s <= usable)
+        by_type: dict[str, int] = {}
+        fabric: dict[str, float] = {}
         for name in job.pools:  # whole replicas per pool, in the job's order, up to that size
-            if name in alloc:
-                use = min(alloc[name] // job.unit * job.unit, left)
-                gpu = topo.pool(name).gpu.name
-                by_type[gpu] = by_type.get(gpu, 0) + use
+            use = min(alloc.get(name, 0) // job.unit * job.unit, left)
+            if use:
+                pool = topo.pool(name)
+                by_type[pool.gpu.name] = by_type.get(pool.gpu.name, 0) + use
+                own = topo.placement_span(domains[pool_of == pool.index]).bandwidth_gbit_per_s
+                fabric[pool.gpu.name] = min(fabric.get(pool.gpu.name, own), own)
                 left -= use
-        by_type = {k: v for k, v in by_type.items() if v}
         span = topo.placement_span(domains)
         cross = span.bandwidth_gbit_per_s if len(by_type) > 1 else None
-        res = self._perf(job, tuple(sorted(by_type.items())), span.bandwidth_gbit_per_s, cross)
-        gpus = int(sum(alloc.values()))
-        used = int(sum(by_type.values()))
-        peak = (
-            sum(
-                topo.pool(n).gpu.peak_tflops(job.shape.training.precision) * g
-                for n, g in alloc.items()
-            )
-            * 1e12
+        res = self._perf(job, tuple(sorted(by_type.items())), tuple(sorted(fabric.items())), cross)
+        precision = job.shape.training.precision
+        peak = sum(topo.pool(n).gpu.peak_tflops(precision) * g for n, g in alloc.items()) * 1e12
+        seg = Segment(res, alloc, by_type, span, peak, self.env.now)
+        self.event(
+            "start", job.name, job.id, seg.gpus, f"dp={seg.used // job.unit} tier={span.tier}"
         )
-        frag = used / gpus
-        self.event("start", job.name, job.id, gpus, f"dp={used // job.unit} tier={span.tier}")
-        return dict(
-            res=res,
-            alloc=alloc,
-            by_type=by_type,
-            gpus=gpus,
-            used=used,
-            span=span,
-            peak=peak,
-            frag=frag,
-            tokens_per_s=res.tokens_per_s,
-        )
+        return seg
 
     def _close(self, job: Job, reason: str) -> None:
-        """End a segment: credit its tokens, write its row, release its capacity."""
-        seg, start_h, now = job.seg, job.seg_start_h, self.env.now
+        """End a segment: credit its tokens, write its row, release its capacity (unless the
+        horizon ended it)."""
+        seg, now = job.seg, self.env.now
         job.seg = None
-        dur_h = now - start_h
-        tokens = min(seg["tokens_per_s"] * dur_h * 3600.0, job.tokens - job.tokens_done)
-        if reason == "finished":
-            tokens = job.tokens - job.tokens_done
+        dur_h = now - seg.start_h
+        tokens = job.tokens - job.tokens_done
+        if reason != "finished":
+            tokens = min(seg.res.tokens_per_s * dur_h * 3600.0, tokens)
         job.tokens_done += tokens
-        res = seg["res"]
-        flops = (
-            tokens
-            / job.shape.model.seq_len
-            / job.shape.training.global_batch
-            * res.model_flops_per_step
-        )
-        mfu = flops / (seg["peak"] * dur_h * 3600.0) if dur_h > 0 else res.mfu * seg["frag"]
-        att = dict(res.attribution, fragmentation=seg["frag"])
+        res, t = seg.res, job.shape.training
+        flops = tokens / (job.shape.model.seq_len * t.global_batch) * res.model_flops_per_step
+        peak_flop = seg.peak_flop_per_s * dur_h * 3600.0
+        mfu = flops / peak_flop if peak_flop > 0 else res.mfu * seg.fragmentation
+        att = dict(res.attribution, fragmentation=seg.fragmentation)
         job.segments += 1
         job.running_h += dur_h
-        job.gpu_h += seg["gpus"] * dur_h
+        job.gpu_h += seg.gpus * dur_h
         job.flops += flops
-        weight = seg["peak"] * dur_h
-        job.peak_flop_s_h += weight
+        job.peak_flop += peak_flop
         for k, v in att.items():
-            job.att_weighted[k] = job.att_weighted.get(k, 0.0) + v * weight
+            job.att_weighted[k] = job.att_weighted.get(k, 0.0) + v * peak_flop
         self.rec.add(
             "segments",
             job_id=job.id,
             name=job.name,
             job_class=job.job_class,
-            start_at=self.ts(start_h),
+            start_at=self.ts(seg.start_h),
             end_at=self.ts(now),
             end_reason=reason,
-            pools=",".join(f"{k}={v}" for k, v in seg["alloc"].items()),
-            gpu_types=",".join(f"{k}={v}" for k, v in seg["by_type"].items()),
-            gpus=seg["gpus"],
-            gpus_used=seg["used"],
-            dp=seg["used"] // job.unit,
-            tier=seg["span"].tier,
-            fabric_gbit_per_s=seg["span"].bandwidth_gbit_per_s,
+            pools=_counts(seg.alloc),
+            gpu_types=_counts(seg.by_type),
+            gpus=seg.gpus,
+            gpus_used=seg.used,
+            dp=seg.used // job.unit,
+            tier=seg.span.tier,
+            fabric_gbit_per_s=seg.span.bandwidth_gbit_per_s,
             step_time_s=res.step_time_s,
-            tokens_per_s=seg["tokens_per_s"],
+            tokens_per_s=res.tokens_per_s,
             tokens=tokens,
             model_flops=flops,
-            peak_flop=seg["peak"] * dur_h * 3600.0,
+            peak_flop=peak_flop,
             mfu=mfu,
             mfu_bf16=mfu * res.mfu_bf16 / res.mfu if res.mfu else 0.0,
             **{f"att_{k}": v for k, v in att.items()},
@@ -556,7 +570,7 @@ class Engine:
         if reason != "horizon":
             self._release(job.id)
             del self.running[job.id]
-            self.event("release", job.name, job.id, seg["gpus"], reason)
+            self.event("release", job.name, job.id, seg.gpus, reason)
             self.schedule()
 
     def _stream(self, s: JobStream):
@@ -578,7 +592,9 @@ class Engine:
                 pool = self.topo.pool(job.pools[0])
                 gpus = min(dp * job.unit, pool.gpus)
                 bw = self.topo.span([pool.name], gpus).bandwidth_gbit_per_s
-                rate = self._perf(job, ((pool.gpu.name, dp * job.unit),), bw, None).tokens_per_s
+                rate = self._perf(
+                    job, ((pool.gpu.name, dp * job.unit),), ((pool.gpu.name, bw),), None
+                ).tokens_per_s
                 job.tokens = rate * days * 86400.0
 
     # -- leases ------------------------------------------------------------------------------
@@ -660,17 +676,17 @@ class Engine:
     # -- internal serving --------------------------------------------------------------------
     def _serving(self, s: Serving, oid: int):
         """Each day: size the fleet to demand (grow by a request, shrink by releasing domains)
-        and serve min(demand, capacity held at the start of the day)."""
-        pool = self.topo.pool(s.pools[0])
+        and serve min(demand, the capacity held at the start of the day)."""
         m = s.model
-        rate = perf.tokens_per_s_per_gpu(
-            perf.ServedModel(m.params, m.layers, m.hidden, m.heads, m.kv_heads, m.active_params),
-            pool.gpu.name,
-            s.precision,
-            s.prompt_tokens,
-            s.output_tokens,
-            "server",
-        )
+        model = perf.ServedModel(m.params, m.layers, m.hidden, m.heads, m.kv_heads, m.active_params)
+        # output tokens/s per GPU of each allowed pool's GPU type, from the perf model
+        rate = np.zeros(len(self.topo.pools))
+        for name in s.pools:
+            p = self.topo.pool(name)
+            rate[p.index] = perf.tokens_per_s_per_gpu(
+                model, p.gpu.name, s.precision, s.prompt_tokens, s.output_tokens, "server"
+            )
+        first_rate = rate[self.topo.pool(s.pools[0]).index]
         days = np.array(
             [np.datetime64(d, "D").astype(np.int64) for d, _ in s.demand_tokens_per_day]
         )
@@ -678,11 +694,13 @@ class Engine:
         first_day = np.datetime64(self.start, "D").astype(np.int64)
         while self.env.now < self.horizon_h:
             demand = float(np.interp(first_day + self.env.now // H_PER_DAY, days, values))
-            need = math.ceil(demand / (rate * 86400.0 * s.utilization))
+            target = demand / 86400.0 / s.utilization  # tokens/s to hold, with headroom
             owned = self.cluster.owned_by(oid)
-            held = self.cluster.gpus(owned)
-            if need > held and oid not in self.pending:
+            per_domain = self.cluster._gpus[owned] * rate[self.topo.domain_pool[owned]]
+            capacity = float(per_domain.sum())
+            if capacity < target and oid not in self.pending:
                 self.serving_started[oid] = self.env.event()
+                gpus = math.ceil((target - capacity) / first_rate)
                 self.submit(
                     Request(
                         oid,
@@ -692,23 +710,23 @@ class Engine:
                         s.priority,
                         self.env.now,
                         tuple(s.pools),
-                        (need - held,),
+                        (gpus,),
                         1,
                     )
                 )
-            elif need < held:
-                per = self.cluster._gpus[owned]
-                surplus = np.cumsum(per[::-1]) <= held - need
+            elif capacity > target:
+                surplus = np.cumsum(per_domain[::-1]) <= capacity - target
                 if surplus.any():
                     self._release(oid, owned[::-1][surplus])
                     self.schedule()
-            served = min(demand, held * rate * 86400.0)
+            served = min(demand, capacity * 86400.0)
+            held = self.cluster.gpus(owned)
             self.rec.add(
                 "serving",
                 date=self.ts(self.env.now),
                 name=s.name,
                 gpus=held,
-                tokens_per_s_per_gpu=rate,
+                tokens_per_s_per_gpu=capacity / held if held else first_rate,
                 demand_tokens=demand,
                 served_tokens=served,
                 revenue_usd=served * s.price_usd_per_million_tokens / 1e6,
@@ -748,23 +766,18 @@ class Engine:
         end_h = job.end_h if job.end_h is not None else self.horizon_h
         waiting_h = max(0.0, end_h - min(job.submit_h, end_h) - job.running_h)
         wait = job.running_h / (job.running_h + waiting_h) if job.running_h > 0 else 0.0
-        w = job.peak_flop_s_h
+        w = job.peak_flop
         att = {k: v / w for k, v in job.att_weighted.items()} if w > 0 else {}
         att["capacity_wait"] = wait
-        mfu = job.flops / (w * 3600.0) if w > 0 else 0.0
+        mfu = job.flops / w if w > 0 else 0.0
         if job.end_h is not None:
             state = "finished"
-        elif (
-            job.seg_start_h
-            and job.first_start_h is not None
-            and job.tokens_done < job.tokens
-            and job.id in self.running
-        ):
+        elif job.id in self.running:
             state = "running"
-        elif not job.pools:
-            state = "excluded"
+        elif job.submit_h >= self.horizon_h:
+            state = "not-submitted"
         else:
-            state = "waiting" if job.submit_h < self.horizon_h else "not-submitted"
+            state = "waiting" if job.pools else "excluded"
         self.rec.add(
             "jobs",
             job_id=job.id,

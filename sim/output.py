@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 
 def write_run(
     out_dir: Path, tables: Iterable[tuple[str, pa.Table]], scenario: dict, manifest: dict
-) -> Path:
-    """Write `out_dir` atomically; returns it."""
+) -> dict:
+    """Write `out_dir` atomically; returns the manifest as written (with row counts)."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -42,4 +42,4 @@ def write_run(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out_dir
+    return manifest

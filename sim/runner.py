@@ -152,5 +152,4 @@ def run(
         },
         "argv": sys.argv,
     }
-    write_run(out_dir, rec.tables(), prep.resolved(), manifest)
-    return out_dir, manifest
+    return out_dir, write_run(out_dir, rec.tables(), prep.resolved(), manifest)
