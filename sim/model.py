@@ -825,7 +825,8 @@ class Engine:
             held_until=None if t.held_from_h is None else self.ts(t.held_from_h + held_h),
             end_reason=t.end_reason,
             gpu_hours_contracted=t.gpus * max(0.0, end_h - start_h),
-            gpu_hours_delivered=t.gpus_held * held_h,
+            gpu_hours_delivered=min(t.gpus_held, t.gpus)
+            * held_h,  # whole-domain excess is not sold
             price_usd_per_month=t.price_usd_per_month,
             revenue_usd=t.price_usd_per_month * held_h / (730.5),  # 730.5 h in a mean month
         )

@@ -102,7 +102,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
             "GPU-h",
             "contracted GPUs x contracted time in the horizon",
         ),
-        ("gpu_hours_delivered", pa.float64(), "GPU-h", "GPUs held x time held"),
+        ("gpu_hours_delivered", pa.float64(), "GPU-h", "min(GPUs held, contracted) x time held"),
         ("price_usd_per_month", pa.float64(), "USD/month", "contract price of this tranche"),
         ("revenue_usd", pa.float64(), "USD", "price pro-rated by days held in the horizon"),
     ),

@@ -103,3 +103,38 @@ def format_summary(s: dict) -> str:
 
 def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def kpis(run_dir: str | Path) -> dict[str, float]:
+    """The run's KPIs as one flat mapping of dotted names to numbers (what expectations,
+    sweeps and diffs compare), e.g. `mfu.all_training`, `mfu.job_class.pretrain`,
+    `gpu_hours.lease`, `revenue.lease_usd`, `lease.anthropic.delivered_fraction`."""
+    s = summarize(run_dir)
+    out: dict[str, float] = {}
+
+    def put(key: str, value) -> None:
+        if isinstance(value, bool) or value is None:
+            return
+        if isinstance(value, int | float):
+            out[key] = float(value)
+
+    put("mfu.all_training", s["mfu_all_training"])
+    for k, v in s["mfu_by_pool"].items():
+        put(f"mfu.pool.{k}", v)
+    for k, v in s["mfu_by_job_class"].items():
+        put(f"mfu.job_class.{k}", v)
+    for cls, row in s["jobs_by_class"].items():
+        for k, v in row.items():
+            put(f"jobs.{cls}.{k}", v)
+    for k, v in s["gpu_hours_by_owner"].items():
+        put(f"gpu_hours.{k}", v)
+    for lease in s["leases"]:
+        name = f"lease.{lease['contract']}.{lease['tranche']}"
+        put(f"{name}.gpus_held", lease["gpus_held"])
+        put(f"{name}.delivered_fraction", lease["delivered_fraction"])
+        put(f"{name}.revenue_usd", lease["revenue_usd"])
+    put("revenue.lease_usd", s["lease_revenue_usd"])
+    put("revenue.token_usd", s["token_revenue_usd"])
+    for k, v in s.get("finish", {}).items():
+        put(f"finish_day.{k}", v)
+    return out

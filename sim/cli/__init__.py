@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pkgutil
 import sys
 from importlib import import_module
 
@@ -15,9 +16,6 @@ EXIT_OK = 0
 EXIT_FAILED_CHECK = 1
 EXIT_BAD_INPUT = 2
 
-# Modules of sim.cli that each define a click command or group named after the module.
-_COMMANDS = ["run", "validate", "mfu", "topology", "schema"]
-
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sim")
@@ -25,8 +23,10 @@ def cli() -> None:
     """colossus-sim: GPU-cluster capacity, allocation, MFU and revenue."""
 
 
-for _name in _COMMANDS:
-    cli.add_command(import_module(f"sim.cli.{_name}").command)
+# Every module of this package defines `command` (a click command or group): adding a
+# subcommand is adding a module.
+for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    cli.add_command(import_module(f"sim.cli.{_mod}").command)
 
 
 def report_problems(err: InputError) -> None:
