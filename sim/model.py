@@ -21,13 +21,14 @@ from functools import cache
 import numpy as np
 import simpy
 
-from sim import perf
+from sim import economics, perf
 from sim.cluster import Cluster
 from sim.errors import InputError, SimError
-from sim.policies import ClusterView, Policy, Preempt, Request, Start
+from sim.policies import ClusterView, GiveNotice, LeaseInfo, Policy, Preempt, Request, Start
 from sim.recorder import Recorder
 from sim.rng import draw, stream
 from sim.spec import mfu as mfu_spec
+from sim.spec.scenario import Prices
 from sim.spec.workload import JobShape, JobStream, Lease, Serving, WorkloadFile
 from sim.topology import Span, Topology
 
@@ -121,20 +122,39 @@ class Job:
 
 @dataclass
 class Tranche:
+    """A block of a lease contract's capacity at run time (the unit notices act on)."""
+
     id: int
     lease: Lease
     index: int
     pools: tuple[str, ...]
-    gpus: int
+    gpus: int  # contracted
+    share: float  # of the contract's GPUs (splits a contract price and fee)
     start_h: float
-    end_h: float
-    price_usd_per_month: float
+    end_h: float  # current end: contracted, renewed, or cut by notice
+    contract_end_h: float  # the end the contract promised (with renewals), whatever notice says
+    min_term_end_h: float
+    usd_per_hour: float  # this tranche's revenue while held
+    renewals_left: int
     held_from_h: float | None = None
     held_until_h: float | None = None
     gpus_held: int = 0
-    pools_held: str = ""
+    pools_held: dict[str, int] = field(default_factory=dict)
     end_reason: str = "never-started"
-    started: simpy.Event | None = None
+    notice_at_h: float | None = None
+    notice_by: str = ""
+    accrued_h: float = 0.0
+    revenue_usd: float = 0.0
+    fee_usd: float = 0.0
+    proc: simpy.Process | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.lease.name}#{self.index}"
+
+    @property
+    def held(self) -> bool:
+        return self.held_from_h is not None and self.held_until_h is None
 
 
 class Engine:
@@ -149,10 +169,12 @@ class Engine:
         end: dt.date,
         seed: int,
         recorder: Recorder,
+        prices: Prices | None = None,
         check: bool = False,
     ):
         """`check` re-verifies the cluster's invariants and GPU counts every simulated day."""
         self.topo, self.policy, self.seed, self.rec = topo, policy, seed, recorder
+        self.prices = prices or Prices()
         self.check = check
         self.start, self.horizon_h = start, (end - start).days * H_PER_DAY
         self.t0_us = int(np.datetime64(start, "us").astype(np.int64))
@@ -164,7 +186,8 @@ class Engine:
         self.running: dict[int, Request] = {}
         self.jobs: dict[int, Job] = {}
         self.tranches: list[Tranche] = []
-        self.serving_started: dict[int, simpy.Event] = {}
+        self.tranche_by_id: dict[int, Tranche] = {}
+        self.day_ledger: dict[tuple[str, str, str, str], float] = {}
         self._pass_scheduled = False
         self._perf_cache: dict = {}
         self.passes = 0
@@ -237,15 +260,33 @@ class Engine:
     def _pass(self, _event) -> None:
         self._pass_scheduled = False
         self.passes += 1
-        if not self.pending:
-            return
-        view = ClusterView(self.cluster, self.env.now, self.running)
+        now = self.env.now
+        leases = {
+            t.id: LeaseInfo(
+                t.id,
+                t.lease.name,
+                t.lease.tenant,
+                t.gpus,
+                t.pools,
+                dict(t.pools_held),
+                t.usd_per_hour / t.gpus,
+                t.lease.lessor_may_reclaim,
+                t.notice_at_h is not None,
+                t.end_h,
+                economics.termination_h(now, t.lease.notice_days, t.min_term_end_h, t.end_h),
+            )
+            for t in self.tranches
+            if t.held or t.id in self.pending
+        }
+        view = ClusterView(self.cluster, now, self.running, leases, self.owner_kind)
         pending = sorted(self.pending.values(), key=lambda r: r.owner_id)
         for decision in self.policy.decide(view, pending):
             if isinstance(decision, Start):
                 self._apply_start(decision)
             elif isinstance(decision, Preempt):
                 self._apply_preempt(decision)
+            elif isinstance(decision, GiveNotice):
+                self._apply_notice(decision)
             else:
                 raise SimError(f"policy returned an unknown decision {decision!r}")
 
@@ -265,21 +306,28 @@ class Engine:
         self._allocate(req.owner_id, domains)  # the cluster checks free, online, healthy
         del self.pending[req.owner_id]
         self.running[req.owner_id] = req
-        started = self._started_event(req)
-        started.succeed(domains)
-
-    def _started_event(self, req: Request) -> simpy.Event:
         if req.kind == "training":
-            return self.jobs[req.owner_id].started
-        if req.kind == "lease":
-            return self.tranches_by_id[req.owner_id].started
-        return self.serving_started[req.owner_id]
+            self.jobs[req.owner_id].started.succeed(domains)
+        elif req.kind == "lease":
+            self._lease_started(self.tranche_by_id[req.owner_id], domains)
+        # serving sees its new capacity at its next daily sizing
 
     def _apply_preempt(self, d: Preempt) -> None:
         job = self.jobs.get(d.owner_id)
-        if job is None or d.owner_id not in self.running:
+        if job is None or d.owner_id not in self.running or job.seg is None:
             raise SimError(f"policy preempted owner {d.owner_id}, which is not a running job")
+        if job.seg.start_h == self.env.now:
+            return  # started at this very instant: preempting again could loop forever
         job.proc.interrupt("preempted")
+
+    def _apply_notice(self, d: GiveNotice) -> None:
+        t = self.tranche_by_id.get(d.owner_id)
+        if t is None or t.end_h <= self.env.now:
+            raise SimError(f"policy gave notice on owner {d.owner_id}, which is not a live lease")
+        if not t.lease.lessor_may_reclaim:
+            raise SimError(f"policy gave notice on {t.name}, which the lessor may not reclaim")
+        if t.notice_at_h is None:
+            self.give_notice(t, "lessor")
 
     def _usable_gpus(self, req: Request, domains: np.ndarray) -> int:
         """GPUs usable by the request: whole replica units per pool, capped at its largest size."""
@@ -380,9 +428,66 @@ class Engine:
                 it_mw=power[p.name][0],
                 facility_mw=power[p.name][1],
             )
+        self._book_day(day_h, hours)
         self._day_gpu_h = np.zeros_like(self._day_gpu_h)
         self._day_start_gpus = self._gpus_now.copy()
         self._day_start_h = self.env.now
+
+    # -- money -------------------------------------------------------------------------------
+    def _book(self, site: str, pool: str, counterparty: str, account: str, usd: float) -> None:
+        """Add an amount to today's ledger (revenue positive, costs negative)."""
+        key = (site, pool, counterparty, account)
+        self.day_ledger[key] = self.day_ledger.get(key, 0.0) + usd
+
+    def _ledger_place(self, gpus_by_pool: dict[str, int]) -> list[tuple[str, str]]:
+        return [(self.topo.pool(n).site.name, n) for n in gpus_by_pool]
+
+    def _capex_usd_per_gpu(self, gpu: str) -> float:
+        return self.prices.capex_usd_per_gpu.get(gpu, economics.CAPEX_USD_PER_GPU.get(gpu, 0.0))
+
+    def _book_day(self, day_h: float, gpu_hours: np.ndarray) -> None:
+        """Close the day's books: lease revenue to now, power and depreciation from the day's
+        exact GPU-hours per pool; then write one ledger row per (site, pool, counterparty,
+        account)."""
+        for t in self.tranches:
+            self._accrue_lease(t)
+        pr = self.prices
+        for i, p in enumerate(self.topo.pools):
+            lease, training, serving, idle, _down, _off = gpu_hours[i]
+            online = gpu_hours[i][:5].sum()
+            if online <= 0:
+                continue
+            cost = economics.power_cost_usd(
+                lease + training + serving,
+                idle,
+                p.it_w_per_gpu,
+                p.pue,
+                pr.power_usd_per_mwh,
+                pr.idle_power_fraction,
+            )
+            self._book(p.site.name, p.name, "utility", "power_cost", -cost)
+            dep = economics.depreciation_usd(
+                online,
+                self._capex_usd_per_gpu(p.gpu.name),
+                pr.depreciation_years,
+                p.it_w_per_gpu,
+                p.pue,
+                pr.construction_usd_per_mw,
+                pr.facility_life_years,
+            )
+            self._book(p.site.name, p.name, "capex", "depreciation", -dep)
+        date = self.ts(day_h)
+        for (site, pool, counterparty, account), usd in sorted(self.day_ledger.items()):
+            self.rec.add(
+                "ledger",
+                date=date,
+                site=site,
+                pool=pool,
+                counterparty=counterparty,
+                account=account,
+                amount_usd=usd,
+            )
+        self.day_ledger = {}
 
     def _allocate(self, owner: int, domains: np.ndarray) -> None:
         self._change(domains, lambda: self.cluster.allocate(owner, domains))
@@ -599,79 +704,139 @@ class Engine:
 
     # -- leases ------------------------------------------------------------------------------
     def _add_lease(self, lease: Lease) -> None:
-        total = sum(self._tranche_gpus(t) for t in lease.tranches)
-        for i, tr in enumerate(lease.tranches):
-            gpus = self._tranche_gpus(tr)
-            if lease.price_usd_per_month is not None:
-                price = lease.price_usd_per_month * gpus / total
-            else:
-                price = lease.price_usd_per_gpu_hour * gpus * 730.5  # hours in a mean month
-            t = Tranche(
-                self._new_owner("lease"),
-                lease,
-                i,
-                tuple(tr.pools),
+        sizes = [self._tranche_gpus(tr) for tr in lease.tranches]
+        total = sum(sizes)
+        for i, (tr, gpus) in enumerate(zip(lease.tranches, sizes, strict=True)):
+            contract_usd_per_hour = economics.lease_usd_per_hour(
                 gpus,
-                self.hours(tr.start or lease.start),
-                self.hours(lease.end),
-                price,
+                lease.price_usd_per_month,
+                lease.price_usd_per_year,
+                lease.price_usd_per_gpu_hour,
+            )
+            share = gpus / total
+            if lease.price_usd_per_gpu_hour is None:  # a contract price is split by GPUs
+                contract_usd_per_hour *= share
+            t = Tranche(
+                id=self._new_owner("lease"),
+                lease=lease,
+                index=i,
+                pools=tuple(tr.pools),
+                gpus=gpus,
+                share=share,
+                start_h=self.hours(tr.start or lease.start),
+                end_h=self.hours(lease.end),
+                contract_end_h=self.hours(lease.end),
+                min_term_end_h=self.hours(lease.start) + lease.min_term_days * H_PER_DAY,
+                usd_per_hour=contract_usd_per_hour,
+                renewals_left=lease.renewals,
             )
             self.tranches.append(t)
-            self.env.process(self._lease(t))
+            self.tranche_by_id[t.id] = t
+            t.proc = self.env.process(self._lease(t))
+        for by, day in (("tenant", lease.tenant_notice), ("lessor", lease.lessor_notice)):
+            if day is not None:
+                self.env.process(self._scheduled_notice(lease, by, self.hours(day)))
 
     def _tranche_gpus(self, tr) -> int:
         if tr.gpus is not None:
             return tr.gpus
         return int(tr.mw * 1e6 / self.topo.pool(tr.pools[0]).it_w_per_gpu)
 
-    def _pools_str(self, domains: np.ndarray) -> str:
+    def _gpus_by_pool(self, domains: np.ndarray) -> dict[str, int]:
         idx, counts = np.unique(self.topo.domain_pool[domains], return_counts=True)
-        return ",".join(
-            f"{self.topo.pools[int(i)].name}={int(c) * self.topo.pools[int(i)].gpus_per_domain}"
+        pools = self.topo.pools
+        return {
+            pools[int(i)].name: int(c) * pools[int(i)].gpus_per_domain
             for i, c in zip(idx, counts, strict=True)
-        )
-
-    @property
-    def tranches_by_id(self) -> dict[int, Tranche]:
-        return {t.id: t for t in self.tranches}
+        }
 
     def _lease(self, t: Tranche):
+        """A tranche: due at its start, held once placed, ended by its term or a notice."""
         if t.end_h <= 0 or t.start_h >= self.horizon_h:
             return
         yield self.env.timeout(max(0.0, t.start_h))
-        name = f"{t.lease.name}#{t.index}"
-        t.started = self.env.event()
-        self.event("lease-due", name, t.id, t.gpus, t.lease.tenant)
-        self.submit(
-            Request(
-                t.id,
-                "lease",
-                name,
-                "lease",
-                t.lease.priority,
-                self.env.now,
-                t.pools,
-                (t.gpus,),
-                1,
-                single_pool=False,
+        self.event("lease-due", t.name, t.id, t.gpus, t.lease.tenant)
+        if t.end_h > self.env.now:
+            self.submit(
+                Request(
+                    t.id,
+                    "lease",
+                    t.name,
+                    "lease",
+                    t.lease.priority,
+                    self.env.now,
+                    t.pools,
+                    (t.gpus,),
+                    1,
+                    usd_per_gpu_hour=t.usd_per_hour / t.gpus,
+                )
             )
-        )
-        until = self.env.timeout(max(0.0, t.end_h - self.env.now))
-        got = yield t.started | until
-        if t.started not in got:
-            self.pending.pop(t.id, None)
-            self.event("lease-unserved", name, t.id, t.gpus)
+        while self.env.now < t.end_h:
+            try:
+                yield self.env.timeout(t.end_h - self.env.now)
+            except simpy.Interrupt:  # a notice moved the end: wait for the new one
+                continue
+            if t.notice_at_h is None and t.renewals_left > 0:
+                t.renewals_left -= 1
+                t.end_h += t.lease.renewal_days * H_PER_DAY
+                t.contract_end_h = t.end_h
+                self.event("lease-renew", t.name, t.id, t.gpus_held, f"to {self._day(t.end_h)}")
+        reason = f"notice-{t.notice_by}" if t.notice_at_h is not None else "term"
+        if t.held:
+            self._accrue_lease(t)
+            t.held_until_h, t.end_reason = self.env.now, reason
+            self._release(t.id)
+            del self.running[t.id]
+            self.event("lease-end", t.name, t.id, t.gpus_held, reason)
+            self.schedule()
+        elif self.pending.pop(t.id, None) is not None:
+            t.end_reason = "unserved"
+            self.event("lease-unserved", t.name, t.id, t.gpus, reason)
+
+    def _lease_started(self, t: Tranche, domains: np.ndarray) -> None:
+        t.held_from_h = t.accrued_h = self.env.now
+        t.gpus_held = self.cluster.gpus(domains)
+        t.pools_held = self._gpus_by_pool(domains)
+        self.event("lease-start", t.name, t.id, t.gpus_held, t.lease.tenant)
+
+    def _scheduled_notice(self, lease: Lease, by: str, at_h: float):
+        if at_h >= self.horizon_h:
             return
-        domains = got[t.started]
-        t.held_from_h, t.gpus_held = self.env.now, self.cluster.gpus(domains)
-        t.pools_held = self._pools_str(domains)
-        self.event("lease-start", name, t.id, t.gpus_held, t.lease.tenant)
-        yield until
-        t.held_until_h, t.end_reason = self.env.now, "term"
-        self._release(t.id)
-        del self.running[t.id]
-        self.event("lease-end", name, t.id, t.gpus_held, "term")
-        self.schedule()
+        yield self.env.timeout(max(0.0, at_h - self.env.now))
+        for t in self.tranches:
+            if t.lease is lease and t.notice_at_h is None and t.end_h > self.env.now:
+                self.give_notice(t, by)
+
+    def give_notice(self, t: Tranche, by: str) -> None:
+        """Notice on a tranche: it ends after the notice period, not before its minimum term;
+        whoever gives notice pays the contract's termination fee (its share of it)."""
+        now = self.env.now
+        t.notice_at_h, t.notice_by, t.renewals_left = now, by, 0
+        t.end_h = economics.termination_h(now, t.lease.notice_days, t.min_term_end_h, t.end_h)
+        t.fee_usd = t.lease.termination_fee_usd * t.share * (1 if by == "tenant" else -1)
+        if t.fee_usd:
+            site, pool = self._ledger_place(t.pools_held or {t.pools[0]: 1})[0]
+            self._book(site, pool, t.lease.tenant, "termination_fee", t.fee_usd)
+        self.event("lease-notice", t.name, t.id, t.gpus, f"by {by}; ends {self._day(t.end_h)}")
+        if t.proc is not None and t.proc.is_alive and t.proc.target is not None:
+            t.proc.interrupt("notice")
+
+    def _accrue_lease(self, t: Tranche) -> None:
+        """Book a held tranche's revenue since it was last booked, split over its pools by GPUs."""
+        hours = self.env.now - t.accrued_h
+        if not t.held or hours <= 0:
+            return
+        amount = t.usd_per_hour * hours
+        total = sum(t.pools_held.values())
+        for (site, pool), gpus in zip(
+            self._ledger_place(t.pools_held), t.pools_held.values(), strict=True
+        ):
+            self._book(site, pool, t.lease.tenant, "lease_revenue", amount * gpus / total)
+        t.revenue_usd += amount
+        t.accrued_h = self.env.now
+
+    def _day(self, h: float) -> str:
+        return (self.start + dt.timedelta(hours=h)).isoformat()
 
     # -- internal serving --------------------------------------------------------------------
     def _serving(self, s: Serving, oid: int):
@@ -699,8 +864,10 @@ class Engine:
             per_domain = self.cluster._gpus[owned] * rate[self.topo.domain_pool[owned]]
             capacity = float(per_domain.sum())
             if capacity < target and oid not in self.pending:
-                self.serving_started[oid] = self.env.event()
                 gpus = math.ceil((target - capacity) / first_rate)
+                value = economics.token_revenue_usd(
+                    first_rate * 3600.0 * s.utilization, s.price_usd_per_million_tokens
+                )
                 self.submit(
                     Request(
                         oid,
@@ -712,6 +879,7 @@ class Engine:
                         tuple(s.pools),
                         (gpus,),
                         1,
+                        usd_per_gpu_hour=value,
                     )
                 )
             elif capacity > target:
@@ -721,6 +889,12 @@ class Engine:
                     self.schedule()
             served = min(demand, capacity * 86400.0)
             held = self.cluster.gpus(owned)
+            revenue = economics.token_revenue_usd(served, s.price_usd_per_million_tokens)
+            by_pool = self._gpus_by_pool(owned) if held else {}
+            for (site, pool), gpus in zip(
+                self._ledger_place(by_pool), by_pool.values(), strict=True
+            ):
+                self._book(site, pool, s.name, "token_revenue", revenue * gpus / held)
             self.rec.add(
                 "serving",
                 date=self.ts(self.env.now),
@@ -729,7 +903,7 @@ class Engine:
                 tokens_per_s_per_gpu=capacity / held if held else first_rate,
                 demand_tokens=demand,
                 served_tokens=served,
-                revenue_usd=served * s.price_usd_per_million_tokens / 1e6,
+                revenue_usd=revenue,
             )
             yield self.env.timeout(H_PER_DAY)
 
@@ -803,30 +977,34 @@ class Engine:
         )
 
     def _lease_row(self, t: Tranche) -> None:
-        start_h, end_h = max(0.0, t.start_h), min(t.end_h, self.horizon_h)
-        held_h = 0.0
-        if t.held_from_h is not None:
-            until = t.held_until_h if t.held_until_h is not None else self.horizon_h
-            held_h = until - t.held_from_h
-            if t.held_until_h is None:
-                t.end_reason = "horizon"
+        if t.held:  # still held at the horizon
+            t.held_until_h, t.end_reason = self.horizon_h, "horizon"
+        start_h, end_h = max(0.0, t.start_h), min(t.contract_end_h, self.horizon_h)
+        held_h = 0.0 if t.held_from_h is None else t.held_until_h - t.held_from_h
+        facility_mw = sum(
+            n * self.topo.pool(p).it_w_per_gpu * self.topo.pool(p).pue / 1e6
+            for p, n in t.pools_held.items()
+        )
         self.rec.add(
             "leases",
             lease_id=t.id,
             contract=t.lease.name,
             tenant=t.lease.tenant,
             tranche=t.index,
-            pools=t.pools_held,
+            pools=_counts(t.pools_held),
             gpus_contracted=t.gpus,
             gpus_held=t.gpus_held,
             start_at=self.ts(t.start_h),
             end_at=self.ts(t.end_h),
             held_from=None if t.held_from_h is None else self.ts(t.held_from_h),
-            held_until=None if t.held_from_h is None else self.ts(t.held_from_h + held_h),
+            held_until=None if t.held_from_h is None else self.ts(t.held_until_h),
             end_reason=t.end_reason,
+            notice_at=None if t.notice_at_h is None else self.ts(t.notice_at_h),
+            notice_by=t.notice_by,
             gpu_hours_contracted=t.gpus * max(0.0, end_h - start_h),
-            gpu_hours_delivered=min(t.gpus_held, t.gpus)
-            * held_h,  # whole-domain excess is not sold
-            price_usd_per_month=t.price_usd_per_month,
-            revenue_usd=t.price_usd_per_month * held_h / (730.5),  # 730.5 h in a mean month
+            gpu_hours_delivered=min(t.gpus_held, t.gpus) * held_h,  # whole-domain excess unsold
+            facility_mw_held=facility_mw,
+            usd_per_hour=t.usd_per_hour,
+            revenue_usd=t.revenue_usd,
+            termination_fee_usd=t.fee_usd,
         )

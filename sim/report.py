@@ -22,12 +22,11 @@ def summarize(run_dir: str | Path) -> dict:
     """KPIs of one run, from its tables (a pure function of the folder)."""
     run_dir = Path(run_dir)
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    seg, jobs = _read(run_dir, "segments"), _read(run_dir, "jobs")
-    pools, leases, serving = (
-        _read(run_dir, "pools"),
-        _read(run_dir, "leases"),
-        _read(run_dir, "serving"),
-    )
+    scenario = json.loads((run_dir / "scenario.json").read_text())["scenario"]
+    seg, jobs, pools = _read(run_dir, "segments"), _read(run_dir, "jobs"), _read(run_dir, "pools")
+    leases, ledger = _read(run_dir, "leases"), _read(run_dir, "ledger")
+    start = pd.Timestamp(scenario["horizon"]["start"], tz="UTC")
+    years = (pd.Timestamp(scenario["horizon"]["end"], tz="UTC") - start).days / 365.0
     seg = seg.assign(pool_set=seg.pools.astype(str).str.replace(r"=\d+", "", regex=True))
     gpu_hours = {
         k: float(pools[f"gpu_hours_{k}"].sum())
@@ -39,9 +38,51 @@ def summarize(run_dir: str | Path) -> dict:
         tokens_trained=("tokens_trained", "sum"),
         gpu_hours=("gpu_hours", "sum"),
     )
+    pretrain = jobs[jobs.job_class == "pretrain"]
+    finish = {
+        r.name: round((r.end_at - start).total_seconds() / 86400.0, 3)
+        for r in pretrain.itertuples()
+        if pd.notna(r.end_at)
+    }
+    # money, from the ledger
+    by_account = ledger.groupby("account", observed=True).amount_usd.sum()
+    revenue = float(ledger.amount_usd[ledger.amount_usd > 0].sum())
+    cost = float(-ledger.amount_usd[ledger.amount_usd < 0].sum())
+    online_h = pools.groupby("pool", observed=True).gpu_hours_online.sum()
+    pool_revenue = (
+        ledger[ledger.account.isin(["lease_revenue", "token_revenue"])]
+        .groupby("pool", observed=True)
+        .amount_usd.sum()
+    )
+    facility_gw = float(
+        (
+            pools.facility_mw
+            * pools.gpu_hours_online
+            / pools.gpus_online.where(pools.gpus_online > 0)
+        ).sum()
+        / 24.0
+        / (years * 365.0)
+        / 1000.0
+    )  # time-average of the online facility power
+    contracts = {}
+    for name, g in leases.groupby("contract", observed=True):
+        held_h = ((g.held_until - g.held_from).dt.total_seconds() / 3600.0).fillna(0.0)
+        mw_h = float((g.facility_mw_held * held_h).sum())
+        contracts[name] = {
+            "revenue_usd": float(g.revenue_usd.sum()),
+            # revenue per facility GW-year held: FACTS.md's "lease revenue per GW" figure
+            "usd_per_gw_year": float(g.revenue_usd.sum() / (mw_h / 1000.0 / 8760.0))
+            if mw_h > 0
+            else None,
+            "gpu_hours_delivered": float(g.gpu_hours_delivered.sum()),
+            "gpu_hours_contracted": float(g.gpu_hours_contracted.sum()),
+            "notices": int(g.notice_at.notna().sum()),
+        }
     return {
         "scenario": manifest["scenario"],
         "seed": manifest["seed"],
+        "policy": scenario["policy"]["kind"],
+        "years": years,
         "mfu_by_pool": _mfu(seg, "pool_set"),
         "mfu_by_job_class": _mfu(seg, "job_class"),
         "mfu_all_training": round(float(seg.model_flops.sum() / seg.peak_flop.sum()), 4)
@@ -51,6 +92,7 @@ def summarize(run_dir: str | Path) -> dict:
             k: {c: float(v) if c != "jobs" and c != "finished" else int(v) for c, v in row.items()}
             for k, row in by_class.iterrows()
         },
+        "finish": finish,
         "gpu_hours_by_owner": gpu_hours,
         "leases": [
             {
@@ -61,11 +103,30 @@ def summarize(run_dir: str | Path) -> dict:
                 if r.gpu_hours_contracted
                 else None,
                 "revenue_usd": float(r.revenue_usd),
+                "end_reason": r.end_reason,
             }
             for r in leases.itertuples()
         ],
-        "lease_revenue_usd": float(leases.revenue_usd.sum()),
-        "token_revenue_usd": float(serving.revenue_usd.sum()),
+        "contracts": contracts,
+        "notices": {
+            "lessor": int((leases.notice_by == "lessor").sum()),
+            "tenant": int((leases.notice_by == "tenant").sum()),
+        },
+        "money": {
+            "revenue_usd": revenue,
+            "cost_usd": cost,
+            "margin_usd": revenue - cost,
+            "revenue_usd_per_year": revenue / years,
+            "cost_usd_per_year": cost / years,
+            "margin_usd_per_year": (revenue - cost) / years,
+            "by_account_usd": {k: float(v) for k, v in by_account.items()},
+            "revenue_usd_per_gw_year": revenue / years / facility_gw if facility_gw else None,
+            "revenue_usd_per_gpu_hour_by_pool": {
+                k: float(pool_revenue.get(k, 0.0) / v) for k, v in online_h.items() if v > 0
+            },
+        },
+        "lease_revenue_usd": float(by_account.get("lease_revenue", 0.0)),
+        "token_revenue_usd": float(by_account.get("token_revenue", 0.0)),
         "events": manifest["events"],
         "events_per_s": manifest["events_per_s"],
         "wall_s": manifest["wall_s"],
@@ -94,10 +155,25 @@ def format_summary(s: dict) -> str:
             f"lease {lease['contract']}#{lease['tranche']}: {lease['gpus_held']:,} GPUs, "
             f"delivered {_pct(lease['delivered_fraction'])}, ${lease['revenue_usd'] / 1e9:,.2f}B"
         )
+    m = s["money"]
     lines.append(
-        f"revenue: leases ${s['lease_revenue_usd'] / 1e9:,.2f}B, tokens "
-        f"${s['token_revenue_usd'] / 1e9:,.2f}B"
+        f"revenue ${m['revenue_usd'] / 1e9:,.2f}B (leases ${s['lease_revenue_usd'] / 1e9:,.2f}B, "
+        f"tokens ${s['token_revenue_usd'] / 1e9:,.2f}B), cost ${m['cost_usd'] / 1e9:,.2f}B, "
+        f"margin ${m['margin_usd'] / 1e9:,.2f}B; per year: revenue "
+        f"${m['revenue_usd_per_year'] / 1e9:,.2f}B, margin ${m['margin_usd_per_year'] / 1e9:,.2f}B"
     )
+    for name, c in s["contracts"].items():
+        per_gw = c["usd_per_gw_year"]
+        lines.append(
+            f"  {name}: ${c['revenue_usd'] / 1e9:,.2f}B"
+            + (f", ${per_gw / 1e9:,.1f}B per facility GW-year" if per_gw else "")
+            + (f", {c['notices']} notices" if c["notices"] else "")
+        )
+    if s["finish"]:
+        lines.append(
+            "pre-training finished (days from start): "
+            + ", ".join(f"{k} {v:,.0f}" for k, v in s["finish"].items())
+        )
     return "\n".join(lines)
 
 
@@ -135,6 +211,25 @@ def kpis(run_dir: str | Path) -> dict[str, float]:
         put(f"{name}.revenue_usd", lease["revenue_usd"])
     put("revenue.lease_usd", s["lease_revenue_usd"])
     put("revenue.token_usd", s["token_revenue_usd"])
+    m = s["money"]
+    put("revenue.total_usd", m["revenue_usd"])
+    put("revenue.per_year_usd", m["revenue_usd_per_year"])
+    put("revenue.usd_per_gw_year", m["revenue_usd_per_gw_year"])
+    put("cost.total_usd", m["cost_usd"])
+    put("cost.per_year_usd", m["cost_usd_per_year"])
+    put("margin.total_usd", m["margin_usd"])
+    put("margin.per_year_usd", m["margin_usd_per_year"])
+    for k, v in m["by_account_usd"].items():
+        put(f"ledger.{k}_usd", v)
+    for k, v in m["revenue_usd_per_gpu_hour_by_pool"].items():
+        put(f"revenue.usd_per_gpu_hour.{k}", v)
+    for name, c in s["contracts"].items():
+        for k, v in c.items():
+            put(f"contract.{name}.{k}", v)
+    put("notices.lessor", s["notices"]["lessor"])
+    put("notices.tenant", s["notices"]["tenant"])
+    put("training.gpu_hours", s["gpu_hours_by_owner"]["training"])
+    put("training.tokens", sum(v["tokens_trained"] for v in s["jobs_by_class"].values()))
     for k, v in s.get("finish", {}).items():
         put(f"finish_day.{k}", v)
     return out

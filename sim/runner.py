@@ -20,6 +20,7 @@ from sim.model import Engine
 from sim.output import write_run
 from sim.recorder import Recorder
 from sim.spec.base import load, problems_from
+from sim.spec.scenario import Policy as PolicySpec
 from sim.spec.scenario import Scenario, load_scenario
 from sim.spec.workload import WorkloadFile
 from sim.topology import Topology, scenario_topology
@@ -50,10 +51,13 @@ class Prepared:
         return h.hexdigest()[:16]
 
 
-def prepare(path: str | Path) -> Prepared:
-    """Load and cross-check a scenario with its topologies, workloads and policy."""
+def prepare(path: str | Path, policy: dict | None = None) -> Prepared:
+    """Load and cross-check a scenario with its topologies, workloads and policy; `policy`
+    ({"kind": ..., "params": {...}}) replaces the scenario's policy table."""
     path = Path(path)
     scenario, _ = load_scenario(path)
+    if policy is not None:
+        scenario = scenario.model_copy(update={"policy": PolicySpec(**policy)})
     topo = scenario_topology(scenario)
     problems: list[Problem] = []
     workloads = []
@@ -109,13 +113,15 @@ def run(
     out: str | Path | None = None,
     progress=None,
     check: bool = False,
+    policy: dict | None = None,
 ) -> tuple[Path, dict]:
     """Simulate a scenario with a seed (default: the scenario's) and write its run folder.
 
     Returns the folder and the manifest. `progress(fraction)` is called as time advances;
-    `check` re-verifies the engine's invariants every simulated day (slower; tests use it).
+    `check` re-verifies the engine's invariants every simulated day (slower; tests use it);
+    `policy` replaces the scenario's policy (see `prepare`).
     """
-    prep = prepare(path)
+    prep = prepare(path, policy)
     sc = prep.scenario
     seed = sc.seed if seed is None else seed
     base = Path(out) if out else prep.path.parent / "out"
@@ -130,6 +136,7 @@ def run(
         sc.horizon.end,
         seed,
         rec,
+        sc.prices,
         check,
     )
     events = engine.run(progress)

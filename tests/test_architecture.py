@@ -9,14 +9,14 @@ SIM = Path(__file__).resolve().parent.parent / "sim"
 # paths under sim/, matched by their longest listed prefix.
 LAYERS = [
     {"errors", "units"},
-    {"spec", "rng", "hardware"},  # spec.base, spec.topology, spec.scenario
+    {"spec", "rng", "hardware"},  # spec.base, .topology, .scenario, .expect, .sweep
     {"topology", "perf", "economics"},
     {"spec.mfu", "spec.workload"},  # input files whose checks call the perf model
     {"cluster", "policies"},
     {"records", "recorder"},
     {"model"},
-    {"output", "report"},
-    {"runner", "sweep", "cli", "__main__"},
+    {"output", "report", "expect", "diff", "explain"},
+    {"runner", "sweep", "compare", "htmlreport", "plots", "cli", "__main__"},
 ]
 NO_SIMPY = ("hardware", "topology", "perf", "economics", "cluster", "policies", "spec", "records")
 

@@ -33,7 +33,8 @@ def table(run_dir, name):
 def test_run_folder_describes_itself(small_run):
     manifest = json.loads((small_run / "manifest.json").read_text())
     assert manifest["seed"] == 7 and manifest["events"] > 0
-    assert set(manifest["rows"]) == {"jobs", "segments", "leases", "pools", "serving", "events"}
+    assert set(manifest["rows"]) == {
+        "jobs", "segments", "leases", "pools", "serving", "ledger", "events"}
     resolved = json.loads((small_run / "scenario.json").read_text())
     assert resolved["scenario"]["policy"] == {"kind": "fifo", "params": {}}
     assert resolved["scenario"]["prices"]["power_usd_per_mwh"] == 70.0  # defaults filled in
@@ -101,7 +102,12 @@ def test_lease_holds_exactly_its_gpus_for_exactly_its_term(small_run):
     assert lease.gpu_hours_delivered == lease.gpu_hours_contracted == 72 * term_h
     pools = table(small_run, "pools")
     assert pools.gpu_hours_lease.sum() == pytest.approx(72 * term_h)
-    assert lease.revenue_usd == pytest.approx(1.0e6 * term_h / 730.5)
+    # $1M per month = $12M per 365-day year, accrued by the hour (sim/economics.py)
+    assert lease.revenue_usd == pytest.approx(1.0e6 * 12 * term_h / 8760)
+    ledger = table(small_run, "ledger")
+    booked = ledger[ledger.account == "lease_revenue"]
+    assert set(booked.counterparty) == {"A"} and set(booked.pool) == {"small-gb200"}
+    assert booked.amount_usd.sum() == pytest.approx(lease.revenue_usd, rel=1e-12)
 
 
 def test_same_seed_gives_identical_tables_in_separate_processes(tmp_path):

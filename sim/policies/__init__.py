@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from sim.policies.base import ClusterView, Decision, Policy, Preempt, Request, Start, place
+from sim.policies.base import (
+    ClusterView,
+    Decision,
+    GiveNotice,
+    LeaseInfo,
+    Policy,
+    Preempt,
+    Request,
+    Start,
+    place,
+)
 from sim.policies.fifo import Fifo
+from sim.policies.internal_first import InternalFirst
 from sim.policies.mfu_aware import MfuAware
+from sim.policies.revenue_max import RevenueMax
+from sim.policies.static_partition import StaticPartition
 
 REGISTRY: dict[str, type] = {
     "fifo": Fifo,
+    "internal-first": InternalFirst,
     "mfu-aware": MfuAware,
+    "revenue-max": RevenueMax,
+    "static-partition": StaticPartition,
 }
 
 
@@ -21,6 +37,8 @@ def make(kind: str, params: dict | None = None) -> Policy:
 __all__ = [
     "REGISTRY",
     "ClusterView",
+    "GiveNotice",
+    "LeaseInfo",
     "Decision",
     "Policy",
     "Preempt",

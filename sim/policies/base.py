@@ -6,7 +6,7 @@ mechanism (the engine) checks each decision against the live state and applies i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -16,6 +16,7 @@ from sim.cluster import Cluster
 from sim.topology import PoolInfo, Topology
 
 OwnerKind = Literal["lease", "training", "serving"]
+KINDS: tuple[OwnerKind, ...] = ("lease", "training", "serving")  # codes 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Request:
     sizes: tuple[int, ...]
     unit_gpus: int = 1  # GPUs per model replica: a pool contributes whole units only
     single_pool: bool = False  # must every GPU come from one pool
+    usd_per_gpu_hour: float = 0.0  # what it earns (leases, serving); 0 for internal training
 
 
 @dataclass(frozen=True)
@@ -49,16 +51,49 @@ class Preempt:
     owner_id: int
 
 
-Decision = Start | Preempt
+@dataclass(frozen=True)
+class GiveNotice:
+    """The lessor gives notice on a lease tranche; its capacity returns when the notice ends."""
+
+    owner_id: int
+
+
+Decision = Start | Preempt | GiveNotice
+
+
+@dataclass(frozen=True)
+class LeaseInfo:
+    """A lease tranche that is held or waiting, as policies see it."""
+
+    owner_id: int
+    contract: str
+    tenant: str
+    gpus: int
+    pools: tuple[str, ...]
+    pools_held: dict[str, int]  # empty while waiting
+    usd_per_gpu_hour: float
+    may_reclaim: bool
+    notice_given: bool
+    ends_h: float
+    ends_if_notice_now_h: float
 
 
 class ClusterView:
     """Read-only view of the cluster for policies, with a scratch copy to plan several starts."""
 
-    def __init__(self, cluster: Cluster, now_h: float, running: dict[int, Request]):
+    def __init__(
+        self,
+        cluster: Cluster,
+        now_h: float,
+        running: dict[int, Request],
+        leases: dict[int, LeaseInfo] | None = None,
+        owner_kind: np.ndarray | None = None,
+    ):
         self._cluster = cluster
         self.now_h = now_h
         self.running = dict(running)
+        self.leases = dict(leases or {})
+        self._owner_kind = owner_kind
 
     @property
     def topology(self) -> Topology:
@@ -69,6 +104,35 @@ class ClusterView:
 
     def free_gpus(self, pool: str) -> int:
         return self._cluster.gpus(self._cluster.free(pool))
+
+    def online_gpus(self, pool: str) -> int:
+        return self._cluster.counts(pool).online
+
+    def gpus_by_kind(self) -> dict[str, int]:
+        """GPUs held campus-wide by each owner kind (lease, training, serving)."""
+        c = self._cluster
+        owned = c.owner >= 0
+        if self._owner_kind is None:
+            kinds = {oid: KINDS.index(r.kind) for oid, r in self.running.items()}
+            code = np.array([kinds.get(int(o), -1) for o in c.owner[owned]], np.int64)
+        else:
+            code = self._owner_kind[c.owner[owned]].astype(np.int64)
+        gpus = np.bincount(code[code >= 0], weights=c._gpus[owned][code >= 0], minlength=3)
+        return {k: int(gpus[i]) for i, k in enumerate(KINDS)}
+
+    def online_total(self) -> int:
+        c = self._cluster
+        return int(c._gpus[c.online].sum())
+
+    def gpus_by_pool(self, owner_id: int) -> dict[str, int]:
+        """GPUs an owner holds in each pool."""
+        c = self._cluster
+        d = c.owned_by(owner_id)
+        out: dict[str, int] = {}
+        for i, n in zip(*np.unique(c.topo.domain_pool[d], return_counts=True), strict=True):
+            p = c.topo.pools[int(i)]
+            out[p.name] = int(n) * p.gpus_per_domain
+        return out
 
     def owned_by(self, owner_id: int) -> np.ndarray:
         return self._cluster.owned_by(owner_id).copy()
@@ -88,24 +152,34 @@ class Policy(Protocol):
     def decide(self, view: ClusterView, pending: Sequence[Request]) -> Sequence[Decision]: ...
 
 
-def place(scratch: Cluster, req: Request, pools: Sequence[str] | None = None) -> np.ndarray | None:
+def place(
+    scratch: Cluster,
+    req: Request,
+    pools: Sequence[str] | None = None,
+    limits: Mapping[str, int] | None = None,
+) -> np.ndarray | None:
     """Domains for the largest size of `req` that fits: one pool if possible, compactly.
 
     Tries each size, largest first: each allowed pool alone (in `pools` order), then, unless
     the request is single-pool, the pools together, each contributing whole replica units.
+    `limits` caps the GPUs taken from a pool (a policy's budget).
     """
     order = list(pools if pools is not None else req.pools)
+    cap = dict(limits or {})
     for size in req.sizes:
         for name in order:
+            if size > cap.get(name, size):
+                continue
             d = _domains_for(scratch, name, size, req.unit_gpus)
-            if d is not None:
+            if d is not None and scratch.gpus(d) <= cap.get(name, scratch.gpus(d)):
                 return d
         if req.single_pool or len(order) < 2:
             continue
         picked, left = [], size
         for name in order:
             per_domain = scratch.topo.pool(name).gpus_per_domain
-            free_gpus = scratch.free(name).size * per_domain
+            free_gpus = min(scratch.free(name).size * per_domain, cap.get(name, 1 << 62))
+            free_gpus = free_gpus // per_domain * per_domain
             take = min(left, (free_gpus // req.unit_gpus) * req.unit_gpus)
             d = _domains_for(scratch, name, take, req.unit_gpus) if take else None
             if d is not None:
@@ -125,3 +199,73 @@ def _domains_for(scratch: Cluster, pool: str, gpus: int, unit: int) -> np.ndarra
         units_per_domain = per_domain // unit
         need = -(-(gpus // unit) // units_per_domain)
     return scratch.pick_compact(pool, need)
+
+
+def usable_gpus(topo: Topology, req: Request, domains: np.ndarray) -> int:
+    """GPUs a request can use on these domains: whole replica units per pool, up to its largest
+    size (what the mechanism grants)."""
+    total = 0
+    for i, n in zip(*np.unique(topo.domain_pool[domains], return_counts=True), strict=True):
+        gpus = int(n) * topo.pools[int(i)].gpus_per_domain
+        total += gpus // req.unit_gpus * req.unit_gpus
+    return min(total, max(req.sizes))
+
+
+def grow_preemptions(view: ClusterView, scratch: Cluster) -> list[Preempt]:
+    """Running training jobs that could restart at a larger size on `scratch`'s free capacity
+    plus their own: preempt them so the next pass restarts them larger."""
+    out = []
+    for oid, req in sorted(view.running.items()):
+        if req.kind != "training" or len(req.sizes) < 2:
+            continue
+        own = view.owned_by(oid)
+        now = usable_gpus(scratch.topo, req, own)
+        if now >= max(req.sizes):
+            continue
+        trial = view.scratch()
+        trial.owner = scratch.owner.copy()
+        trial.release(oid, own)
+        bigger = place(trial, req)
+        if bigger is not None and usable_gpus(trial.topo, req, bigger) > now:
+            out.append(Preempt(oid))
+            scratch.release(oid, own)
+            scratch.allocate(oid, bigger)  # reserve it so later decisions do not take it
+    return out
+
+
+def reclaim_notices(
+    view: ClusterView,
+    shortfall: Mapping[str, int],
+    max_usd_per_gpu_hour: float = float("inf"),
+    min_fraction: float = 0.0,
+) -> list[GiveNotice]:
+    """Notices on held, reclaimable leases in the pools where training is short of GPUs, cheapest
+    per GPU-hour first, until the shortfall (less GPUs already under notice) is covered. A
+    tranche is only reclaimed if the shortfall in its pools is at least `min_fraction` of it."""
+    need = dict(shortfall)
+    for lease in view.leases.values():
+        if lease.notice_given:
+            for pool, gpus in lease.pools_held.items():
+                if pool in need:
+                    need[pool] -= gpus
+    out = []
+    candidates = sorted(
+        (
+            x
+            for x in view.leases.values()
+            if x.pools_held
+            and x.may_reclaim
+            and not x.notice_given
+            and x.usd_per_gpu_hour < max_usd_per_gpu_hour
+        ),
+        key=lambda x: (x.usd_per_gpu_hour, x.ends_if_notice_now_h, x.owner_id),
+    )
+    for lease in candidates:
+        useful = {p: g for p, g in lease.pools_held.items() if need.get(p, 0) > 0}
+        wanted = sum(min(need[p], g) for p, g in useful.items())
+        if not useful or wanted < min_fraction * sum(lease.pools_held.values()):
+            continue
+        out.append(GiveNotice(lease.owner_id))
+        for p, g in useful.items():
+            need[p] -= g
+    return out

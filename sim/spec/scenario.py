@@ -10,6 +10,7 @@ from pydantic import AfterValidator, Field, ValidationInfo
 
 from sim.errors import InputError, Problem
 from sim.spec.base import Strict, load, read_toml
+from sim.spec.expect import Expectations
 from sim.spec.topology import TopologyFile
 
 
@@ -54,8 +55,20 @@ class Policy(Strict):
 
 
 class Prices(Strict):
-    # assumed: Memphis industrial electricity (TVA / MLGW), order of $60-80/MWh; scenario knob.
+    """Costs of running the campus (defaults cite FACTS.md or say they are assumed)."""
+
+    # assumed: Memphis industrial electricity (TVA / MLGW), order of $60-80/MWh.
     power_usd_per_mwh: float = Field(default=70.0, ge=0, le=10_000)
+    # assumed: an idle GPU server draws ~30% of its full IT power.
+    idle_power_fraction: float = Field(default=0.3, ge=0, le=1)
+    # FACTS.md: servers depreciate over 5-6 years.
+    depreciation_years: float = Field(default=5.5, gt=0, le=50)
+    # All-in IT capex per GPU by type, USD; defaults in sim/economics.py (CAPEX_USD_PER_GPU).
+    capex_usd_per_gpu: dict[str, Annotated[float, Field(ge=0, le=1e7)]] = {}
+    # FACTS.md: xAI construction (shell, power, cooling) ~$2.7-3B per GW -> $2.85M per MW.
+    construction_usd_per_mw: float = Field(default=2.85e6, ge=0, le=1e9)
+    # assumed: the shell, power and cooling are depreciated over 20 years.
+    facility_life_years: float = Field(default=20.0, gt=0, le=100)
 
 
 class Scenario(Strict):
@@ -68,6 +81,7 @@ class Scenario(Strict):
     workloads: list[FilePath] = []
     policy: Policy = Policy()
     prices: Prices = Prices()
+    expect: Expectations = {}  # checks on the run's KPIs (sim/spec/expect.py)
 
     def problems(self) -> list[Problem]:
         found = []

@@ -92,24 +92,40 @@ class Tranche(Strict):
 
 
 class Lease(Strict):
-    """A tenant's bare-metal lease: price per month or per GPU-hour, term, notice, tranches."""
+    """A tenant's bare-metal lease: a price, a term, notice rules and tranches of capacity.
+
+    Either party may give notice (`notice_days`, default 90: FACTS.md); the lease then ends at
+    the later of the notice's end and the minimum term, and never after `end`. A tenant that
+    renews extends `end` by `renewal_days`, `renewals` times, unless notice was given first.
+    """
 
     name: str = Field(min_length=1)
     tenant: str = Field(min_length=1)
     start: dt.date
     end: dt.date
     price_usd_per_month: float | None = Field(default=None, ge=0, le=1e12)
+    price_usd_per_year: float | None = Field(default=None, ge=0, le=1e13)
     price_usd_per_gpu_hour: float | None = Field(default=None, ge=0, le=1e3)
-    min_term_days: int = Field(default=0, ge=0)
-    notice_days: int = Field(default=90, ge=0)  # FACTS.md: 90 days' mutual notice
+    min_term_days: int = Field(default=0, ge=0, le=36_500)
+    notice_days: int = Field(default=90, ge=0, le=36_500)  # FACTS.md: 90 days' mutual notice
     lessor_may_reclaim: bool = True
+    termination_fee_usd: float = Field(default=0.0, ge=0, le=1e12)  # paid by whoever gives notice
+    renewals: int = Field(default=0, ge=0, le=100)
+    renewal_days: int = Field(default=365, gt=0, le=36_500)
+    tenant_notice: dt.date | None = None  # the tenant gives notice on this date
+    lessor_notice: dt.date | None = (
+        None  # the lessor gives notice on this date (a planner's what-if)
+    )
     priority: int = 100
     tranches: list[Tranche] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _one_price(self):
-        if (self.price_usd_per_month is None) == (self.price_usd_per_gpu_hour is None):
-            raise ValueError("give exactly one of price_usd_per_month or price_usd_per_gpu_hour")
+        prices = (self.price_usd_per_month, self.price_usd_per_year, self.price_usd_per_gpu_hour)
+        if sum(p is not None for p in prices) != 1:
+            raise ValueError(
+                "give exactly one of price_usd_per_month, price_usd_per_year, price_usd_per_gpu_hour"
+            )
         return self
 
 
@@ -163,6 +179,16 @@ class WorkloadFile(Strict):
                 found.append(
                     Problem(f"leases[{i}].end", f"must be after start ({lease.start})", lease.end)
                 )
+            for key in ("tenant_notice", "lessor_notice"):
+                when = getattr(lease, key)
+                if when is not None and not lease.start <= when < lease.end:
+                    found.append(
+                        Problem(
+                            f"leases[{i}].{key}",
+                            f"must be within the lease ({lease.start} to {lease.end})",
+                            when,
+                        )
+                    )
             for j, tr in enumerate(lease.tranches):
                 if tr.start is not None and not lease.start <= tr.start < lease.end:
                     found.append(

@@ -1,0 +1,62 @@
+"""`sim compare FILE --policies a,b,c [--seeds K]`: the same scenario under several policies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from sim.compare import COLUMNS, compare
+
+
+def _fmt(col: str, v) -> str:
+    if v is None or v != v:
+        return "-"
+    if col.endswith("_usd") or "usd_per" in col:
+        return f"${v / 1e9:,.2f}B"
+    if "fraction" in col or col.endswith("_mfu"):
+        return f"{100 * v:.1f}%"
+    if col.startswith("finish_day"):
+        return f"{v:,.0f}"
+    return f"{v:,.3g}" if abs(v) < 1e4 else f"{v:,.3e}"
+
+
+@click.command("compare")
+@click.argument("file", type=click.Path())
+@click.option("--policies", required=True, help="Comma-separated policy kinds.")
+@click.option("--seeds", type=int, default=1, show_default=True, help="Seeds 1..K per policy.")
+@click.option(
+    "--out",
+    type=click.Path(),
+    default=None,
+    help="Folder for runs and the table (default: runs/out/compare/<scenario file>).",
+)
+def command(file: str, policies: str, seeds: int, out: str | None) -> None:
+    """Run FILE under each policy (and seed) and print revenue, cost, margin, revenue per GW,
+    training tokens and MFU, pre-training finish dates, lease delivery and notices."""
+    kinds = [p.strip() for p in policies.split(",") if p.strip()]
+    out_dir = Path(out) if out else Path(file).parent / "out" / "compare" / Path(file).stem
+    table = compare(file, kinds, range(1, seeds + 1), out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(out_dir / "compare.parquet", index=False)
+    table.to_csv(out_dir / "compare.csv", index=False)
+    means = table.drop(columns=["seed"]).groupby("policy", sort=False)
+    mean, lo, hi = means.mean(), means.min(), means.max()
+    cols = [c for c in table.columns if c not in ("policy", "seed")]
+    t = Table(title=f"{Path(file).name}: {len(kinds)} policies x {seeds} seeds (mean; min-max)")
+    t.add_column("KPI")
+    for kind in kinds:
+        t.add_column(kind, justify="right")
+    for col in cols:
+        cells = []
+        for kind in kinds:
+            m = mean.loc[kind, col]
+            cell = _fmt(col, m)
+            if seeds > 1 and lo.loc[kind, col] != hi.loc[kind, col]:
+                cell += f" ({_fmt(col, lo.loc[kind, col])}-{_fmt(col, hi.loc[kind, col])})"
+            cells.append(cell)
+        t.add_row(COLUMNS.get(col, col.replace("finish_day:", "pre-training finish day: ")), *cells)
+    Console(width=max(120, 30 + 22 * len(kinds))).print(t)
+    click.echo(f"table: {out_dir / 'compare.parquet'} (and .csv)")

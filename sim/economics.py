@@ -1,0 +1,96 @@
+"""Money as pure functions: lease and token revenue, power cost, depreciation, contract dates.
+
+Conventions: a year is 365 days (so a price per year accrues exactly over 365 days and a price
+per month is x12 per year); amounts are USD, revenue positive and costs negative in the ledger.
+"""
+
+from __future__ import annotations
+
+import math
+
+HOURS_PER_YEAR = 365 * 24.0
+
+# assumed all-in IT capex per GPU (server share, networking, racks), USD. Calibrated so that the
+# campus at ~1 GW lands near FACTS.md's "xAI cumulative AI capex 2023-Q1 2026 ~$26.5-30B for
+# ~1 GW (~0.3 GW H100/H200 + ~0.7 GW GB200/GB300)": 150k H100 + 50k H200 + 20k GB200 ~$10.4B,
+# ~350k GB200/GB300 ~$21B. A scenario overrides these per GPU type.
+CAPEX_USD_PER_GPU = {
+    "A100-80GB": 25_000.0,
+    "H100": 45_000.0,
+    "H200": 48_000.0,
+    "GB200": 60_000.0,
+    "GB300": 65_000.0,
+}
+
+
+def lease_usd_per_hour(
+    gpus: int,
+    price_usd_per_month: float | None = None,
+    price_usd_per_year: float | None = None,
+    price_usd_per_gpu_hour: float | None = None,
+) -> float:
+    """Revenue per hour of a lease holding `gpus` at exactly one of the three price forms."""
+    given = [
+        p
+        for p in (price_usd_per_month, price_usd_per_year, price_usd_per_gpu_hour)
+        if p is not None
+    ]
+    if len(given) != 1:
+        raise ValueError("give exactly one price")
+    if price_usd_per_month is not None:
+        return price_usd_per_month * 12.0 / HOURS_PER_YEAR
+    if price_usd_per_year is not None:
+        return price_usd_per_year / HOURS_PER_YEAR
+    return price_usd_per_gpu_hour * gpus
+
+
+def power_cost_usd(
+    busy_gpu_hours: float,
+    idle_gpu_hours: float,
+    it_w_per_gpu: float,
+    pue: float,
+    usd_per_mwh: float,
+    idle_power_fraction: float,
+) -> float:
+    """Electricity of GPUs at full draw when owned and at a fraction of it when idle, with the
+    facility overhead (PUE). Failed GPUs are taken to draw nothing."""
+    it_mwh = (busy_gpu_hours + idle_gpu_hours * idle_power_fraction) * it_w_per_gpu / 1e6
+    return it_mwh * pue * usd_per_mwh
+
+
+def depreciation_usd(
+    online_gpu_hours: float,
+    capex_usd_per_gpu: float,
+    life_years: float,
+    it_w_per_gpu: float,
+    pue: float,
+    construction_usd_per_mw: float,
+    facility_life_years: float,
+) -> float:
+    """Straight-line depreciation of the IT equipment (over `life_years`) and of the facility
+    built for its power (construction cost per facility MW, over `facility_life_years`)."""
+    it = capex_usd_per_gpu / (life_years * HOURS_PER_YEAR)
+    facility_mw_per_gpu = it_w_per_gpu * pue / 1e6
+    building = (
+        construction_usd_per_mw * facility_mw_per_gpu / (facility_life_years * HOURS_PER_YEAR)
+    )
+    return online_gpu_hours * (it + building)
+
+
+def token_revenue_usd(tokens: float, usd_per_million_tokens: float) -> float:
+    return tokens * usd_per_million_tokens / 1e6
+
+
+def termination_h(
+    notice_h: float, notice_days: float, min_term_end_h: float, end_h: float
+) -> float:
+    """When a lease given notice at `notice_h` ends: after the notice period, never before its
+    minimum term, never after its contracted end."""
+    return min(end_h, max(notice_h + notice_days * 24.0, min_term_end_h))
+
+
+def usd_per_gw_year(revenue_usd: float, hours: float, facility_mw: float) -> float:
+    """Revenue annualised (365-day year) per GW of facility power; nan without power or time."""
+    if hours <= 0 or facility_mw <= 0:
+        return math.nan
+    return revenue_usd * HOURS_PER_YEAR / hours / (facility_mw / 1000.0)
