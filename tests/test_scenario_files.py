@@ -138,10 +138,8 @@ def test_policy_and_workload_references_are_checked(tmp_path):
     result = run_cli("validate", path)
     assert result.returncode == 2
     assert "leases[0].tranches[0].pools[0]: unknown pool" in result.stderr
-    assert (
     assert "policy.kind: unknown policy; known: ['fifo', " in result.stderr
     assert "(got 'lottery')" in result.stderr
-    )
     path.write_text(
         path.read_text().replace('kind = "lottery"', 'kind = "fifo"\nparams = {backfil = 1}')
     )
