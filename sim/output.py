@@ -24,6 +24,7 @@ def write_run(
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a run folder is for everyone who may read it
     try:
         rows = {}
         for name, table in tables:
@@ -43,3 +44,16 @@ def write_run(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
+
+
+def replace_json(path: Path, data: dict) -> None:
+    """Rewrite one JSON file atomically (temporary file in the same folder, then rename)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(data, indent=2, default=str) + "\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -17,8 +17,9 @@ from pydantic import ValidationError
 from sim import __version__, policies
 from sim.errors import InputError, Problem
 from sim.model import Engine
-from sim.output import write_run
+from sim.output import replace_json, write_run
 from sim.recorder import Recorder
+from sim.report import kpis
 from sim.spec.base import load, problems_from
 from sim.spec.scenario import Policy as PolicySpec
 from sim.spec.scenario import Scenario, load_scenario
@@ -159,4 +160,8 @@ def run(
         },
         "argv": sys.argv,
     }
-    return out_dir, write_run(out_dir, rec.tables(), prep.resolved(), manifest)
+    manifest = write_run(out_dir, rec.tables(), prep.resolved(), manifest)
+    # The KPIs are computed from the tables as written, then added to the manifest atomically.
+    manifest["kpis"] = kpis(out_dir)
+    replace_json(out_dir / "manifest.json", manifest)
+    return out_dir, manifest
