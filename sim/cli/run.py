@@ -1,4 +1,7 @@
-"""`sim run FILE`: simulate a scenario, write its tables, print a summary."""
+"""`sim run FILE`: simulate a scenario, write its tables, print a summary, check `[expect]`.
+
+Exit 0 when every expectation holds (or there are none), 1 when any fails, 2 for bad input.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,50 @@ import json
 import sys
 
 import click
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from sim.cli import EXIT_BAD_INPUT, EXIT_FAILED_CHECK, EXIT_OK
+from sim.errors import InputError
+from sim.expect import check_runs, write_outputs
 from sim.report import format_summary, summarize
 from sim.runner import run
+
+
+def interactive(no_progress: bool) -> bool:
+    """Progress bars and colour only for a person at a terminal."""
+    return not no_progress and sys.stdout.isatty() and sys.stderr.isatty()
+
+
+def ci_options(f):
+    """The options every checking command shares: --summary-json, --junit, --no-progress."""
+    f = click.option(
+        "--junit",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Write the checks as JUnit XML to this file.",
+    )(f)
+    f = click.option(
+        "--summary-json",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Write KPIs, checks, outcome, scenario hash and versions as JSON to this file.",
+    )(f)
+    return click.option(
+        "--no-progress",
+        is_flag=True,
+        help="No progress bar and no colour (implied when not a terminal).",
+    )(f)
+
+
+def echo_report(report, as_json: bool, color: bool | None) -> None:
+    """Print the checks' outcome: on stdout with the text summary, on stderr beside JSON."""
+    lines = report.lines()
+    if as_json and report.ok:
+        return
+    for i, line in enumerate(lines):
+        style = {"fg": "red" if report.failed else "green"} if i == 0 and report.checks else {}
+        click.echo(click.style(line, **style), err=as_json, color=color)
 
 
 @click.command("run")
@@ -21,26 +64,51 @@ from sim.runner import run
     default=None,
     help="Output base folder (default: runs/out beside the scenario).",
 )
-@click.option("--no-progress", is_flag=True, help="No progress bar (implied when not a terminal).")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def command(file: str, seed: int | None, out: str | None, no_progress: bool, as_json: bool) -> None:
-    """Simulate the scenario FILE and write runs/out/<scenario>/seed=<n>/."""
-    show = sys.stderr.isatty() and not no_progress
-    if show:
-        with Progress(
-            TextColumn("simulating"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
-            TimeElapsedColumn(),
-            transient=True,
-        ) as bar:
-            task = bar.add_task("run", total=1.0)
-            out_dir, _ = run(file, seed, out, lambda f: bar.update(task, completed=f))
-    else:
-        out_dir, _ = run(file, seed, out)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary (and checks) as JSON.")
+@ci_options
+def command(
+    file: str,
+    seed: int | None,
+    out: str | None,
+    as_json: bool,
+    no_progress: bool,
+    summary_json: str | None,
+    junit: str | None,
+) -> None:
+    """Simulate the scenario FILE and write runs/out/<scenario>/seed=<n>/.
+
+    Then evaluate the scenario's [expect] table: exit 0 if every check holds, 1 if any fails
+    (each failure is listed with the value seen), 2 if the input is invalid."""
+    show = interactive(no_progress)
+    try:
+        if show:
+            with Progress(
+                TextColumn("simulating"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TimeElapsedColumn(),
+                transient=True,
+                console=Console(stderr=True),
+            ) as bar:
+                task = bar.add_task("run", total=1.0)
+                out_dir, _ = run(file, seed, out, lambda f: bar.update(task, completed=f))
+        else:
+            out_dir, _ = run(file, seed, out)
+        report = check_runs(out_dir)
+    except InputError as err:
+        write_outputs(None, summary_json, junit, EXIT_BAD_INPUT, error=err)
+        raise
+    code = EXIT_OK if report.ok else EXIT_FAILED_CHECK
+    write_outputs(report, summary_json, junit, code)
     summary = summarize(out_dir)
+    color = None if show else False
     if as_json:
+        summary["checks"] = report.summary(code)["checks"]
+        summary["ok"] = report.ok
         click.echo(json.dumps(summary, indent=2))
     else:
         click.echo(format_summary(summary))
         click.echo(f"tables: {out_dir}")
+    if report.checks:
+        echo_report(report, as_json, color)
+    click.get_current_context().exit(code)
