@@ -53,11 +53,21 @@ class Cluster:
         p = self.topo.pool(pool)
         return slice(p.first_domain, p.first_domain + p.domains)
 
-    def free(self, pool: str) -> np.ndarray:
-        """Domains of a pool that are online, healthy and unowned, in index order."""
+    def free(self, pool: str, include_down: bool = False) -> np.ndarray:
+        """Domains of a pool that are online, healthy (unless `include_down`) and unowned."""
         sl = self.pool_domains(pool)
-        ok = self.online[sl] & ~self.down[sl] & (self.owner[sl] == FREE)
+        ok = self.online[sl] & (self.owner[sl] == FREE)
+        if not include_down:
+            ok &= ~self.down[sl]
         return np.flatnonzero(ok) + sl.start
+
+    def free_count(self, pool: str, include_down: bool = False) -> int:
+        """How many domains of a pool are free (see `free`)."""
+        sl = self.pool_domains(pool)
+        ok = self.online[sl] & (self.owner[sl] == FREE)
+        if not include_down:
+            ok &= ~self.down[sl]
+        return int(np.count_nonzero(ok))
 
     def owned_by(self, owner: int) -> np.ndarray:
         return np.flatnonzero(self.owner == owner)
@@ -77,8 +87,9 @@ class Cluster:
         )
 
     # -- changes -----------------------------------------------------------------------------
-    def allocate(self, owner: int, domains: np.ndarray) -> None:
-        """Give `domains` to `owner`: each must be distinct, online, healthy and free."""
+    def allocate(self, owner: int, domains: np.ndarray, allow_down: bool = False) -> None:
+        """Give `domains` to `owner`: each must be distinct, online, free and (unless
+        `allow_down`: a lease takes its racks as they are, failed ones included) healthy."""
         d = np.asarray(domains, np.int64)
         if owner < 0:
             raise AllocationError(f"owner id must be >= 0, got {owner}")
@@ -90,7 +101,7 @@ class Cluster:
             raise AllocationError(f"owner {owner}: domain index out of range")
         if not self.online[d].all():
             raise AllocationError(f"owner {owner}: domains not online: {d[~self.online[d]][:5]}")
-        if self.down[d].any():
+        if not allow_down and self.down[d].any():
             raise AllocationError(f"owner {owner}: domains are down: {d[self.down[d]][:5]}")
         taken = self.owner[d] != FREE
         if taken.any():
@@ -98,6 +109,15 @@ class Cluster:
                 f"owner {owner}: domains already owned by {sorted(set(self.owner[d][taken].tolist()))}"
             )
         self.owner[d] = owner
+
+    def replace(self, owner: int, old: int, new: int) -> None:
+        """Swap one of `owner`'s domains for a free, online, healthy one (a spare)."""
+        if self.owner[old] != owner:
+            raise AllocationError(f"owner {owner} replaces domain {old}, which it does not own")
+        if not self.online[new] or self.down[new] or self.owner[new] != FREE:
+            raise AllocationError(f"owner {owner}: spare {new} is not free, online and healthy")
+        self.owner[old] = FREE
+        self.owner[new] = owner
 
     def release(self, owner: int, domains: np.ndarray | None = None) -> np.ndarray:
         """Return `owner`'s domains (all of them by default) to the free pool."""
@@ -120,13 +140,33 @@ class Cluster:
         self.down[domain] = False
 
     # -- placement ---------------------------------------------------------------------------
-    def pick_compact(self, pool: str, domains: int) -> np.ndarray | None:
+    def spare_near(self, domain: int) -> int | None:
+        """A free healthy online domain to replace `domain`: in its leaf group if possible, else
+        its pod, else its pool (lowest index first). Groups and pods are contiguous ranges."""
+        topo = self.topo
+        p = topo.pools[int(topo.domain_pool[domain])]
+        f = p.fabric
+        local = domain - p.first_domain
+        group = f.domains_per_leaf_group
+        pod = group * f.leaf_groups_per_pod
+        for size in (group, pod, p.domains):
+            lo = p.first_domain + local // size * size
+            hi = min(lo + size, p.first_domain + p.domains)
+            ok = self.online[lo:hi] & ~self.down[lo:hi] & (self.owner[lo:hi] == FREE)
+            i = int(ok.argmax())
+            if ok[i]:
+                return lo + i
+        return None
+
+    def pick_compact(
+        self, pool: str, domains: int, include_down: bool = False
+    ) -> np.ndarray | None:
         """Choose `domains` free domains of a pool spanning as few fabric tiers as possible.
 
         Best fit: the fullest leaf group that holds them all, else the fullest pod that does,
         else whole pods, most-free first. Ties go to the lowest index. None if too few are free.
         """
-        free = self.free(pool)
+        free = self.free(pool, include_down)
         if domains <= 0 or free.size < domains:
             return None
         for key in (self.topo.domain_group, self.topo.domain_pod):

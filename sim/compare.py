@@ -29,7 +29,7 @@ COLUMNS = {
 
 def _one(path: str, policy: str, seed: int, out: str) -> dict:
     """One run and its comparison row (top level, so process pools can call it)."""
-    run_dir, _ = run(path, seed=seed, out=Path(out) / policy, policy={"kind": policy})
+    run_dir, _ = run(path, seed=seed, out=Path(out) / policy, tables={"policy": {"kind": policy}})
     s = summarize(run_dir)
     contracts = s["contracts"].values()
     delivered = sum(c["gpu_hours_delivered"] for c in contracts)
@@ -62,7 +62,7 @@ def compare(
 ) -> pd.DataFrame:
     """Run every (policy, seed) and return one row each, sorted by policy then seed."""
     for kind in policies:  # every policy name is checked before anything runs
-        prepare(path, {"kind": kind})
+        prepare(path, {"policy": {"kind": kind}})
     jobs = [(str(path), p, s, str(out)) for p in policies for s in seeds]
     own = executor is None
     executor = executor or ProcessPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1))

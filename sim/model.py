@@ -13,6 +13,7 @@ mechanism applies decisions in the order returned.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from sim.policies import ClusterView, GiveNotice, LeaseInfo, Policy, Preempt, Re
 from sim.recorder import Recorder
 from sim.rng import draw, stream
 from sim.spec import mfu as mfu_spec
-from sim.spec.scenario import Prices
+from sim.spec.scenario import FailureRates, Failures, Prices
 from sim.spec.workload import JobShape, JobStream, Lease, Serving, WorkloadFile
 from sim.topology import Span, Topology
 
@@ -56,9 +57,49 @@ def _counts(counts: dict[str, int]) -> str:
     return ",".join(f"{k}={v}" for k, v in counts.items())
 
 
-@dataclass(frozen=True)
+class _Draws:
+    """A failure process's random numbers, drawn from its stream in blocks (same values, in the
+    same order, as one at a time would give)."""
+
+    BLOCK = 4096
+
+    def __init__(self, rng: np.random.Generator, repair):
+        self.rng, self.rep = rng, repair
+        self._i = self.BLOCK
+
+    def _refill(self) -> None:
+        self._exp = self.rng.standard_exponential(self.BLOCK)
+        self._uni = self.rng.random(self.BLOCK)
+        self._norm = self.rng.standard_normal(self.BLOCK)
+        self._i = 0
+
+    def _next(self):
+        if self._i == self.BLOCK:
+            self._refill()
+        i = self._i
+        self._i += 1
+        return i
+
+    def gap_h(self, rate: float) -> float:
+        i = self._next()
+        return float(self._exp[i]) / rate
+
+    def index(self, n: int) -> int:
+        return int(self._uni[self._i - 1] * n)  # uses the candidate's own uniform
+
+    def repair_h(self) -> float:
+        r = self.rep
+        h = r.median_h * math.exp(r.sigma * float(self._norm[self._i - 1]))
+        return min(max(h, r.min_h), r.max_h)
+
+
+@dataclass
 class Segment:
-    """A job's constant-rate interval: its placement and the perf model's result for it."""
+    """A job's constant-rate interval on one placement, with its checkpoint-restart progress.
+
+    Within it the job computes in cycles of `ckpt_h` hours, each followed by a checkpoint
+    write of `write_h` hours; a failure loses the cycle in progress and costs a restart.
+    """
 
     res: perf.StepResult
     alloc: dict[str, int]  # GPUs allocated per pool (whole domains)
@@ -66,6 +107,11 @@ class Segment:
     span: Span
     peak_flop_per_s: float  # dense peak of the allocated GPUs at the job's precision
     start_h: float
+    ckpt_h: float
+    write_h: float
+    progress_from_h: float  # when the current run of cycles began (after a restart)
+    saved_tokens: float = 0.0  # tokens checkpointed before progress_from_h
+    failures: int = 0
 
     @property
     def gpus(self) -> int:
@@ -79,6 +125,19 @@ class Segment:
     def fragmentation(self) -> float:
         """Fraction of the allocated GPUs the layout uses (whole replicas in whole domains)."""
         return self.used / self.gpus
+
+    def compute_h(self, now_h: float, lose_cycle: bool) -> float:
+        """Compute hours since `progress_from_h` that count: whole cycles, plus the cycle in
+        progress unless a failure loses it."""
+        elapsed = max(0.0, now_h - self.progress_from_h)
+        cycle = self.ckpt_h + self.write_h
+        whole = math.floor(elapsed / cycle)
+        partial = 0.0 if lose_cycle else min(elapsed - whole * cycle, self.ckpt_h)
+        return whole * self.ckpt_h + partial
+
+    def wall_h(self, compute_h: float) -> float:
+        """Wall hours from `progress_from_h` to do `compute_h` hours of compute."""
+        return compute_h + math.floor(compute_h / self.ckpt_h) * self.write_h
 
 
 @dataclass
@@ -108,6 +167,9 @@ class Job:
     att_weighted: dict[str, float] = field(default_factory=dict)
     segments: int = 0
     interruptions: int = 0
+    failures: int = 0
+    compute_h: float = 0.0  # hours of progress kept (the numerator of the ETTR)
+    ckpt_h: float = 1.0
     excluded: str = ""
     proc: simpy.Process | None = None
     started: simpy.Event | None = None
@@ -118,6 +180,40 @@ class Job:
     def unit(self) -> int:
         p = self.shape.parallelism
         return p.tp * p.pp * p.cp
+
+
+@dataclass
+class _Hold:
+    """The open interval of a fixed-duration job."""
+
+    start_h: float
+
+
+@dataclass
+class FixedJob:
+    """A replayed trace job: holds `gpus` GPUs of one pool for `duration_h` hours. It has no
+    model, so no MFU; after a failure it resumes where it was (traces record no checkpoints)."""
+
+    id: int
+    name: str
+    job_class: str
+    stream: str
+    gpus: int
+    duration_h: float
+    submit_h: float
+    pools: tuple[str, ...]
+    priority: int
+    first_start_h: float | None = None
+    end_h: float | None = None
+    running_h: float = 0.0
+    gpu_h: float = 0.0
+    segments: int = 0
+    interruptions: int = 0
+    failures: int = 0
+    seg: _Hold | None = None
+    alloc: dict[str, int] = field(default_factory=dict)
+    started: simpy.Event | None = None
+    proc: simpy.Process | None = None
 
 
 @dataclass
@@ -146,6 +242,8 @@ class Tranche:
     accrued_h: float = 0.0
     revenue_usd: float = 0.0
     fee_usd: float = 0.0
+    short_since: dict[int, float] = field(default_factory=dict)  # failed domains, no spare
+    short_gpu_h: float = 0.0
     proc: simpy.Process | None = None
 
     @property
@@ -171,10 +269,20 @@ class Engine:
         recorder: Recorder,
         prices: Prices | None = None,
         check: bool = False,
+        failures: Failures | None = None,
+        traces: dict | None = None,
     ):
-        """`check` re-verifies the cluster's invariants and GPU counts every simulated day."""
+        """`check` re-verifies the cluster's invariants and GPU counts every simulated day;
+        `traces` maps (workload index, trace index) to the loaded `TraceJobs`."""
         self.topo, self.policy, self.seed, self.rec = topo, policy, seed, recorder
         self.prices = prices or Prices()
+        self.fail_spec = failures or Failures(enabled=False)
+        self.write_h = self.fail_spec.checkpoint_write_minutes / 60
+        # failures per hour of one healthy NVLink domain, per pool
+        self.domain_rate = np.array([self._domain_rate(p) for p in topo.pools])
+        self._day_failures = np.zeros(len(topo.pools), np.int64)
+        self._repair_tick = False
+        self._in_pass = False
         self.check = check
         self.start, self.horizon_h = start, (end - start).days * H_PER_DAY
         self.t0_us = int(np.datetime64(start, "us").astype(np.int64))
@@ -191,7 +299,9 @@ class Engine:
         self._pass_scheduled = False
         self._perf_cache: dict = {}
         self.passes = 0
-        for w in workloads:
+        for i, w in enumerate(workloads):
+            for j, tr in enumerate(w.traces):
+                self.env.process(self._trace(tr, (traces or {})[(i, j)]))
             for spec in w.training:
                 self._add_job(
                     spec,
@@ -211,10 +321,16 @@ class Engine:
         self.cluster.bring_online(start)  # phases online by the start are there from t = 0
         self._gpus_now = self._state_gpus()
         self._day_start_gpus = self._gpus_now.copy()
-        self._day_gpu_h = np.zeros_like(self._gpus_now)
-        self._accrued_h = self._day_start_h = 0.0
+        # GPU-hours of the day so far by (pool, state), kept as the integral identity
+        # int_a^b N dt = N(b) b - N(a) a - sum_i dN_i t_i: each change costs two scalar updates.
+        self._day_int = np.zeros_like(self._gpus_now)
+        self._day_start_h = 0.0
+        self._repairs: list[list[tuple[float, int]]] = [[] for _ in topo.pools]
         self.env.process(self._capacity())
         self.env.process(self._sampler())
+        for p in topo.pools:
+            if self.domain_rate[p.index] > 0:
+                self.env.process(self._failures(p))
 
     # -- helpers -----------------------------------------------------------------------------
     def hours(self, day: dt.date) -> float:
@@ -260,6 +376,9 @@ class Engine:
     def _pass(self, _event) -> None:
         self._pass_scheduled = False
         self.passes += 1
+        self._in_pass = True
+        self._catch_up_repairs()
+        self._in_pass = False
         now = self.env.now
         leases = {
             t.id: LeaseInfo(
@@ -303,7 +422,8 @@ class Engine:
         usable = self._usable_gpus(req, domains)
         if usable < min(req.sizes):
             raise SimError(f"policy gave {req.name} {usable} usable GPUs, below {min(req.sizes)}")
-        self._allocate(req.owner_id, domains)  # the cluster checks free, online, healthy
+        # the cluster checks free, online, healthy (a lease takes failed racks too)
+        self._allocate(req.owner_id, domains, req.takes_down)
         del self.pending[req.owner_id]
         self.running[req.owner_id] = req
         if req.kind == "training":
@@ -380,30 +500,43 @@ class Engine:
         key = self.topo.domain_pool.astype(np.int64) * 6 + self._states(slice(None))
         return np.bincount(key, weights=self.cluster._gpus, minlength=n * 6).reshape(n, 6)
 
-    def _accrue(self) -> None:
-        """Add the GPU-hours since the last change; call before every change of allocation."""
-        now = self.env.now
-        if now > self._accrued_h:
-            self._day_gpu_h += self._gpus_now * (now - self._accrued_h)
-            self._accrued_h = now
-
-    def _change(self, domains: np.ndarray, apply) -> None:
-        """Apply a change to `domains`, keeping the GPU-hour integral and counts exact."""
-        self._accrue()
+    def _change(self, domains: np.ndarray, apply, at_h: float | None = None) -> None:
+        """Apply a change to `domains` (at `at_h`, default now), keeping the counts by state
+        and the day's GPU-hour integral exact."""
+        at = self.env.now if at_h is None else at_h
+        if len(domains) == 1:
+            d = int(domains[0])
+            self._set_state(d, int(self.topo.domain_pool[d]), apply, at)
+            return
         pool, gpus = self.topo.domain_pool[domains], self.cluster._gpus[domains]
         before = self._states(domains)
         apply()
+        after = self._states(domains)
         np.subtract.at(self._gpus_now, (pool, before), gpus)
-        np.add.at(self._gpus_now, (pool, self._states(domains)), gpus)
+        np.add.at(self._gpus_now, (pool, after), gpus)
+        np.add.at(self._day_int, (pool, before), gpus * at)
+        np.subtract.at(self._day_int, (pool, after), gpus * at)
+
+    def _state(self, d: int) -> int:
+        """State index (see STATES) of one domain."""
+        c = self.cluster
+        if not c.online[d]:
+            return 5
+        if c.down[d]:
+            return 4
+        owner = int(c.owner[d])
+        return int(self.owner_kind[owner]) if owner >= 0 else 3
 
     def _write_day(self) -> None:
         """The row of the day that ends now: snapshot at its start, GPU-hours during it."""
-        self._accrue()
+        self._catch_up_repairs()
         if self.check:
             self.cluster.check()
             if not np.array_equal(self._gpus_now, self._state_gpus()):
                 raise SimError("incremental GPU counts drifted from the cluster state")
-        day_h, snap, hours = self._day_start_h, self._day_start_gpus, self._day_gpu_h
+        day_h, snap = self._day_start_h, self._day_start_gpus
+        now = self.env.now
+        hours = self._gpus_now * now - snap * day_h + self._day_int
         power = self.topo.power_mw(self.start + dt.timedelta(hours=day_h))
         for i, p in enumerate(self.topo.pools):
             s, h = snap[i], hours[i]
@@ -425,11 +558,13 @@ class Engine:
                 gpu_hours_serving=float(h[2]),
                 gpu_hours_idle=float(h[3]),
                 gpu_hours_down=float(h[4]),
+                failures=int(self._day_failures[i]),
                 it_mw=power[p.name][0],
                 facility_mw=power[p.name][1],
             )
         self._book_day(day_h, hours)
-        self._day_gpu_h = np.zeros_like(self._day_gpu_h)
+        self._day_failures[:] = 0
+        self._day_int = np.zeros_like(self._day_int)
         self._day_start_gpus = self._gpus_now.copy()
         self._day_start_h = self.env.now
 
@@ -489,12 +624,140 @@ class Engine:
             )
         self.day_ledger = {}
 
-    def _allocate(self, owner: int, domains: np.ndarray) -> None:
-        self._change(domains, lambda: self.cluster.allocate(owner, domains))
+    def _allocate(self, owner: int, domains: np.ndarray, allow_down: bool = False) -> None:
+        self._change(domains, lambda: self.cluster.allocate(owner, domains, allow_down))
 
     def _release(self, owner: int, domains: np.ndarray | None = None) -> None:
         d = self.cluster.owned_by(owner) if domains is None else domains
         self._change(d, lambda: self.cluster.release(owner, d))
+
+    # -- failures and repairs ------------------------------------------------------------------
+    def _domain_rate(self, pool) -> float:
+        """Failures per hour of one domain of the pool: its GPUs' rate plus the domain term."""
+        f = self.fail_spec
+        if not f.enabled:
+            return 0.0
+        rates = f.rates.get(pool.gpu.name, FailureRates())
+        domain_per_day = rates.domain_per_day
+        if domain_per_day is None:  # assumed default: NVL72 racks only (see FailureRates)
+            domain_per_day = 0.02 if pool.gpus_per_domain > 8 else 0.0
+        return f.scale * (rates.gpu_per_hour * pool.gpus_per_domain + domain_per_day / H_PER_DAY)
+
+    def _failures(self, pool):
+        """One process per pool: failures arrive as a Poisson process over its healthy online
+        domains, by thinning (candidates at the rate of all online domains; a candidate that is
+        already down is no failure), so the rate follows repairs exactly. Repairs are kept in
+        a heap and applied at their own times whenever anyone looks (`_catch_up_repairs`)."""
+        draws = _Draws(stream(self.seed, f"failures:{pool.name}"), self.fail_spec.repair)
+        lo, down = pool.first_domain, self.cluster.down
+        phases = sorted(self.hours(ph.online) for ph in self.topo.phases if ph.pool == pool.name)
+        while True:
+            n_online = int(np.count_nonzero(self.cluster.online[lo : lo + pool.domains]))
+            rate = n_online * self.domain_rate[pool.index]
+            next_phase = next((h for h in phases if h > self.env.now), math.inf)
+            while True:  # until the next phase changes the rate
+                next_fail = self.env.now + draws.gap_h(rate) if rate > 0 else math.inf
+                if min(next_fail, next_phase) >= self.horizon_h:
+                    return
+                if next_phase <= next_fail:  # memoryless: redraw at the new rate
+                    yield self.env.timeout(next_phase - self.env.now)
+                    break
+                yield self.env.timeout(next_fail - self.env.now)
+                self._catch_up_pool(pool.index, self.env.now)
+                d = lo + draws.index(n_online)
+                repair_h = draws.repair_h()
+                if not down[d]:
+                    heapq.heappush(self._repairs[pool.index], (self.env.now + repair_h, d))
+                    self._fail(d, pool)
+
+    def _catch_up_repairs(self) -> None:
+        for i in range(len(self.topo.pools)):
+            self._catch_up_pool(i, self.env.now)
+
+    def _catch_up_pool(self, pool_index: int, until_h: float) -> None:
+        """Apply the pool's repairs due by `until_h`, each at its own time."""
+        heap = self._repairs[pool_index]
+        repaired = False
+        while heap and heap[0][0] <= until_h:
+            at, d = heapq.heappop(heap)
+            self._repair(d, at)
+            repaired = True
+        if repaired and self.pending and not self._repair_tick and not self._in_pass:
+            # repaired capacity is offered to waiting requests at the next whole hour: one
+            # scheduling pass for all the repairs of that hour
+            self._repair_tick = True
+            tick = self.env.timeout(math.floor(self.env.now) + 1.0 - self.env.now)
+            tick.callbacks.append(self._repair_pass)
+
+    def _fail(self, d: int, pool) -> None:
+        """Take a domain down and tell its owner: a job restarts (on a spare if one is free),
+        a lease gets a spare or records the shortfall, serving shrinks."""
+        c = self.cluster
+        owner = int(c.owner[d])
+        self._day_failures[pool.index] += 1
+        kind = int(self.owner_kind[owner]) if owner >= 0 else 3
+        c.fail(d)
+        self._move(pool.index, pool.gpus_per_domain, kind, 4, self.env.now)
+        if owner < 0:
+            return
+        if kind == KIND_CODE["serving"]:  # serving sizes its fleet again the next day
+            self._release(owner, np.array([d]))
+            return
+        # a spare: only if the pool has an idle healthy domain (its count is kept exactly)
+        spare = c.spare_near(d) if self._gpus_now[pool.index, 3] > 0 else None
+        if spare is not None:  # the failed domain (down either way) leaves, a spare joins
+            self._set_state(spare, pool.index, lambda: c.replace(owner, d, spare))
+        if kind == KIND_CODE["training"]:
+            job = self.jobs[owner]
+            self.event(
+                "failure",
+                job.name,
+                owner,
+                pool.gpus_per_domain,
+                f"{pool.name}: {'spare' if spare is not None else 'no spare'}",
+            )
+            if job.seg is None:  # started at this instant: impossible at a continuous draw
+                raise SimError(f"failure hit {job.name} between its start and its segment")
+            job.proc.interrupt("failure-spared" if spare is not None else "failure")
+        elif spare is None:  # a lease keeps its failed domain; the time down is its shortfall
+            self.tranche_by_id[owner].short_since[d] = self.env.now
+
+    def _move(self, pool: int, gpus: int, before: int, after: int, at: float) -> None:
+        """`gpus` of a pool change state at time `at`: counts and the day's integral follow."""
+        if after != before:
+            self._gpus_now[pool, before] -= gpus
+            self._gpus_now[pool, after] += gpus
+            self._day_int[pool, before] += gpus * at
+            self._day_int[pool, after] -= gpus * at
+
+    def _set_state(self, d: int, pool: int, apply, at_h: float | None = None) -> None:
+        """Apply a change to one domain, keeping the counts by state and the day's integral."""
+        at = self.env.now if at_h is None else at_h
+        before = self._state(d)
+        apply()
+        after = self._state(d)
+        if after != before:
+            gpus = int(self.cluster._gpus[d])
+            self._gpus_now[pool, before] -= gpus
+            self._gpus_now[pool, after] += gpus
+            self._day_int[pool, before] += gpus * at
+            self._day_int[pool, after] -= gpus * at
+
+    def _repair(self, d: int, at_h: float) -> None:
+        c = self.cluster
+        c.repair(d)
+        owner = int(c.owner[d])
+        kind = int(self.owner_kind[owner]) if owner >= 0 else 3
+        self._move(int(self.topo.domain_pool[d]), int(c._gpus[d]), 4, kind, at_h)
+        if kind == KIND_CODE["lease"]:
+            t = self.tranche_by_id[owner]
+            since = t.short_since.pop(d, None)
+            if since is not None:
+                t.short_gpu_h += self.cluster._gpus[d] * (at_h - since)
+
+    def _repair_pass(self, _event) -> None:
+        self._repair_tick = False
+        self.schedule()
 
     # -- training ----------------------------------------------------------------------------
     def _add_job(
@@ -583,15 +846,46 @@ class Engine:
             self.submit(request)
             domains = yield job.started
             job.seg = self._segment(job, domains)
-            left_h = (job.tokens - job.tokens_done) / job.seg.res.tokens_per_s / 3600.0
-            try:
-                yield self.env.timeout(left_h)
-                self._close(job, "finished")
-            except simpy.Interrupt as stop:
-                self._close(job, str(stop.cause))
-                job.interruptions += 1
+            while True:
+                try:
+                    yield self.env.timeout(self._time_left_h(job))
+                    self._close(job, "finished")
+                    break
+                except simpy.Interrupt as stop:
+                    if stop.cause == "failure-spared":  # same placement, restart from checkpoint
+                        self._lose_cycle(job)
+                        continue
+                    if stop.cause == "failure":
+                        self._lose_cycle(job)
+                    self._close(job, str(stop.cause))
+                    job.interruptions += 1
+                    break
         job.end_h = self.env.now
         self.event("finish", job.name, job.id)
+
+    def _checkpoint_h(self, job: Job, domains: np.ndarray) -> float:
+        """The job's checkpoint interval; Young/Daly's sqrt(2 x write x MTBF) on request."""
+        every = job.shape.checkpoint_interval_h
+        if every != "young-daly":
+            return every
+        rate = float(self.domain_rate[self.topo.domain_pool[domains]].sum())
+        if rate <= 0 or self.write_h <= 0:
+            return 24.0  # no failures (or free checkpoints): a daily checkpoint is plenty
+        return min(24.0, math.sqrt(2.0 * self.write_h / rate))
+
+    def _time_left_h(self, job: Job) -> float:
+        seg = job.seg
+        tokens = job.tokens - job.tokens_done - seg.saved_tokens
+        compute_h = max(0.0, tokens / seg.res.tokens_per_s / 3600.0)
+        return max(0.0, seg.progress_from_h - self.env.now) + seg.wall_h(compute_h)
+
+    def _lose_cycle(self, job: Job) -> None:
+        """A failure: keep what was checkpointed, lose the cycle in progress, pay a restart."""
+        seg, now = job.seg, self.env.now
+        seg.saved_tokens += seg.compute_h(now, lose_cycle=True) * seg.res.tokens_per_s * 3600.0
+        seg.progress_from_h = max(now, seg.progress_from_h) + self.fail_spec.restart_minutes / 60
+        seg.failures += 1
+        job.failures += 1
 
     def _segment(self, job: Job, domains: np.ndarray) -> Segment:
         """The constant rate of a job on these domains, from the perf model."""
@@ -620,7 +914,20 @@ class Engine:
         res = self._perf(job, tuple(sorted(by_type.items())), tuple(sorted(fabric.items())), cross)
         precision = job.shape.training.precision
         peak = sum(topo.pool(n).gpu.peak_tflops(precision) * g for n, g in alloc.items()) * 1e12
-        seg = Segment(res, alloc, by_type, span, peak, self.env.now)
+        now = self.env.now
+        restart_h = self.fail_spec.restart_minutes / 60 if job.failures else 0.0
+        job.ckpt_h = self._checkpoint_h(job, domains)
+        seg = Segment(
+            res,
+            alloc,
+            by_type,
+            span,
+            peak,
+            now,
+            job.ckpt_h,
+            self.write_h,
+            progress_from_h=now + restart_h,
+        )
         self.event(
             "start", job.name, job.id, seg.gpus, f"dp={seg.used // job.unit} tier={span.tier}"
         )
@@ -633,14 +940,19 @@ class Engine:
         job.seg = None
         dur_h = now - seg.start_h
         tokens = job.tokens - job.tokens_done
-        if reason != "finished":
-            tokens = min(seg.res.tokens_per_s * dur_h * 3600.0, tokens)
+        if reason != "finished":  # graceful stops checkpoint what they did; failures did not
+            done = seg.compute_h(now, lose_cycle=reason == "failure") * seg.res.tokens_per_s
+            tokens = min(seg.saved_tokens + done * 3600.0, tokens)
         job.tokens_done += tokens
+        kept_h = tokens / seg.res.tokens_per_s / 3600.0  # compute hours that count
+        job.compute_h += kept_h
         res, t = seg.res, job.shape.training
         flops = tokens / (job.shape.model.seq_len * t.global_batch) * res.model_flops_per_step
         peak_flop = seg.peak_flop_per_s * dur_h * 3600.0
         mfu = flops / peak_flop if peak_flop > 0 else res.mfu * seg.fragmentation
-        att = dict(res.attribution, fragmentation=seg.fragmentation)
+        # failures, restarts and checkpoint writes: the share of the segment that counted
+        ettr = kept_h / dur_h if dur_h > 0 else 1.0
+        att = dict(res.attribution, failures=ettr, fragmentation=seg.fragmentation)
         job.segments += 1
         job.running_h += dur_h
         job.gpu_h += seg.gpus * dur_h
@@ -670,6 +982,7 @@ class Engine:
             peak_flop=peak_flop,
             mfu=mfu,
             mfu_bf16=mfu * res.mfu_bf16 / res.mfu if res.mfu else 0.0,
+            failures=seg.failures,
             **{f"att_{k}": v for k, v in att.items()},
         )
         if reason != "horizon":
@@ -701,6 +1014,108 @@ class Engine:
                     job, ((pool.gpu.name, dp * job.unit),), ((pool.gpu.name, bw),), None
                 ).tokens_per_s
                 job.tokens = rate * days * 86400.0
+
+    # -- trace replay ------------------------------------------------------------------------
+    def _trace(self, tr, jobs):
+        """Submit a trace's jobs at their recorded times (after `start`, scaled)."""
+        t0_h, scale = self.hours(tr.start), tr.time_scale
+        n = len(jobs) if tr.limit is None else min(tr.limit, len(jobs))
+        for k in range(n):
+            at_h = max(0.0, t0_h + jobs.submit_s[k] * scale / 3600.0)
+            if at_h >= self.horizon_h:
+                return
+            if at_h > self.env.now:
+                yield self.env.timeout(at_h - self.env.now)
+            job = FixedJob(
+                id=self._new_owner("training"),
+                name=f"{tr.name}:{jobs.job_id[k]}",
+                job_class=tr.job_class,
+                stream=tr.name,
+                gpus=int(jobs.gpus[k]),
+                duration_h=float(jobs.duration_s[k]) * scale / 3600.0,
+                submit_h=self.env.now,
+                pools=tuple(tr.pools),
+                priority=tr.priority,
+            )
+            self.jobs[job.id] = job
+            job.proc = self.env.process(self._fixed(job))
+
+    def _fixed(self, job: FixedJob):
+        request = Request(
+            job.id,
+            "training",
+            job.name,
+            job.job_class,
+            job.priority,
+            job.submit_h,
+            job.pools,
+            (job.gpus,),
+            1,
+            single_pool=True,
+        )
+        left_h = job.duration_h
+        while left_h > 0:
+            job.started = self.env.event()
+            self.submit(request)
+            domains = yield job.started
+            if job.first_start_h is None:
+                job.first_start_h = self.env.now
+            job.seg, job.alloc = _Hold(self.env.now), self._gpus_by_pool(domains)
+            since = self.env.now
+            while True:
+                try:
+                    yield self.env.timeout(left_h)
+                    left_h = 0.0
+                    self._close_fixed(job, "finished")
+                    break
+                except simpy.Interrupt as stop:
+                    left_h -= self.env.now - since
+                    since = self.env.now
+                    job.failures += stop.cause.startswith("failure")
+                    if stop.cause == "failure-spared":
+                        continue
+                    self._close_fixed(job, str(stop.cause))
+                    job.interruptions += 1
+                    break
+        job.end_h = self.env.now
+
+    def _close_fixed(self, job: FixedJob, reason: str) -> None:
+        now, start = self.env.now, job.seg.start_h
+        gpus = sum(job.alloc.values())
+        job.seg = None
+        job.segments += 1
+        job.running_h += now - start
+        job.gpu_h += gpus * (now - start)
+        nan = float("nan")
+        self.rec.add(
+            "segments",
+            job_id=job.id,
+            name=job.name,
+            job_class=job.job_class,
+            start_at=self.ts(start),
+            end_at=self.ts(now),
+            end_reason=reason,
+            pools=_counts(job.alloc),
+            gpu_types="",
+            gpus=gpus,
+            gpus_used=job.gpus,
+            dp=1,
+            tier="",
+            fabric_gbit_per_s=nan,
+            step_time_s=nan,
+            tokens_per_s=nan,
+            tokens=0.0,
+            model_flops=0.0,
+            peak_flop=0.0,
+            mfu=nan,
+            mfu_bf16=nan,
+            failures=0,
+            **{f"att_{k}": nan for k in (*perf.FACTORS, "fragmentation")},
+        )
+        if reason != "horizon":
+            self._release(job.id)
+            del self.running[job.id]
+            self.schedule()
 
     # -- leases ------------------------------------------------------------------------------
     def _add_lease(self, lease: Lease) -> None:
@@ -769,6 +1184,7 @@ class Engine:
                     (t.gpus,),
                     1,
                     usd_per_gpu_hour=t.usd_per_hour / t.gpus,
+                    takes_down=True,
                 )
             )
         while self.env.now < t.end_h:
@@ -785,6 +1201,9 @@ class Engine:
         if t.held:
             self._accrue_lease(t)
             t.held_until_h, t.end_reason = self.env.now, reason
+            for d, since in t.short_since.items():
+                t.short_gpu_h += self.cluster._gpus[d] * (self.env.now - since)
+            t.short_since.clear()
             self._release(t.id)
             del self.running[t.id]
             self.event("lease-end", t.name, t.id, t.gpus_held, reason)
@@ -797,6 +1216,8 @@ class Engine:
         t.held_from_h = t.accrued_h = self.env.now
         t.gpus_held = self.cluster.gpus(domains)
         t.pools_held = self._gpus_by_pool(domains)
+        for d in domains[self.cluster.down[domains]]:  # handed over under repair: a shortfall
+            t.short_since[int(d)] = self.env.now
         self.event("lease-start", t.name, t.id, t.gpus_held, t.lease.tenant)
 
     def _scheduled_notice(self, lease: Lease, by: str, at_h: float):
@@ -928,7 +1349,7 @@ class Engine:
         """Close what is still open at the horizon and write the per-job and per-lease rows."""
         for job in self.jobs.values():
             if job.seg is not None:
-                self._close(job, "horizon")
+                (self._close_fixed if isinstance(job, FixedJob) else self._close)(job, "horizon")
         if self.env.now > self._day_start_h:
             self._write_day()
         for job in self.jobs.values():
@@ -936,14 +1357,11 @@ class Engine:
         for t in self.tranches:
             self._lease_row(t)
 
-    def _job_row(self, job: Job) -> None:
+    def _job_row(self, job: Job | FixedJob) -> None:
+        fixed = isinstance(job, FixedJob)
         end_h = job.end_h if job.end_h is not None else self.horizon_h
         waiting_h = max(0.0, end_h - min(job.submit_h, end_h) - job.running_h)
         wait = job.running_h / (job.running_h + waiting_h) if job.running_h > 0 else 0.0
-        w = job.peak_flop
-        att = {k: v / w for k, v in job.att_weighted.items()} if w > 0 else {}
-        att["capacity_wait"] = wait
-        mfu = job.flops / w if w > 0 else 0.0
         if job.end_h is not None:
             state = "finished"
         elif job.id in self.running:
@@ -952,6 +1370,35 @@ class Engine:
             state = "not-submitted"
         else:
             state = "waiting" if job.pools else "excluded"
+        if fixed:  # no model: no MFU; its work is its recorded duration
+            nan = float("nan")
+            perf_cols = dict(
+                gpus_requested=job.gpus,
+                tokens_target=0.0,
+                tokens_trained=0.0,
+                duration_hours=job.duration_h,
+                model_flops=0.0,
+                ettr=None,
+                mfu=nan,
+                mfu_with_wait=nan,
+                **{f"att_{k}": None for k in (*perf.FACTORS, "fragmentation")},
+            )
+        else:
+            w = job.peak_flop
+            att = {k: v / w for k, v in job.att_weighted.items()} if w > 0 else {}
+            att["capacity_wait"] = wait
+            mfu = job.flops / w if w > 0 else 0.0
+            perf_cols = dict(
+                gpus_requested=job.unit * job.max_dp,
+                tokens_target=job.tokens,
+                tokens_trained=job.tokens_done,
+                duration_hours=None,
+                model_flops=job.flops,
+                ettr=job.compute_h / job.running_h if job.running_h > 0 else None,
+                mfu=mfu,
+                mfu_with_wait=mfu * wait,
+                **{f"att_{k}": att.get(k) for k in (*perf.FACTORS, "fragmentation")},
+            )
         self.rec.add(
             "jobs",
             job_id=job.id,
@@ -962,23 +1409,20 @@ class Engine:
             first_start_at=None if job.first_start_h is None else self.ts(job.first_start_h),
             end_at=None if job.end_h is None else self.ts(job.end_h),
             state=state,
-            gpus_requested=job.unit * job.max_dp,
-            tokens_target=job.tokens,
-            tokens_trained=job.tokens_done,
             running_hours=job.running_h,
             waiting_hours=waiting_h,
             gpu_hours=job.gpu_h,
-            model_flops=job.flops,
             segments=job.segments,
             interruptions=job.interruptions,
-            mfu=mfu,
-            mfu_with_wait=mfu * wait,
-            **{f"att_{k}": att.get(k) for k in (*perf.FACTORS, "fragmentation")},
+            failures=job.failures,
+            **perf_cols,
         )
 
     def _lease_row(self, t: Tranche) -> None:
         if t.held:  # still held at the horizon
             t.held_until_h, t.end_reason = self.horizon_h, "horizon"
+        for d, since in t.short_since.items():  # failed, unrepaired at the end
+            t.short_gpu_h += self.cluster._gpus[d] * (t.held_until_h - since)
         start_h, end_h = max(0.0, t.start_h), min(t.contract_end_h, self.horizon_h)
         held_h = 0.0 if t.held_from_h is None else t.held_until_h - t.held_from_h
         facility_mw = sum(
@@ -1002,7 +1446,8 @@ class Engine:
             notice_at=None if t.notice_at_h is None else self.ts(t.notice_at_h),
             notice_by=t.notice_by,
             gpu_hours_contracted=t.gpus * max(0.0, end_h - start_h),
-            gpu_hours_delivered=min(t.gpus_held, t.gpus) * held_h,  # whole-domain excess unsold
+            gpu_hours_delivered=min(t.gpus_held, t.gpus) * held_h - t.short_gpu_h,
+            gpu_hours_short=t.short_gpu_h,
             facility_mw_held=facility_mw,
             usd_per_hour=t.usd_per_hour,
             revenue_usd=t.revenue_usd,

@@ -8,7 +8,7 @@ import json
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
@@ -20,11 +20,11 @@ from sim.model import Engine
 from sim.output import replace_json, write_run
 from sim.recorder import Recorder
 from sim.report import kpis
-from sim.spec.base import load, problems_from
-from sim.spec.scenario import Policy as PolicySpec
+from sim.spec.base import load, problems_from, validate
 from sim.spec.scenario import Scenario, load_scenario
 from sim.spec.workload import WorkloadFile
 from sim.topology import Topology, scenario_topology
+from sim.trace_file import TraceJobs, read_trace
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class Prepared:
     topology: Topology
     workloads: tuple[WorkloadFile, ...]
     policy: policies.Policy
+    traces: dict = field(default_factory=dict)  # (workload index, trace index) -> TraceJobs
 
     def resolved(self) -> dict:
         """The scenario with every default filled, and the files it names, as JSON data."""
@@ -52,16 +53,19 @@ class Prepared:
         return h.hexdigest()[:16]
 
 
-def prepare(path: str | Path, policy: dict | None = None) -> Prepared:
-    """Load and cross-check a scenario with its topologies, workloads and policy; `policy`
-    ({"kind": ..., "params": {...}}) replaces the scenario's policy table."""
+def prepare(path: str | Path, tables: dict[str, dict] | None = None) -> Prepared:
+    """Load and cross-check a scenario with its topologies, workloads and policy. `tables`
+    replaces whole top-level tables of the scenario, e.g. {"policy": {"kind": "fifo"}} or
+    {"failures": {"enabled": False}}, validated as the file's own would be."""
     path = Path(path)
     scenario, _ = load_scenario(path)
-    if policy is not None:
-        scenario = scenario.model_copy(update={"policy": PolicySpec(**policy)})
+    if tables:
+        data = {**scenario.model_dump(), **tables}
+        scenario = validate(Scenario, data, file=path, context={"base_dir": path.parent})
     topo = scenario_topology(scenario)
     problems: list[Problem] = []
     workloads = []
+    traces: dict[tuple[int, int], TraceJobs] = {}  # (workload, trace) -> its jobs
     for wpath in scenario.workloads:
         try:
             w = load(WorkloadFile, wpath)
@@ -69,7 +73,12 @@ def prepare(path: str | Path, policy: dict | None = None) -> Prepared:
             problems.extend(err.problems)
             continue
         workloads.append(w)
-        for table in ("training", "streams", "leases", "serving"):
+        for j, tr in enumerate(w.traces):
+            try:
+                traces[(len(workloads) - 1, j)] = read_trace(tr.file)
+            except InputError as err:
+                problems.extend(err.problems)
+        for table in ("training", "streams", "leases", "serving", "traces"):
             for j, item in enumerate(getattr(w, table)):
                 groups = [("pools", item.pools)] if hasattr(item, "pools") else []
                 groups += [
@@ -105,7 +114,7 @@ def prepare(path: str | Path, policy: dict | None = None) -> Prepared:
             problems.extend(problems_from(err, str(path), prefix="policy.params"))
     if problems:
         raise InputError(problems)
-    return Prepared(path, scenario, topo, tuple(workloads), policy)
+    return Prepared(path, scenario, topo, tuple(workloads), policy, traces)
 
 
 def run(
@@ -114,15 +123,15 @@ def run(
     out: str | Path | None = None,
     progress=None,
     check: bool = False,
-    policy: dict | None = None,
+    tables: dict[str, dict] | None = None,
 ) -> tuple[Path, dict]:
     """Simulate a scenario with a seed (default: the scenario's) and write its run folder.
 
     Returns the folder and the manifest. `progress(fraction)` is called as time advances;
     `check` re-verifies the engine's invariants every simulated day (slower; tests use it);
-    `policy` replaces the scenario's policy (see `prepare`).
+    `tables` replaces top-level tables of the scenario (see `prepare`).
     """
-    prep = prepare(path, policy)
+    prep = prepare(path, tables)
     sc = prep.scenario
     seed = sc.seed if seed is None else seed
     base = Path(out) if out else prep.path.parent / "out"
@@ -139,6 +148,8 @@ def run(
         rec,
         sc.prices,
         check,
+        sc.failures,
+        prep.traces,
     )
     events = engine.run(progress)
     wall_s = time.perf_counter() - t0

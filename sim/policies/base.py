@@ -34,6 +34,7 @@ class Request:
     unit_gpus: int = 1  # GPUs per model replica: a pool contributes whole units only
     single_pool: bool = False  # must every GPU come from one pool
     usd_per_gpu_hour: float = 0.0  # what it earns (leases, serving); 0 for internal training
+    takes_down: bool = False  # a lease takes its racks as they are, failed ones included
 
 
 @dataclass(frozen=True)
@@ -170,18 +171,22 @@ def place(
         for name in order:
             if size > cap.get(name, size):
                 continue
-            d = _domains_for(scratch, name, size, req.unit_gpus)
+            d = _domains_for(scratch, name, size, req.unit_gpus, req.takes_down)
             if d is not None and scratch.gpus(d) <= cap.get(name, scratch.gpus(d)):
                 return d
         if req.single_pool or len(order) < 2:
             continue
+        if _free_units(scratch, order, cap, req.unit_gpus, req.takes_down) < size:
+            continue
         picked, left = [], size
         for name in order:
             per_domain = scratch.topo.pool(name).gpus_per_domain
-            free_gpus = min(scratch.free(name).size * per_domain, cap.get(name, 1 << 62))
+            free_gpus = min(
+                scratch.free_count(name, req.takes_down) * per_domain, cap.get(name, 1 << 62)
+            )
             free_gpus = free_gpus // per_domain * per_domain
             take = min(left, (free_gpus // req.unit_gpus) * req.unit_gpus)
-            d = _domains_for(scratch, name, take, req.unit_gpus) if take else None
+            d = _domains_for(scratch, name, take, req.unit_gpus, req.takes_down) if take else None
             if d is not None:
                 picked.append(d)
                 left -= take
@@ -190,7 +195,21 @@ def place(
     return None
 
 
-def _domains_for(scratch: Cluster, pool: str, gpus: int, unit: int) -> np.ndarray | None:
+def _free_units(
+    scratch: Cluster, pools: Sequence[str], cap: Mapping[str, int], unit: int, down: bool
+) -> int:
+    """GPUs in whole replica units that the free domains of `pools` could give (within caps)."""
+    total = 0
+    for name in pools:
+        per_domain = scratch.topo.pool(name).gpus_per_domain
+        free = min(scratch.free_count(name, down) * per_domain, cap.get(name, 1 << 62))
+        total += free // per_domain * per_domain // unit * unit
+    return total
+
+
+def _domains_for(
+    scratch: Cluster, pool: str, gpus: int, unit: int, down: bool = False
+) -> np.ndarray | None:
     """Compact domains of one pool holding `gpus` GPUs as whole units of `unit` GPUs."""
     per_domain = scratch.topo.pool(pool).gpus_per_domain
     if unit > per_domain:
@@ -198,7 +217,9 @@ def _domains_for(scratch: Cluster, pool: str, gpus: int, unit: int) -> np.ndarra
     else:
         units_per_domain = per_domain // unit
         need = -(-(gpus // unit) // units_per_domain)
-    return scratch.pick_compact(pool, need)
+    if need > scratch.free_count(pool, down):
+        return None
+    return scratch.pick_compact(pool, need, down)
 
 
 def usable_gpus(topo: Topology, req: Request, domains: np.ndarray) -> int:

@@ -31,6 +31,6 @@ class Fifo:
                 if self.params.backfill:
                     continue
                 break
-            scratch.allocate(req.owner_id, domains)
-            out.append(Start(req.owner_id, tuple(int(d) for d in domains)))
+            scratch.allocate(req.owner_id, domains, req.takes_down)
+            out.append(Start(req.owner_id, tuple(domains.tolist())))
         return out

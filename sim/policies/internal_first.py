@@ -57,8 +57,8 @@ class InternalFirst:
             domains = place(scratch, req)
             got = 0 if domains is None else usable_gpus(scratch.topo, req, domains)
             if domains is not None:
-                scratch.allocate(req.owner_id, domains)
-                out.append(Start(req.owner_id, tuple(int(d) for d in domains)))
+                scratch.allocate(req.owner_id, domains, req.takes_down)
+                out.append(Start(req.owner_id, tuple(domains.tolist())))
             reclaims = req.priority >= self.params.reclaim_min_priority
             if req.kind == "training" and reclaims and got < max(req.sizes):
                 for pool in req.pools:  # any of its pools would do; count it against each

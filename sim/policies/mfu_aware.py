@@ -42,6 +42,6 @@ class MfuAware:
                 pools = sorted(req.pools, key=lambda p: (peak(p), req.pools.index(p)))
                 domains = place(scratch, req, pools)
             if domains is not None:
-                scratch.allocate(req.owner_id, domains)
-                out.append(Start(req.owner_id, tuple(int(d) for d in domains)))
+                scratch.allocate(req.owner_id, domains, req.takes_down)
+                out.append(Start(req.owner_id, tuple(domains.tolist())))
         return out

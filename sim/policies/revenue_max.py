@@ -47,8 +47,8 @@ class RevenueMax:
         for req in order:
             domains = place(scratch, req)
             if domains is not None:
-                scratch.allocate(req.owner_id, domains)
-                out.append(Start(req.owner_id, tuple(int(d) for d in domains)))
+                scratch.allocate(req.owner_id, domains, req.takes_down)
+                out.append(Start(req.owner_id, tuple(domains.tolist())))
             elif req.kind == "training":
                 for pool in req.pools:
                     shortfall[pool] = max(shortfall.get(pool, 0), min(req.sizes))

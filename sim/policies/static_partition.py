@@ -51,9 +51,9 @@ class StaticPartition:
             domains = place(scratch, replace(req, sizes=tuple(fits)))
             if domains is None or scratch.gpus(domains) > budget[req.kind] + _slack(view, req):
                 continue
-            scratch.allocate(req.owner_id, domains)
+            scratch.allocate(req.owner_id, domains, req.takes_down)
             budget[req.kind] -= scratch.gpus(domains)
-            out.append(Start(req.owner_id, tuple(int(d) for d in domains)))
+            out.append(Start(req.owner_id, tuple(domains.tolist())))
         return out
 
 

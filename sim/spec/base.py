@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, ValidationInfo
 
 from sim.errors import InputError, Problem
 
@@ -24,6 +24,19 @@ class Strict(BaseModel):
 
     def problems(self) -> list[Problem]:
         return []
+
+
+def _resolve(value: Path, info: ValidationInfo) -> Path:
+    """A path relative to the file that names it; it must exist."""
+    base = (info.context or {}).get("base_dir", Path.cwd())
+    path = (Path(base) / value).resolve()
+    if not path.is_file():
+        raise ValueError(f"file not found: {path}")
+    return path
+
+
+# A file named in an input file: resolved beside it, and it must exist.
+FilePath = Annotated[Path, AfterValidator(_resolve)]
 
 
 def dotted(loc: tuple[Any, ...]) -> str:

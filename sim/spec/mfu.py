@@ -9,24 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo
+from pydantic import Field
 
 from sim.errors import Problem
 from sim.hardware import catalog
 from sim.perf.model import Model, Parallelism, Training, TrainJob
 from sim.perf.training import Placement, problems
-from sim.spec.base import Strict, load
+from sim.spec.base import FilePath, Strict, load
 
 Pos = Annotated[int, Field(ge=1)]
-
-
-def _resolve(value: Path, info: ValidationInfo) -> Path:
-    """A path relative to the file that names it; it must exist."""
-    base = (info.context or {}).get("base_dir", Path.cwd())
-    path = (Path(base) / value).resolve()
-    if not path.is_file():
-        raise ValueError(f"file not found: {path}")
-    return path
 
 
 class ModelSpec(Strict):
@@ -85,7 +76,7 @@ class HardwareSpec(Strict):
     gpus: Pos | None = None
     mix: dict[str, Pos] | None = None
     partitioning: Literal["uniform", "proportional"] = "uniform"
-    topology: Annotated[Path, AfterValidator(_resolve)] | None = None
+    topology: FilePath | None = None
     pools: list[str] | None = None
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from sim.errors import Problem
-from sim.spec.base import Strict
+from sim.spec.base import FilePath, Strict
 from sim.spec.mfu import ModelSpec, ParallelismSpec, TrainingSpec
 
 Pools = list[str]
@@ -48,6 +48,13 @@ class JobShape(Strict):
     parallelism: ParallelismSpec
     partitioning: Literal["uniform", "proportional"] = "uniform"
 
+    @field_validator("checkpoint_interval_h", check_fields=False)
+    @classmethod
+    def _positive_interval(cls, v):
+        if not isinstance(v, str) and not 0 < v <= 24 * 30:
+            raise ValueError('must be between 0 and 720 hours, or "young-daly"')
+        return v
+
 
 class TrainingJob(JobShape):
     name: str = Field(min_length=1)
@@ -57,7 +64,8 @@ class TrainingJob(JobShape):
     priority: int = 0
     pools: Pools = Field(min_length=1)
     min_dp: int | None = Field(default=None, ge=1)  # elastic: start with fewer replicas
-    checkpoint_interval_h: float = Field(default=1.0, gt=0, le=24 * 30)
+    # hours between checkpoints, or "young-daly": sqrt(2 x write time x the job's MTBF)
+    checkpoint_interval_h: float | Literal["young-daly"] = 1.0
 
 
 class JobStream(JobShape):
@@ -72,7 +80,7 @@ class JobStream(JobShape):
     duration_days: Distribution  # on the stream's first pool at the drawn size
     priority: int = 0
     pools: Pools = Field(min_length=1)
-    checkpoint_interval_h: float = Field(default=1.0, gt=0, le=24 * 30)
+    checkpoint_interval_h: float | Literal["young-daly"] = 1.0
 
 
 class Tranche(Strict):
@@ -154,16 +162,31 @@ class Serving(Strict):
     priority: int = 50
 
 
+class TraceReplay(Strict):
+    """Replay a job trace (as written by `sim trace import`): each job holds `gpus` GPUs of one
+    pool for its recorded duration, from its recorded submit time after `start`."""
+
+    name: str = Field(min_length=1)
+    file: FilePath  # a Parquet file with job_id, submit_s, duration_s, gpus
+    start: dt.date  # trace time 0 lands here
+    pools: Pools = Field(min_length=1)
+    job_class: str = Field(default="trace", min_length=1)
+    priority: int = 0
+    time_scale: float = Field(default=1.0, gt=0, le=1e6)  # multiplies submit and duration times
+    limit: int | None = Field(default=None, ge=1)  # replay only the first N jobs
+
+
 class WorkloadFile(Strict):
     training: list[TrainingJob] = []
     streams: list[JobStream] = []
     leases: list[Lease] = []
     serving: list[Serving] = []
+    traces: list[TraceReplay] = []
 
     def problems(self) -> list[Problem]:
         found = []
         names: dict[str, str] = {}
-        for table in ("training", "streams", "leases", "serving"):
+        for table in ("training", "streams", "leases", "serving", "traces"):
             for i, item in enumerate(getattr(self, table)):
                 if item.name in names:
                     found.append(
