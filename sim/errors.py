@@ -45,3 +45,15 @@ class InputError(SimError):
     @classmethod
     def single(cls, path: str, message: str, value: Any = _MISSING, file: str | Path | None = None):
         return cls([Problem(path, message, value, str(file) if file else None)])
+
+
+def referenced(problems: list[Problem], field: str, file: str | None) -> list[Problem]:
+    """Problems of a file named by another file's `field`: a problem with the whole file (no
+    path inside it) is reported at the field that names it, so the user sees where it came from."""
+    out = []
+    for p in problems:
+        if p.path:
+            out.append(p)
+        else:
+            out.append(Problem(field, f"{p.file}: {p.message}", p.value, file))
+    return out

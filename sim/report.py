@@ -78,10 +78,27 @@ def summarize(run_dir: str | Path) -> dict:
             "gpu_hours_contracted": float(g.gpu_hours_contracted.sum()),
             "notices": int(g.notice_at.notna().sum()),
         }
+    # failures: how many per pool, and the GPU-hours of training they cost (restarts, lost
+    # work since the last checkpoint, checkpoint writes): gpus x duration x (1 - att_failures)
+    held_h = (seg.end_at - seg.start_at).dt.total_seconds() / 3600.0
+    lost = (
+        (seg.gpus * held_h * (1.0 - seg.att_failures.fillna(1.0)))
+        .groupby(seg.pool_set, observed=True)
+        .sum()
+    )
+    failures = {
+        "by_pool": {
+            k: int(v) for k, v in pools.groupby("pool", observed=True).failures.sum().items()
+        },
+        "training_gpu_hours_lost_by_pool": {k: float(v) for k, v in lost.items()},
+        "training_jobs_hit": int((jobs.failures > 0).sum()),
+        "lease_gpu_hours_short": float(leases.gpu_hours_short.sum()),
+    }
     return {
         "scenario": manifest["scenario"],
         "seed": manifest["seed"],
         "policy": scenario["policy"]["kind"],
+        "failures": failures,
         "years": years,
         "mfu_by_pool": _mfu(seg, "pool_set"),
         "mfu_by_job_class": _mfu(seg, "job_class"),
@@ -229,6 +246,13 @@ def kpis(run_dir: str | Path) -> dict[str, float]:
     put("notices.lessor", s["notices"]["lessor"])
     put("notices.tenant", s["notices"]["tenant"])
     put("training.gpu_hours", s["gpu_hours_by_owner"]["training"])
+    f = s["failures"]
+    put("failures.total", sum(f["by_pool"].values()))
+    for k, v in f["by_pool"].items():
+        put(f"failures.pool.{k}", v)
+    for k, v in f["training_gpu_hours_lost_by_pool"].items():
+        put(f"failures.training_gpu_hours_lost.{k}", v)
+    put("failures.lease_gpu_hours_short", f["lease_gpu_hours_short"])
     put("training.tokens", sum(v["tokens_trained"] for v in s["jobs_by_class"].values()))
     for k, v in s.get("finish", {}).items():
         put(f"finish_day.{k}", v)

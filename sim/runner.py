@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from sim import __version__, policies
-from sim.errors import InputError, Problem
+from sim.errors import InputError, Problem, referenced
 from sim.model import Engine
 from sim.output import replace_json, write_run
 from sim.recorder import Recorder
@@ -66,18 +66,18 @@ def prepare(path: str | Path, tables: dict[str, dict] | None = None) -> Prepared
     problems: list[Problem] = []
     workloads = []
     traces: dict[tuple[int, int], TraceJobs] = {}  # (workload, trace) -> its jobs
-    for wpath in scenario.workloads:
+    for i, wpath in enumerate(scenario.workloads):
         try:
             w = load(WorkloadFile, wpath)
         except InputError as err:
-            problems.extend(err.problems)
+            problems.extend(referenced(err.problems, f"workloads[{i}]", str(path)))
             continue
         workloads.append(w)
         for j, tr in enumerate(w.traces):
             try:
                 traces[(len(workloads) - 1, j)] = read_trace(tr.file)
             except InputError as err:
-                problems.extend(err.problems)
+                problems.extend(referenced(err.problems, f"traces[{j}].file", str(wpath)))
         for table in ("training", "streams", "leases", "serving", "traces"):
             for j, item in enumerate(getattr(w, table)):
                 groups = [("pools", item.pools)] if hasattr(item, "pools") else []

@@ -9,7 +9,13 @@ SIM = Path(__file__).resolve().parent.parent / "sim"
 # paths under sim/, matched by their longest listed prefix.
 LAYERS = [
     {"errors", "units"},
-    {"spec", "rng", "hardware"},  # spec.base, .topology, .scenario, .expect, .sweep
+    {
+        "spec",
+        "rng",
+        "hardware",
+        "trace_file",
+        "traces",
+    },  # spec.base, .topology, .scenario, ...; traces: importers
     {"topology", "perf", "economics"},
     {"spec.mfu", "spec.workload"},  # input files whose checks call the perf model
     {"cluster", "policies"},

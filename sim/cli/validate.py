@@ -11,16 +11,29 @@ from sim.errors import InputError
 from sim.runner import prepare
 from sim.spec.base import load, read_toml
 from sim.spec.topology import TopologyFile
+from sim.spec.workload import WorkloadFile
+
+WORKLOAD_TABLES = ("training", "streams", "leases", "serving", "traces")
 
 
 def file_kind(path: str | Path) -> str:
-    """'topology' for a file with a [site] table, otherwise 'scenario'."""
-    return "topology" if "site" in read_toml(path) else "scenario"
+    """'topology' for a file with a [site] table, 'workload' for one with only workload
+    tables, otherwise 'scenario'."""
+    doc = read_toml(path)
+    if "site" in doc:
+        return "topology"
+    if doc and set(doc) <= set(WORKLOAD_TABLES):
+        return "workload"
+    return "scenario"
 
 
 def describe(path: str) -> str:
     """Validate one file and return a one-line description; raises InputError."""
-    if file_kind(path) == "topology":
+    kind = file_kind(path)
+    if kind == "workload":
+        w = load(WorkloadFile, path)
+        return "workload: " + ", ".join(f"{len(getattr(w, t))} {t}" for t in WORKLOAD_TABLES)
+    if kind == "topology":
         topo = load(TopologyFile, path)
         gpus = sum(ph.gpus for ph in topo.phases)
         return (

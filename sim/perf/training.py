@@ -257,8 +257,9 @@ def _link(g: GPU, group_gpus: int, fabric_bytes: float) -> float:
     return fabric_bytes
 
 
-def _rank(job: TrainJob, g: GPU, fabric_bytes: float) -> _Rank:
+def _rank(job: TrainJob, g: GPU, fabric_bytes: float, hide_comm: bool = False) -> _Rank:
     m, t, par = job.model, job.training, job.parallelism
+    exposed = 0.0 if hide_comm else 1 - C.COMM_OVERLAP
     prec = t.precision
     tp, cp, pp, vp = par.tp, par.cp, par.pp, par.vp
     h, kv = m.hidden, m.kv_dim
@@ -305,21 +306,21 @@ def _rank(job: TrainJob, g: GPU, fabric_bytes: float) -> _Rank:
     act_bytes = rows * h * 2.0
     if tp > 1:
         n = 4.0 * (3.0 if full else 2.0) * layers
-        mp += n * (tp - 1) / tp * act_bytes / _link(g, tp, fabric_bytes) * (1 - C.COMM_OVERLAP)
+        mp += n * (tp - 1) / tp * act_bytes / _link(g, tp, fabric_bytes) * exposed
     if cp > 1:  # ring exchange of K and V chunks, hidden behind the attention blocks
         chunk = rows * 2.0 * kv / tp * 2.0
         n = (4.0 if t.recompute != "none" else 3.0) * (cp - 1) * layers
         cp_s = n * chunk / _link(g, tp * cp, fabric_bytes)
-        mp += max(0.0, cp_s - (attn_model + attn_re))
+        mp += 0.0 if hide_comm else max(0.0, cp_s - (attn_model + attn_re))
     if par.ep > 1:  # token dispatch + combine all-to-alls, forward and backward
         copies = max(1.0, ffn / (m.ffn_hidden or 4 * h))
         n = (6.0 if full else 4.0) * layers
         a2a = n * (par.ep - 1) / par.ep * act_bytes * copies / tp
-        mp += a2a / _link(g, tp * par.ep, fabric_bytes) * (1 - C.COMM_OVERLAP)
+        mp += a2a / _link(g, tp * par.ep, fabric_bytes) * exposed
     pps = 0.0
     if pp > 1:  # activations forward, gradients backward, per virtual chunk
         sent = 2.0 * vp * act_bytes / tp
-        pps = sent / _link(g, par.gpus, fabric_bytes) * (1 - C.COMM_OVERLAP)
+        pps = sent / _link(g, par.gpus, fabric_bytes) * exposed
     dense, expert = params_per_gpu(job)
     return _Rank(
         compute, compute_model, mp, pps, 2.0 * C.GRAD_BYTES * dense, 2.0 * C.GRAD_BYTES * expert
@@ -362,8 +363,15 @@ def _fabric_bytes(placement: Placement, g: GPU) -> float:
     return g.nic_gbit_per_s * 1e9 / 8.0 * C.NET_EFF
 
 
-def step(job: TrainJob, placement: Placement) -> StepResult:
-    """Step time, throughput, MFU and attribution of `job` on `placement` (raises InputError)."""
+def step(
+    job: TrainJob, placement: Placement, *, no_bubble: bool = False, perfect_overlap: bool = False
+) -> StepResult:
+    """Step time, throughput, MFU and attribution of `job` on `placement` (raises InputError).
+
+    Ablations for `sim explain` (defaults: the model as documented): `no_bubble` removes the
+    pipeline bubble; `perfect_overlap` hides all TP/CP/EP, pipeline-send and data-parallel
+    communication behind compute (exposed communication 0).
+    """
     found = problems(job, placement)
     if found:
         raise InputError(found)
@@ -373,12 +381,12 @@ def step(job: TrainJob, placement: Placement) -> StepResult:
     prec = t.precision
     k = len(types)
     p, v = par.pp, par.vp
-    bubble = (p - 1) / v
+    bubble = 0.0 if no_bubble else (p - 1) / v
     total_mb = t.global_batch // t.micro_batch
     flops = job.model_flops_per_step
     replicas = [n // par.replica_gpus for _, n in types]
     fabric = [_fabric_bytes(placement, g) for g, _ in types]
-    ranks = [_rank(job, g, fb) for (g, _), fb in zip(types, fabric, strict=True)]
+    ranks = [_rank(job, g, fb, perfect_overlap) for (g, _), fb in zip(types, fabric, strict=True)]
     if k == 1:
         counts = [total_mb]
     elif placement.partitioning == "proportional":
@@ -414,7 +422,7 @@ def step(job: TrainJob, placement: Placement) -> StepResult:
             # Hierarchical: reduce within the type, then exchange shards across types.
             intra = ((d_i - 1) / d_i * r.dp_bytes + (de_i - 1) / de_i * r.dp_bytes_expert) / bw
             s = intra + (k - 1) / k * shard / cross_bytes
-        dp_s.append(max(0.0, s - C.DP_OVERLAP_WINDOW * r.compute_s))
+        dp_s.append(0.0 if perfect_overlap else max(0.0, s - C.DP_OVERLAP_WINDOW * r.compute_s))
     # Busy time per type (average replica) and the step (slowest replica, plus jitter).
     w = [n * g.peak_tflops(prec) * 1e12 for g, n in types]
     W = sum(w)

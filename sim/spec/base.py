@@ -29,8 +29,12 @@ class Strict(BaseModel):
 def _resolve(value: Path, info: ValidationInfo) -> Path:
     """A path relative to the file that names it; it must exist."""
     base = (info.context or {}).get("base_dir", Path.cwd())
-    path = (Path(base) / value).resolve()
-    if not path.is_file():
+    try:
+        path = (Path(base) / value).resolve()
+        found = path.is_file()
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte, ...
+        raise ValueError(f"not a usable file path: {exc}") from None
+    if not found:
         raise ValueError(f"file not found: {path}")
     return path
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from sim.errors import InputError, Problem
+from sim.errors import InputError, Problem, referenced
 from sim.spec.base import FilePath, Strict, load, read_toml
 from sim.spec.expect import Expectations
 from sim.spec.topology import TopologyFile
@@ -139,7 +139,7 @@ def load_scenario(path: str | Path) -> tuple[Scenario, list[TopologyFile]]:
         try:
             topo = load(TopologyFile, site.topology)
         except InputError as err:
-            problems.extend(err.problems)
+            problems.extend(referenced(err.problems, f"sites[{i}].topology", str(path)))
             continue
         topologies.append(topo)
         phases = {ph.name for ph in topo.phases}

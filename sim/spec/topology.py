@@ -21,12 +21,12 @@ class PoolFabric(Strict):
     """
 
     kind: Literal["rail-optimized", "fat-tree"] = "rail-optimized"
-    rails: int = Field(default=8, ge=1)
-    domains_per_leaf_group: int = Field(ge=1)
-    leaf_groups_per_pod: int = Field(ge=1)
-    leaf_oversubscription: float = Field(default=1.0, ge=1)
-    spine_oversubscription: float = Field(default=1.0, ge=1)
-    switch_radix: int = Field(default=128, ge=2)
+    rails: int = Field(default=8, ge=1, le=72)
+    domains_per_leaf_group: int = Field(ge=1, le=10_000)
+    leaf_groups_per_pod: int = Field(ge=1, le=10_000)
+    leaf_oversubscription: float = Field(default=1.0, ge=1, le=64)
+    spine_oversubscription: float = Field(default=1.0, ge=1, le=64)
+    switch_radix: int = Field(default=128, ge=2, le=4096)
 
     @model_validator(mode="after")
     def _fat_tree_has_one_rail(self):
@@ -69,7 +69,7 @@ class Phase(Strict):
 class SiteFabric(Strict):
     """How a site's pools reach each other: through a core with its own oversubscription."""
 
-    inter_pool_oversubscription: float = Field(default=1.0, ge=1)
+    inter_pool_oversubscription: float = Field(default=1.0, ge=1, le=1000)
 
 
 class Site(Strict):
