@@ -63,8 +63,8 @@ def rate(fn, items) -> float:
     return len(items) / (time.perf_counter() - t0)
 
 
-def main() -> int:
-    n = 20_000
+def rates(n: int = 20_000) -> dict[str, int]:
+    """Configurations per second for each case."""
     js = jobs(n)
     h100 = Placement.single("H100", 2048)
     mix_u = Placement.mix({"H100": 1024, "H200": 512, "GB200": 512}, "uniform")
@@ -80,6 +80,11 @@ def main() -> int:
             list(range(1, n // 4)),
         ),
     }
+    return {k: round(v) for k, v in cases.items()}
+
+
+def main() -> int:
+    cases = rates()
     width = max(map(len, cases))
     print(f"{'case':{width}s}  configs/s")
     for name, r in cases.items():
@@ -88,7 +93,7 @@ def main() -> int:
     OUT.write_text(
         json.dumps(
             {
-                "configs_per_s": {k: round(v) for k, v in cases.items()},
+                "configs_per_s": cases,
                 "python": sys.version.split()[0],
                 "machine": platform.machine(),
                 "target_configs_per_s": 10_000,

@@ -95,7 +95,7 @@ class Cluster:
             raise AllocationError(f"owner id must be >= 0, got {owner}")
         if d.size == 0:
             raise AllocationError("allocate of no domains")
-        if np.unique(d).size != d.size:
+        if d.size > 1 and np.unique(d).size != d.size:
             raise AllocationError(f"owner {owner}: a domain is listed twice")
         if d.min() < 0 or d.max() >= self.owner.size:
             raise AllocationError(f"owner {owner}: domain index out of range")

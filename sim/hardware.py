@@ -23,7 +23,7 @@ class GPU(Strict):
     """One GPU type. Peaks are dense (no sparsity); NVLink bandwidth is per GPU, per direction."""
 
     name: str
-    form_factor: Literal["HGX", "NVL72"]
+    form_factor: Literal["HGX", "NVL72", "PCIe"]
     bf16_dense_tflops: float = Field(gt=0)
     fp8_dense_tflops: float | None = Field(default=None, gt=0)
     hbm_gb: float = Field(gt=0)

@@ -35,7 +35,14 @@ def test_run_folder_describes_itself(small_run):
     manifest = json.loads((small_run / "manifest.json").read_text())
     assert manifest["seed"] == 7 and manifest["events"] > 0
     assert set(manifest["rows"]) == {
-        "jobs", "segments", "leases", "pools", "serving", "ledger", "events"}
+        "jobs",
+        "segments",
+        "leases",
+        "pools",
+        "serving",
+        "ledger",
+        "events",
+    }
     resolved = json.loads((small_run / "scenario.json").read_text())
     assert resolved["scenario"]["policy"] == {"kind": "fifo", "params": {}}
     assert resolved["scenario"]["prices"]["power_usd_per_mwh"] == 70.0  # defaults filled in

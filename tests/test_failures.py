@@ -68,9 +68,14 @@ def test_failures_appear_in_segments_events_and_the_attribution(llama_runs):
 def test_young_daly_interval_beats_a_long_fixed_one(tmp_path):
     ettr = {}
     for every in (4.0, "young-daly"):
-        text = (DATA / "failures" / "job-16k.toml").read_text().replace(
-            "checkpoint_interval_h = 0.5",
-            f"checkpoint_interval_h = {every!r}".replace("'", '"'))
+        text = (
+            (DATA / "failures" / "job-16k.toml")
+            .read_text()
+            .replace(
+                "checkpoint_interval_h = 0.5",
+                f"checkpoint_interval_h = {every!r}".replace("'", '"'),
+            )
+        )
         (tmp_path / "job-16k.toml").write_text(text)
         for name in ("h100-16k.toml", "llama3-16k.toml"):
             (tmp_path / name).write_text((DATA / "failures" / name).read_text())

@@ -32,14 +32,36 @@ def _scenario() -> dict:
     return doc
 
 
-BASES = {"scenario": _scenario(), "workload": _load("small-workload.toml"),
-         "topology": _load("small.toml")}
+BASES = {
+    "scenario": _scenario(),
+    "workload": _load("small-workload.toml"),
+    "topology": _load("small.toml"),
+}
 
 ODD_VALUES = [
-    -1, 0, -1e308, 1e308, float("inf"), float("nan"), 10**30, -(10**30), "", "x" * 500,
-    "__import__('os').system('echo pwned')", "../../../../etc/passwd", "no/such/file.toml",
-    [], [1, "a"], {}, {"nested": {"deeper": 1}}, True, dt.date(1900, 1, 1),
-    dt.date(2999, 12, 31), dt.datetime(2026, 1, 1, 12, 0), 3.5, "2026-13-45",
+    -1,
+    0,
+    -1e308,
+    1e308,
+    float("inf"),
+    float("nan"),
+    10**30,
+    -(10**30),
+    "",
+    "x" * 500,
+    "__import__('os').system('echo pwned')",
+    "../../../../etc/passwd",
+    "no/such/file.toml",
+    [],
+    [1, "a"],
+    {},
+    {"nested": {"deeper": 1}},
+    True,
+    dt.date(1900, 1, 1),
+    dt.date(2999, 12, 31),
+    dt.datetime(2026, 1, 1, 12, 0),
+    3.5,
+    "2026-13-45",
 ]
 
 
@@ -87,10 +109,19 @@ def mutated(draw):
 
 @st.composite
 def garbage(draw):
-    text = draw(st.sampled_from([
-        "x = [", "[[pools]\nname = 1", "a = 1\na = 2", "= 3", "[horizon]\nstart = 2026-02-30",
-        "\x00\x01binary", "name = '''unterminated",
-    ]))
+    text = draw(
+        st.sampled_from(
+            [
+                "x = [",
+                "[[pools]\nname = 1",
+                "a = 1\na = 2",
+                "= 3",
+                "[horizon]\nstart = 2026-02-30",
+                "\x00\x01binary",
+                "name = '''unterminated",
+            ]
+        )
+    )
     kind = draw(st.sampled_from(sorted(BASES)))
     if draw(st.booleans()):
         text = tomli_w.dumps(BASES[kind])[: draw(st.integers(0, 200))] + text
@@ -116,9 +147,11 @@ def _check(tmp_path, capsys, kind: str, text: str) -> None:
             assert all(".toml: " in ln for ln in problems), err
 
 
-FUZZ = settings(max_examples=EXAMPLES, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @FUZZ
@@ -132,8 +165,11 @@ def test_mutated_files_are_valid_or_rejected_cleanly(tmp_path, capsys, case):
     _check(tmp_path, capsys, kind, text)
 
 
-@settings(max_examples=max(50, EXAMPLES // 5), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=max(50, EXAMPLES // 5),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(case=garbage())
 def test_malformed_files_are_rejected_cleanly(tmp_path, capsys, case):
     kind, text = case
