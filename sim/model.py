@@ -668,7 +668,12 @@ class Engine:
         lo, down = pool.first_domain, self.cluster.down
         phases = sorted(self.hours(ph.online) for ph in self.topo.phases if ph.pool == pool.name)
         while True:
-            n_online = int(np.count_nonzero(self.cluster.online[lo : lo + pool.domains]))
+            # from the phases' dates, not the cluster: the capacity process may bring this
+            # instant's phase online after this process wakes at the same instant
+            today = np.datetime64(self.start, "D") + int(self.env.now // H_PER_DAY)
+            n_online = int(
+                np.count_nonzero(self.topo.domain_online[lo : lo + pool.domains] <= today)
+            )
             rate = n_online * self.domain_rate[pool.index]
             next_phase = next((h for h in phases if h > self.env.now), math.inf)
             while True:  # until the next phase changes the rate

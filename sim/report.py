@@ -186,6 +186,19 @@ def format_summary(s: dict) -> str:
             + (f", ${per_gw / 1e9:,.1f}B per facility GW-year" if per_gw else "")
             + (f", {c['notices']} notices" if c["notices"] else "")
         )
+    f = s["failures"]
+    if sum(f["by_pool"].values()):
+        lines.append(
+            "failures: "
+            + ", ".join(f"{k} {v:,}" for k, v in f["by_pool"].items())
+            + f"; lease GPU-hours short {f['lease_gpu_hours_short'] / 1e6:,.2f}M"
+        )
+        lines.append(
+            "  training goodput lost to them (GPU-hours): "
+            + ", ".join(
+                f"{k} {v / 1e6:,.2f}M" for k, v in f["training_gpu_hours_lost_by_pool"].items()
+            )
+        )
     if s["finish"]:
         lines.append(
             "pre-training finished (days from start): "
