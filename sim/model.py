@@ -67,6 +67,23 @@ def _counts(counts: dict[str, int]) -> str:
     return ",".join(f"{k}={v}" for k, v in counts.items())
 
 
+@dataclass
+class _PoolFailures:
+    """A pool's failure stream: its random draws, the rate between phase dates, and its
+    outstanding candidate (one at a time, in the engine's heap of due items)."""
+
+    pool: object
+    draws: object
+    phases: list[float]
+    online_dates: np.ndarray  # each domain's online date, in index (= phase) order
+    next_domain: int = -1
+    next_repair_h: float = 0.0
+    n_online: int = 0
+    rate: float = 0.0
+    rate_from_h: float = math.inf
+    rate_until_h: float = -math.inf
+
+
 class _Draws:
     """A failure process's random numbers, drawn from its stream in blocks (same values, in the
     same order, as one at a time would give)."""
@@ -292,7 +309,6 @@ class Engine:
         self.domain_rate = np.array([self._domain_rate(p) for p in topo.pools])
         self._day_failures = np.zeros(len(topo.pools), np.int64)
         self._repair_tick = False
-        self._in_pass = False
         self.check = check
         self.start, self.horizon_h = start, (end - start).days * H_PER_DAY
         self.t0_us = int(np.datetime64(start, "us").astype(np.int64))
@@ -335,12 +351,9 @@ class Engine:
         # int_a^b N dt = N(b) b - N(a) a - sum_i dN_i t_i: each change costs two scalar updates.
         self._day_int = np.zeros_like(self._gpus_now)
         self._day_start_h = 0.0
-        self._repairs: list[list[tuple[float, int]]] = [[] for _ in topo.pools]
         self.env.process(self._capacity())
         self.env.process(self._sampler())
-        for p in topo.pools:
-            if self.domain_rate[p.index] > 0:
-                self.env.process(self._failures(p))
+        self._start_failures()
 
     # -- helpers -----------------------------------------------------------------------------
     def hours(self, day: dt.date) -> float:
@@ -386,9 +399,6 @@ class Engine:
     def _pass(self, _event) -> None:
         self._pass_scheduled = False
         self.passes += 1
-        self._in_pass = True
-        self._catch_up_repairs()
-        self._in_pass = False
         now = self.env.now
         leases = {
             t.id: LeaseInfo(
@@ -545,7 +555,6 @@ class Engine:
 
     def _write_day(self) -> None:
         """The row of the day that ends now: snapshot at its start, GPU-hours during it."""
-        self._catch_up_repairs()
         if self.check:
             self.cluster.check()
             if not np.array_equal(self._gpus_now, self._state_gpus()):
@@ -659,75 +668,106 @@ class Engine:
             domain_per_day = 0.02 if pool.gpus_per_domain > 8 else 0.0
         return f.scale * (rates.gpu_per_hour * pool.gpus_per_domain + domain_per_day / H_PER_DAY)
 
-    def _failures(self, pool):
-        """One process per pool: failures arrive as a Poisson process over its healthy online
-        domains, by thinning (candidates at the rate of all online domains; a candidate that is
-        already down is no failure), so the rate follows repairs exactly. Repairs are kept in
-        a heap and applied at their own times whenever anyone looks (`_catch_up_repairs`)."""
-        draws = _Draws(stream(self.seed, f"failures:{pool.name}"), self.fail_spec.repair)
-        lo, down = pool.first_domain, self.cluster.down
-        phases = sorted(self.hours(ph.online) for ph in self.topo.phases if ph.pool == pool.name)
-        while True:
-            # from the phases' dates, not the cluster: the capacity process may bring this
-            # instant's phase online after this process wakes at the same instant
-            today = np.datetime64(self.start, "D") + int(self.env.now // H_PER_DAY)
-            n_online = int(
-                np.count_nonzero(self.topo.domain_online[lo : lo + pool.domains] <= today)
+    # Failures are drawn per pool as a Poisson process over its healthy online domains, by
+    # thinning: candidates at the rate of all its online domains, and a candidate that is
+    # already down is no failure, so the rate follows repairs exactly. Only a failure that hits
+    # a training job needs a SimPy event (it interrupts the job at its time); all others, and
+    # every repair, change nothing but counts, the day's GPU-hours, spares and shortfalls, so
+    # `run` applies them at their own times just before the next event that could see them.
+    def _start_failures(self) -> None:
+        self._pf: list[_PoolFailures] = []
+        self._due: list[
+            tuple[float, int, int, int]
+        ] = []  # (hour, 0 repair | 1 failure, pool, domain)
+        for p in self.topo.pools:
+            if self.domain_rate[p.index] <= 0:
+                continue
+            pf = _PoolFailures(
+                p,
+                _Draws(stream(self.seed, f"failures:{p.name}"), self.fail_spec.repair),
+                sorted({self.hours(ph.online) for ph in self.topo.phases if ph.pool == p.name}),
+                self.topo.domain_online[p.first_domain : p.first_domain + p.domains],
             )
-            rate = n_online * self.domain_rate[pool.index]
-            next_phase = next((h for h in phases if h > self.env.now), math.inf)
-            while True:  # until the next phase changes the rate
-                next_fail = self.env.now + draws.gap_h(rate) if rate > 0 else math.inf
-                if min(next_fail, next_phase) >= self.horizon_h:
-                    return
-                if next_phase <= next_fail:  # memoryless: redraw at the new rate
-                    yield self.env.timeout(next_phase - self.env.now)
-                    break
-                yield self.env.timeout(next_fail - self.env.now)
-                self._catch_up_pool(pool.index, self.env.now)
-                d = lo + draws.index(n_online)
-                repair_h = draws.repair_h()
-                if not down[d]:
-                    heapq.heappush(self._repairs[pool.index], (self.env.now + repair_h, d))
-                    self._fail(d, pool)
+            self._pf.append(pf)
+        self._pf_by_pool = {pf.pool.index: pf for pf in self._pf}
+        for pf in self._pf:
+            self._draw_failure(pf, 0.0)
 
-    def _catch_up_repairs(self) -> None:
-        for i in range(len(self.topo.pools)):
-            self._catch_up_pool(i, self.env.now)
+    def _draw_failure(self, pf: _PoolFailures, from_h: float) -> None:
+        """The pool's next candidate failure after `from_h` (redrawn at each phase date, when the
+        rate changes: the process is memoryless)."""
+        t = from_h
+        while True:
+            if t >= pf.rate_until_h or t < pf.rate_from_h:  # the rate holds between phase dates
+                today = np.datetime64(self.start, "D") + int(t // H_PER_DAY)
+                pf.n_online = int(np.searchsorted(pf.online_dates, today, side="right"))
+                pf.rate = pf.n_online * self.domain_rate[pf.pool.index]
+                pf.rate_from_h = t
+                pf.rate_until_h = next((h for h in pf.phases if h > t), math.inf)
+            at = t + pf.draws.gap_h(pf.rate) if pf.rate > 0 else math.inf
+            if min(at, pf.rate_until_h) >= self.horizon_h:
+                return
+            if pf.rate_until_h <= at:
+                t = pf.rate_until_h
+                continue
+            pf.next_domain = pf.pool.first_domain + pf.draws.index(pf.n_online)
+            pf.next_repair_h = pf.draws.repair_h()
+            heapq.heappush(self._due, (at, 1, pf.pool.index, pf.next_domain))
+            return
 
-    def _catch_up_pool(self, pool_index: int, until_h: float) -> None:
-        """Apply the pool's repairs due by `until_h`, each at its own time."""
-        heap = self._repairs[pool_index]
-        repaired = False
-        while heap and heap[0][0] <= until_h:
-            at, d = heapq.heappop(heap)
-            self._repair(d, at)
-            repaired = True
-        if repaired and self.pending and not self._repair_tick and not self._in_pass:
-            # repaired capacity is offered to waiting requests at the next whole hour: one
-            # scheduling pass for all the repairs of that hour
-            self._repair_tick = True
-            tick = self.env.timeout(math.floor(self.env.now) + 1.0 - self.env.now)
-            tick.callbacks.append(self._repair_pass)
+    def _apply_due(self, limit_h: float) -> bool:
+        """Apply failures and repairs due by `limit_h` in time order. Returns True if it stopped
+        at a failure that hits a training job, for which it scheduled an event at its time."""
+        due, down, owner, kinds = self._due, self.cluster.down, self.cluster.owner, self.owner_kind
+        while due and due[0][0] <= limit_h:
+            at, kind, pool_index, d = heapq.heappop(due)
+            if kind == 0:
+                self._repair(d, at)
+                continue
+            pf = self._pf_by_pool[pool_index]
+            if down[d]:  # thinning: a failed domain cannot fail again
+                self._draw_failure(pf, at)
+                continue
+            o = int(owner[d])
+            if o >= 0 and kinds[o] == KIND_CODE["training"]:
+                wake = self.env.timeout(at - self.env.now)
+                wake.callbacks.append(lambda _e, pf=pf, at=at: self._failure_now(pf, at))
+                return True
+            self._failure_at(pf, at)
+        return False
 
-    def _fail(self, d: int, pool) -> None:
+    def _failure_now(self, pf: _PoolFailures, at_h: float) -> None:
+        """A failure's own event (it hits a training job): apply it now, as things stand now."""
+        if self.cluster.down[pf.next_domain]:
+            self._draw_failure(pf, at_h)
+        else:
+            self._failure_at(pf, self.env.now)
+
+    def _failure_at(self, pf: _PoolFailures, at_h: float) -> None:
+        d = pf.next_domain
+        heapq.heappush(self._due, (at_h + pf.next_repair_h, 0, pf.pool.index, d))
+        self._fail(d, pf.pool, at_h)
+        self._draw_failure(pf, at_h)
+
+    def _fail(self, d: int, pool, at_h: float | None = None) -> None:
         """Take a domain down and tell its owner: a job restarts (on a spare if one is free),
         a lease gets a spare or records the shortfall, serving shrinks."""
+        at = self.env.now if at_h is None else at_h
         c = self.cluster
         owner = int(c.owner[d])
         self._day_failures[pool.index] += 1
         kind = int(self.owner_kind[owner]) if owner >= 0 else 3
         c.fail(d)
-        self._move(pool.index, pool.gpus_per_domain, kind, 4, self.env.now)
+        self._move(pool.index, pool.gpus_per_domain, kind, 4, at)
         if owner < 0:
             return
         if kind == KIND_CODE["serving"]:  # serving sizes its fleet again the next day
-            self._release(owner, np.array([d]))
+            self._change(np.array([d]), lambda: c.release(owner, np.array([d])), at)
             return
         # a spare: only if the pool has an idle healthy domain (its count is kept exactly)
         spare = c.spare_near(d) if self._gpus_now[pool.index, 3] > 0 else None
         if spare is not None:  # the failed domain (down either way) leaves, a spare joins
-            self._set_state(spare, pool.index, lambda: c.replace(owner, d, spare))
+            self._set_state(spare, pool.index, lambda: c.replace(owner, d, spare), at)
         if kind == KIND_CODE["training"]:
             job = self.jobs[owner]
             self.event(
@@ -741,7 +781,7 @@ class Engine:
                 raise SimError(f"failure hit {job.name} between its start and its segment")
             job.proc.interrupt("failure-spared" if spare is not None else "failure")
         elif spare is None:  # a lease keeps its failed domain; the time down is its shortfall
-            self.tranche_by_id[owner].short_since[d] = self.env.now
+            self.tranche_by_id[owner].short_since[d] = at
 
     def _move(self, pool: int, gpus: int, before: int, after: int, at: float) -> None:
         """`gpus` of a pool change state at time `at`: counts and the day's integral follow."""
@@ -765,6 +805,12 @@ class Engine:
             self._day_int[pool, after] -= gpus * at
 
     def _repair(self, d: int, at_h: float) -> None:
+        if self.pending and not self._repair_tick:
+            # repaired capacity is offered to waiting requests at the next whole hour: one
+            # scheduling pass for all the repairs of that hour
+            self._repair_tick = True
+            tick = self.env.timeout(math.floor(at_h) + 1.0 - self.env.now)
+            tick.callbacks.append(self._repair_pass)
         c = self.cluster
         c.repair(d)
         owner = int(c.owner[d])
@@ -1351,10 +1397,15 @@ class Engine:
 
     # -- the run -----------------------------------------------------------------------------
     def run(self, progress=None) -> int:
-        """Run to the horizon; returns the number of SimPy events processed."""
+        """Run to the horizon; returns the number of SimPy events processed. Before each event,
+        the failures and repairs due by its time are applied (see `_apply_due`)."""
         env, until, n = self.env, self.horizon_h, 0
         next_report = 0.0
-        while env.peek() < until:
+        while True:
+            if self._apply_due(min(env.peek(), until)):
+                continue  # a failure's own event is now the next one
+            if env.peek() >= until:
+                break
             env.step()
             n += 1
             if progress is not None and env.now >= next_report:

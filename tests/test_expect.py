@@ -30,6 +30,8 @@ def scenario(tmp_path, expect: str = "", name: str = "small") -> str:
         end = 2026-06-01
         [[sites]]
         topology = "{DATA / "small.toml"}"
+        [failures]
+        enabled = false  # these checks are about expectations, not failure draws
         """
     path.write_text(textwrap.dedent(text) + textwrap.dedent(expect))
     return str(path)
