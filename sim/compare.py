@@ -27,9 +27,17 @@ COLUMNS = {
 }
 
 
+def policy_table(path: str | Path, kind: str) -> dict:
+    """The policy table for `kind`: the scenario's own parameters if it already uses that
+    kind, else the policy's defaults."""
+    own = prepare(path).scenario.policy
+    return {"kind": kind, "params": own.params if own.kind == kind else {}}
+
+
 def _one(path: str, policy: str, seed: int, out: str) -> dict:
     """One run and its comparison row (top level, so process pools can call it)."""
-    run_dir, _ = run(path, seed=seed, out=Path(out) / policy, tables={"policy": {"kind": policy}})
+    table = policy_table(path, policy)
+    run_dir, _ = run(path, seed=seed, out=Path(out) / policy, tables={"policy": table})
     s = summarize(run_dir)
     contracts = s["contracts"].values()
     delivered = sum(c["gpu_hours_delivered"] for c in contracts)
@@ -62,7 +70,7 @@ def compare(
 ) -> pd.DataFrame:
     """Run every (policy, seed) and return one row each, sorted by policy then seed."""
     for kind in policies:  # every policy name is checked before anything runs
-        prepare(path, {"policy": {"kind": kind}})
+        prepare(path, {"policy": policy_table(path, kind)})
     jobs = [(str(path), p, s, str(out)) for p in policies for s in seeds]
     own = executor is None
     executor = executor or ProcessPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1))
