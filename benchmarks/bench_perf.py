@@ -14,7 +14,6 @@ from pathlib import Path
 
 from sim.hardware import gpu
 from sim.perf import (
-    Model,
     Parallelism,
     Placement,
     ServedModel,
@@ -24,18 +23,9 @@ from sim.perf import (
     step,
     tokens_per_s_per_gpu,
 )
+from sim.perf.shapes import LLAMA3_70B
 
 OUT = Path(__file__).resolve().parent / "results" / "perf.json"
-LLAMA_70B = Model(
-    params=70.6e9,
-    layers=80,
-    hidden=8192,
-    heads=64,
-    kv_heads=8,
-    ffn_hidden=28672,
-    vocab=128256,
-    seq_len=8192,
-)
 SERVED = ServedModel(params=70e9, layers=80, hidden=8192, heads=64, kv_heads=8)
 
 
@@ -49,7 +39,7 @@ def jobs(n: int) -> list[TrainJob]:
         dp = 2048 // (tp * pp * cp)
         out.append(
             TrainJob(
-                LLAMA_70B, Training(dp * (1 + i // len(layouts))), Parallelism(tp, pp, dp, cp, vp)
+                LLAMA3_70B, Training(dp * (1 + i // len(layouts))), Parallelism(tp, pp, dp, cp, vp)
             )
         )
         i += 1

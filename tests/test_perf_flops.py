@@ -5,18 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sim.perf import Model, Parallelism, Training, TrainJob
-
-GPT_1_7B = Model(params=1.7e9, layers=24, hidden=2304, heads=24, vocab=51200, seq_len=2048)
-LLAMA_405B = Model(
-    params=405e9,
-    layers=126,
-    hidden=16384,
-    heads=128,
-    kv_heads=8,
-    ffn_hidden=53248,
-    vocab=128256,
-    seq_len=8192,
-)
+from sim.perf.shapes import GPT_1_7B, LLAMA31_405B
 
 
 def job(model, batch=512, recompute="none"):
@@ -40,12 +29,12 @@ def test_full_recompute_is_hardware_not_model_flops():
 
 def test_gpt_is_plain_mlp_with_tied_embeddings_and_llama_is_gated_untied():
     assert not GPT_1_7B.gated and GPT_1_7B.embedding_tables == 1
-    assert LLAMA_405B.gated and LLAMA_405B.embedding_tables == 2
+    assert LLAMA31_405B.gated and LLAMA31_405B.embedding_tables == 2
     # 405B: attention 2h^2 + 2h*1024, MLP 3 h ffn per layer, two 128256 x 16384 tables.
     attn = 2 * 16384**2 + 2 * 16384 * 1024
-    assert LLAMA_405B.attn_params_layer == attn
-    assert LLAMA_405B.mlp_params_layer == 3 * 16384 * 53248
-    assert LLAMA_405B.structure_params == pytest.approx(405e9, rel=0.01)
+    assert LLAMA31_405B.attn_params_layer == attn
+    assert LLAMA31_405B.mlp_params_layer == 3 * 16384 * 53248
+    assert LLAMA31_405B.structure_params == pytest.approx(405e9, rel=0.01)
 
 
 def test_attention_flops_grow_with_sequence_length():

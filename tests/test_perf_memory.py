@@ -5,41 +5,21 @@ from __future__ import annotations
 import pytest
 
 from sim.hardware import gpu
-from sim.perf import Model, Parallelism, Placement, Training, TrainJob, memory, step
+from sim.perf import Parallelism, Placement, Training, TrainJob, memory, step
 from sim.perf.memory import params_per_gpu
-
-LLAMA_405B = Model(
-    params=405e9,
-    layers=126,
-    hidden=16384,
-    heads=128,
-    kv_heads=8,
-    ffn_hidden=53248,
-    vocab=128256,
-    seq_len=8192,
-)
-LLAMA_70B = Model(
-    params=70.6e9,
-    layers=80,
-    hidden=8192,
-    heads=64,
-    kv_heads=8,
-    ffn_hidden=28672,
-    vocab=128256,
-    seq_len=8192,
-)
+from sim.perf.shapes import LLAMA3_70B, LLAMA31_405B
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp8"])
 def test_405b_on_576_h100_tp8_pp9_cp2_vp7_fits_in_80gb(precision):
-    job = TrainJob(LLAMA_405B, Training(252, 1, precision, "none"), Parallelism(8, 9, 4, 2, 7))
+    job = TrainJob(LLAMA31_405B, Training(252, 1, precision, "none"), Parallelism(8, 9, 4, 2, 7))
     r = step(job, Placement.single("H100", 576))
     assert r.fits, r.reason
     assert 60 < r.memory_gb_per_gpu < 80
 
 
 def test_weight_and_optimizer_bytes_by_hand():
-    job = TrainJob(LLAMA_405B, Training(252, 1, "bf16", "none"), Parallelism(8, 9, 4, 2, 7))
+    job = TrainJob(LLAMA31_405B, Training(252, 1, "bf16", "none"), Parallelism(8, 9, 4, 2, 7))
     dense, expert = params_per_gpu(job)
     # 14 layers of the first stage plus its embedding table, split over tp = 8
     layer = 2 * 16384**2 + 2 * 16384 * 1024 + 3 * 16384 * 53248
@@ -52,7 +32,7 @@ def test_weight_and_optimizer_bytes_by_hand():
 
 
 def test_70b_unsharded_on_one_h100_does_not_fit_and_says_why():
-    job = TrainJob(LLAMA_70B, Training(64, 1, "bf16", "none"), Parallelism(1, 1, 64, 1))
+    job = TrainJob(LLAMA3_70B, Training(64, 1, "bf16", "none"), Parallelism(1, 1, 64, 1))
     r = step(job, Placement.single("H100", 64))
     assert not r.fits
     assert "H100" in r.reason and "weights" in r.reason
@@ -62,7 +42,7 @@ def test_70b_unsharded_on_one_h100_does_not_fit_and_says_why():
 
 def test_more_pipeline_stages_and_recompute_reduce_memory():
     def mem(pp, rc):
-        job = TrainJob(LLAMA_70B, Training(128, 1, "bf16", rc), Parallelism(8, pp, 64 // pp, 1))
+        job = TrainJob(LLAMA3_70B, Training(128, 1, "bf16", rc), Parallelism(8, pp, 64 // pp, 1))
         return step(job, Placement.single("H100", 512)).memory_gb_per_gpu
 
     assert mem(8, "none") < mem(4, "none") < mem(2, "none")
@@ -70,7 +50,7 @@ def test_more_pipeline_stages_and_recompute_reduce_memory():
 
 
 def test_mix_fit_is_judged_per_type():
-    job = TrainJob(LLAMA_70B, Training(128, 1, "bf16", "none"), Parallelism(8, 2, 16, 1))
+    job = TrainJob(LLAMA3_70B, Training(128, 1, "bf16", "none"), Parallelism(8, 2, 16, 1))
     r = step(job, Placement.mix({"H100": 128, "GB200": 128}, "uniform"))
     per = {t.gpu: t.memory for t in r.per_type}
     assert per["H100"].total_gb == pytest.approx(per["GB200"].total_gb)

@@ -9,33 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.errors import InputError
-from sim.perf import FACTORS, Model, Parallelism, Placement, Training, TrainJob, step
+from sim.perf import FACTORS, Parallelism, Placement, Training, TrainJob, step
+from sim.perf.shapes import GPT_22B, GROK_LIKE, LLAMA3_70B
 
-LLAMA_70B = Model(
-    params=70.6e9,
-    layers=80,
-    hidden=8192,
-    heads=64,
-    kv_heads=8,
-    ffn_hidden=28672,
-    vocab=128256,
-    seq_len=8192,
-)
-GPT_22B = Model(
-    params=22e9, layers=48, hidden=6144, heads=64, ffn_hidden=24576, vocab=51200, seq_len=2048
-)
-# A Grok-like mixture of experts (shape assumed: 8 experts of width 32768, top-2).
-GROK_LIKE = Model(
-    params=802e9,
-    active_params=223e9,
-    layers=80,
-    hidden=12288,
-    heads=96,
-    kv_heads=8,
-    ffn_hidden=32768,
-    vocab=131072,
-    seq_len=8192,
-)
 GPUS = ["H100", "H200", "GB200", "GB300", "A100-80GB"]
 
 
@@ -44,7 +20,7 @@ def run(model, batch, par, placement, precision="bf16", recompute="none", mb=1):
 
 
 def test_attribution_multiplies_back_to_mfu():
-    r = run(LLAMA_70B, 128, Parallelism(4, 8, 2, 1, 5), Placement.single("H100", 64))
+    r = run(LLAMA3_70B, 128, Parallelism(4, 8, 2, 1, 5), Placement.single("H100", 64))
     assert tuple(r.attribution) == FACTORS
     assert math.prod(r.attribution.values()) == pytest.approx(r.mfu, rel=1e-9)
     assert all(0 < f <= 1 for f in r.attribution.values())
@@ -54,9 +30,9 @@ def test_attribution_multiplies_back_to_mfu():
 
 
 def test_fp8_mfu_is_against_fp8_peak_and_bf16_equivalent_is_reported():
-    r = run(LLAMA_70B, 128, Parallelism(4, 8, 2, 1, 5), Placement.single("H100", 64), "fp8")
+    r = run(LLAMA3_70B, 128, Parallelism(4, 8, 2, 1, 5), Placement.single("H100", 64), "fp8")
     assert r.mfu_bf16 == pytest.approx(r.mfu * 1979 / 989)
-    b = run(LLAMA_70B, 128, Parallelism(4, 8, 2, 1, 5), Placement.single("H100", 64), "bf16")
+    b = run(LLAMA3_70B, 128, Parallelism(4, 8, 2, 1, 5), Placement.single("H100", 64), "bf16")
     assert r.step_time_s < b.step_time_s  # FP8 is faster ...
     assert r.mfu < b.mfu  # ... but not twice as fast
 
@@ -81,9 +57,9 @@ def test_recompute_costs_time_but_not_model_flops():
 )
 def test_doubling_dp_at_fixed_global_batch_never_raises_mfu(gpu, tp, pp, dp, m):
     batch = 2 * dp * m
-    small = run(LLAMA_70B, batch, Parallelism(tp, pp, dp, 1), Placement.single(gpu, tp * pp * dp))
+    small = run(LLAMA3_70B, batch, Parallelism(tp, pp, dp, 1), Placement.single(gpu, tp * pp * dp))
     big = run(
-        LLAMA_70B, batch, Parallelism(tp, pp, 2 * dp, 1), Placement.single(gpu, 2 * tp * pp * dp)
+        LLAMA3_70B, batch, Parallelism(tp, pp, 2 * dp, 1), Placement.single(gpu, 2 * tp * pp * dp)
     )
     assert big.mfu <= small.mfu * (1 + 1e-12)
 
@@ -97,7 +73,7 @@ def test_doubling_dp_at_fixed_global_batch_never_raises_mfu(gpu, tp, pp, dp, m):
 def test_more_pipeline_stages_at_fixed_microbatches_raise_the_bubble(gpu, m, vp):
     bubbles = []
     for pp in (2, 4, 8, 10):
-        r = run(LLAMA_70B, m, Parallelism(8, pp, 1, 1, vp), Placement.single(gpu, 8 * pp))
+        r = run(LLAMA3_70B, m, Parallelism(8, pp, 1, 1, vp), Placement.single(gpu, 8 * pp))
         bubbles.append(1 - r.attribution["pipeline_bubble"])
         # homogeneous: bubble fraction is exactly (p-1)/(v m + p - 1)
         assert bubbles[-1] == pytest.approx((pp - 1) / (vp * m + pp - 1))
@@ -112,7 +88,7 @@ def test_more_pipeline_stages_at_fixed_microbatches_raise_the_bubble(gpu, m, vp)
     dp=st.sampled_from([2, 8, 32]),
 )
 def test_a_faster_fabric_never_lowers_mfu(gpu, slow, factor, dp):
-    job = TrainJob(LLAMA_70B, Training(4 * dp, 1, "bf16", "none"), Parallelism(8, 4, dp, 1))
+    job = TrainJob(LLAMA3_70B, Training(4 * dp, 1, "bf16", "none"), Parallelism(8, 4, dp, 1))
     a = step(job, Placement.single(gpu, 32 * dp, fabric_gbit_per_s=slow))
     b = step(job, Placement.single(gpu, 32 * dp, fabric_gbit_per_s=slow * factor))
     assert b.mfu >= a.mfu * (1 - 1e-12)
@@ -120,7 +96,7 @@ def test_a_faster_fabric_never_lowers_mfu(gpu, slow, factor, dp):
 
 @pytest.mark.parametrize("mode", ["uniform", "proportional"])
 def test_a_faster_core_between_types_never_lowers_mfu(mode):
-    job = TrainJob(LLAMA_70B, Training(512, 1, "bf16", "none"), Parallelism(8, 4, 64, 1, 5))
+    job = TrainJob(LLAMA3_70B, Training(512, 1, "bf16", "none"), Parallelism(8, 4, 64, 1, 5))
     mfus = [
         step(job, Placement.mix({"H100": 1024, "GB200": 1024}, mode, cross_type_gbit_per_s=bw)).mfu
         for bw in (25, 50, 100, 200, 400)
@@ -129,7 +105,7 @@ def test_a_faster_core_between_types_never_lowers_mfu(mode):
 
 
 def test_mixed_h100_gb200_uniform_loses_and_proportional_recovers_most():
-    job = TrainJob(LLAMA_70B, Training(512, 1, "bf16", "none"), Parallelism(8, 4, 64, 1, 5))
+    job = TrainJob(LLAMA3_70B, Training(512, 1, "bf16", "none"), Parallelism(8, 4, 64, 1, 5))
     h100 = step(job, Placement.single("H100", 2048))
     gb200 = step(job, Placement.single("GB200", 2048))
     uni = step(job, Placement.mix({"H100": 1024, "GB200": 1024}, "uniform"))
@@ -164,7 +140,7 @@ def test_colossus1_mix_uniform_at_full_scale_is_far_below_40_percent():
 
 
 def test_inconsistent_layout_names_the_field():
-    job = TrainJob(LLAMA_70B, Training(128, 1, "bf16", "none"), Parallelism(3, 8, 2, 1))
+    job = TrainJob(LLAMA3_70B, Training(128, 1, "bf16", "none"), Parallelism(3, 8, 2, 1))
     with pytest.raises(InputError) as err:
         step(job, Placement.single("H100", 64))
     paths = {p.path for p in err.value.problems}
@@ -175,21 +151,21 @@ def test_inconsistent_layout_names_the_field():
 
 
 def test_mix_counts_must_be_whole_replicas():
-    job = TrainJob(LLAMA_70B, Training(512, 1, "bf16", "none"), Parallelism(8, 4, 64, 1))
+    job = TrainJob(LLAMA3_70B, Training(512, 1, "bf16", "none"), Parallelism(8, 4, 64, 1))
     with pytest.raises(InputError) as err:
         step(job, Placement.mix({"H100": 1000, "GB200": 1048}, "uniform"))
     assert {p.path for p in err.value.problems} == {"hardware.mix.H100", "hardware.mix.GB200"}
 
 
 def test_with_losses_scales_mfu_and_keeps_the_product():
-    r = run(LLAMA_70B, 128, Parallelism(4, 8, 2, 1, 5), Placement.single("H100", 64))
+    r = run(LLAMA3_70B, 128, Parallelism(4, 8, 2, 1, 5), Placement.single("H100", 64))
     r2 = r.with_losses(failures=0.9, capacity_wait=0.8)
     assert r2.mfu == pytest.approx(r.mfu * 0.72)
     assert math.prod(r2.attribution.values()) == pytest.approx(r2.mfu)
 
 
 def test_inputs_are_hashable_for_caching():
-    job = TrainJob(LLAMA_70B, Training(128, 1, "bf16", "none"), Parallelism(4, 8, 2, 1, 5))
+    job = TrainJob(LLAMA3_70B, Training(128, 1, "bf16", "none"), Parallelism(4, 8, 2, 1, 5))
     pl = Placement.single("H100", 64)
-    assert hash(job) == hash(TrainJob(LLAMA_70B, Training(128), Parallelism(4, 8, 2, 1, 5)))
+    assert hash(job) == hash(TrainJob(LLAMA3_70B, Training(128), Parallelism(4, 8, 2, 1, 5)))
     assert {(job, pl): 1}[(job, pl)] == 1
