@@ -27,16 +27,9 @@ COLUMNS = {
 }
 
 
-def policy_table(path: str | Path, kind: str) -> dict:
-    """The policy table for `kind`: the scenario's own parameters if it already uses that
-    kind, else the policy's defaults."""
-    own = prepare(path).scenario.policy
-    return {"kind": kind, "params": own.params if own.kind == kind else {}}
-
-
-def _one(path: str, policy: str, seed: int, out: str) -> dict:
+def _one(path: str, table: dict, seed: int, out: str) -> dict:
     """One run and its comparison row (top level, so process pools can call it)."""
-    table = policy_table(path, policy)
+    policy = table["kind"]
     run_dir, _ = run(path, seed=seed, out=Path(out) / policy, tables={"policy": table})
     s = summarize(run_dir)
     contracts = s["contracts"].values()
@@ -69,15 +62,18 @@ def compare(
     executor: Executor | None = None,
 ) -> pd.DataFrame:
     """Run every (policy, seed) and return one row each, sorted by policy then seed."""
-    for kind in policies:  # every policy name is checked before anything runs
-        prepare(path, {"policy": policy_table(path, kind)})
-    jobs = [(str(path), p, s, str(out)) for p in policies for s in seeds]
-    own = executor is None
+    # A policy the scenario already uses keeps its parameters; others run with their defaults.
+    own = prepare(path).scenario.policy
+    tables = [{"kind": k, "params": own.params if own.kind == k else {}} for k in policies]
+    for table in tables:  # every policy is checked before anything runs
+        prepare(path, {"policy": table})
+    jobs = [(str(path), t, s, str(out)) for t in tables for s in seeds]
+    own_pool = executor is None
     executor = executor or ProcessPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1))
     try:
         rows = list(executor.map(_one, *zip(*jobs, strict=True)))
     finally:
-        if own:
+        if own_pool:
             executor.shutdown()
     return pd.DataFrame(rows).sort_values(["policy", "seed"], kind="stable").reset_index(drop=True)
 
