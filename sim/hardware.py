@@ -16,7 +16,7 @@ from sim.spec.base import Strict, read_toml, validate
 
 CATALOG_PATH = Path(__file__).parent / "data" / "gpus.toml"
 
-Precision = Literal["bf16", "fp16", "fp8"]
+Precision = Literal["bf16", "fp16", "fp8", "fp4"]
 
 
 class GPU(Strict):
@@ -26,6 +26,7 @@ class GPU(Strict):
     form_factor: Literal["HGX", "NVL72", "PCIe"]
     bf16_dense_tflops: float = Field(gt=0)
     fp8_dense_tflops: float | None = Field(default=None, gt=0)
+    fp4_dense_tflops: float | None = Field(default=None, gt=0)
     hbm_gb: float = Field(gt=0)
     hbm_bandwidth_tb_per_s: float = Field(gt=0)
     tdp_w: float = Field(gt=0)
@@ -35,8 +36,11 @@ class GPU(Strict):
     it_overhead_factor: float = Field(ge=1)
 
     def peak_tflops(self, precision: Precision) -> float:
-        """Dense peak at a precision; FP8 on a GPU without FP8 runs at its BF16 rate."""
-        if precision == "fp8" and self.fp8_dense_tflops is not None:
+        """Dense peak at a precision; a format the GPU lacks runs at the next wider one it has
+        (FP4 -> FP8 -> BF16)."""
+        if precision == "fp4" and self.fp4_dense_tflops is not None:
+            return self.fp4_dense_tflops
+        if precision in ("fp4", "fp8") and self.fp8_dense_tflops is not None:
             return self.fp8_dense_tflops
         return self.bf16_dense_tflops
 
