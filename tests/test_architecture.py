@@ -8,7 +8,7 @@ SIM = Path(__file__).resolve().parent.parent / "sim"
 # Lower layers first; a module may import only from its own layer or below. Names are module
 # paths under sim/, matched by their longest listed prefix.
 LAYERS = [
-    {"errors", "units"},
+    {"errors", "units", "assumptions"},
     {
         "spec",
         "rng",
@@ -16,7 +16,7 @@ LAYERS = [
         "trace_file",
         "traces",
     },  # spec.base, .topology, .scenario, ...; traces: importers
-    {"topology", "perf", "economics"},
+    {"topology", "perf", "economics", "finance"},
     {"spec.mfu", "spec.workload"},  # input files whose checks call the perf model
     {"cluster", "policies"},
     {"records", "recorder"},
@@ -24,7 +24,7 @@ LAYERS = [
     {"output", "report", "expect", "diff", "explain"},
     {"runner", "sweep", "compare", "htmlreport", "plots", "cli", "__main__"},
 ]
-NO_SIMPY = ("hardware", "topology", "perf", "economics", "cluster", "policies", "spec", "records")
+NO_SIMPY = ("hardware", "topology", "perf", "economics", "finance", "cluster", "policies", "spec", "records")
 
 
 def layer_of(module: str) -> int:
