@@ -205,3 +205,39 @@ def test_periods_of_a_grain():
     assert len(statement.periods("month", start, end)) == 18
     assert statement.periods("2026Q1", start, end) == ["2026Q1"]
     assert statement.coverage("2026", start, end) == pytest.approx(181 / 365)
+
+
+def test_the_day_book_splits_capacity_costs_by_use_and_books_the_timeline(small_topology):
+    from sim.finance.daybook import DayBook
+    from sim.spec.scenario import Prices
+
+    prices = Prices(capex_usd_per_gpu=PRICE, gpu_lead_days=30, construction_lead_days=60)
+    start = dt.date(2025, 12, 1)
+    given = [Series(name="ads", account="x_ads_revenue",
+                    points=[{"period": "2026Q1", "usd": 9e7, "source": "s"}])]
+    book = DayBook(small_topology, prices, start, 400, given)
+    h100 = small_topology.pool("small-h100")
+    day = (dt.date(2026, 2, 1) - start).days  # 64 H100 online since 2026-01-01
+    hours = np.array([24 * 16, 24 * 32, 24 * 8, 24 * 8, 0.0, 0.0])  # lease, train, serve, idle
+    rows = dict(((c, a), u) for c, a, u in book.capacity_costs(day, h100.index, hours))
+    share = (16 + 8) / 56
+    rate = h100.it_w_per_gpu * h100.pue / 1e6 * prices.power_usd_per_mwh  # USD per GPU-hour
+    assert -rows[("utility", "power_cost_cor")] == pytest.approx(
+        rate * 24 * (24 + 8 * prices.idle_power_fraction * share)
+    )
+    assert -rows[("utility", "power_cost_rnd")] == pytest.approx(
+        rate * 24 * (32 + 8 * prices.idle_power_fraction * (1 - share))
+    )
+    dep = 64 * 45_000 / (5.5 * 365) + 64 * h100.it_w_per_gpu * h100.pue / 1e6 * 2.85e6 / (20 * 365)
+    assert -(rows[("capex", "depreciation_cor")] + rows[("capex", "depreciation_rnd")]) == (
+        pytest.approx(dep)
+    )
+    assert rows[("capex", "depreciation_cor")] / dep == pytest.approx(-share)
+    # both H100 phases' leads (30 days before 2026-01-01 and 2026-07-01) fall in the horizon
+    capex_total = sum(
+        u for d in range(400) for s_, p, c, a, u in book.scheduled(d)
+        if p == "small-h100" and a == "capex_gpus"
+    )
+    assert capex_total == pytest.approx(-128 * 45_000)
+    ads = sum(u for d in range(400) for *_, a, u in book.scheduled(d) if a == "x_ads_revenue")
+    assert ads == pytest.approx(9e7)
