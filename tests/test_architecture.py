@@ -22,7 +22,7 @@ LAYERS = [
     {"records", "recorder"},
     {"model"},
     {"output", "report", "expect", "diff", "explain"},
-    {"runner", "sweep", "compare", "htmlreport", "plots", "cli", "__main__"},
+    {"runner", "sweep", "compare", "htmlreport", "plots", "statement", "cli", "__main__"},
 ]
 NO_SIMPY = ("hardware", "topology", "perf", "economics", "finance", "cluster", "policies", "spec", "records")
 
