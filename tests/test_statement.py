@@ -241,3 +241,10 @@ def test_the_day_book_splits_capacity_costs_by_use_and_books_the_timeline(small_
     assert capex_total == pytest.approx(-128 * 45_000)
     ads = sum(u for d in range(400) for *_, a, u in book.scheduled(d) if a == "x_ads_revenue")
     assert ads == pytest.approx(9e7)
+
+
+def test_the_docs_carry_the_chart():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "economics.md").read_text()
+    assert chart.markdown() in doc

@@ -54,16 +54,16 @@ _ACCOUNTS = (
             doc="facility opex per MW-year, by the capacity's use"),
     Account("depreciation_cor", "cost_of_revenue", "depreciation", False, True,
             doc="straight-line depreciation of GPUs and facility, by the capacity's use"),
-    Account("other_cor", "cost_of_revenue", "other (given)", True,
+    Account("other_cor", "cost_of_revenue", "other", True,
             doc="given series: costs of revenue outside the campus (X platform hosting, ...)"),
     # R&D: the capacity used for internal training and experiments (modelled), staff (given)
     Account("power_cost_rnd", "rnd", "power", False,
             doc="electricity of training GPU-hours, with their share of idle draw"),
     Account("facility_opex_rnd", "rnd", "facility opex", False),
     Account("depreciation_rnd", "rnd", "depreciation", False, True),
-    Account("staff_rnd", "rnd", "staff and other (given)", True, doc="given series"),
+    Account("staff_rnd", "rnd", "staff and other", True, doc="given series"),
     # SG&A (given)
-    Account("sga", "sga", "SG&A (given)", True, doc="given series"),
+    Account("sga", "sga", "SG&A", True, doc="given series"),
     # capex: cash, not cost (modelled from the capacity timeline)
     Account("capex_gpus", "capex", "GPUs and IT", False,
             doc="GPUs of a phase x capex per GPU, spread over the GPU lead time before online"),
@@ -113,3 +113,7 @@ def markdown() -> str:
         kind = "given" if a.given else "modelled"
         rows.append(f"| `{a.name}` | {a.line} | {a.stream} | {kind} | {a.doc} |")
     return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown())
