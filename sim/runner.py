@@ -15,8 +15,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from sim import __version__, policies
+from sim.engine import Engine
 from sim.errors import InputError, Problem, referenced
-from sim.model import Engine
 from sim.output import replace_json, write_run
 from sim.recorder import Recorder
 from sim.report import kpis
@@ -138,19 +138,7 @@ def run(
     out_dir = base / sc.name / f"seed={seed}"
     rec = Recorder()
     t0 = time.perf_counter()
-    engine = Engine(
-        prep.topology,
-        prep.workloads,
-        prep.policy,
-        sc.horizon.start,
-        sc.horizon.end,
-        seed,
-        rec,
-        sc.prices,
-        check,
-        sc.failures,
-        prep.traces,
-    )
+    engine = Engine.from_prepared(prep, seed=seed, recorder=rec, check=check)
     events = engine.run(progress)
     wall_s = time.perf_counter() - t0
     manifest = {
