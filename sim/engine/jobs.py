@@ -8,6 +8,7 @@ import numpy as np
 from sim import perf
 from sim.engine.context import Context, Lifecycle
 from sim.errors import SimError
+from sim.policies import Request
 
 ATT_KEYS = (*perf.FACTORS, "fragmentation")  # the attribution columns (att_<key>)
 
@@ -15,6 +16,22 @@ ATT_KEYS = (*perf.FACTORS, "fragmentation")  # the attribution columns (att_<key
 def counts(by: dict[str, int]) -> str:
     """ "pool=n,pool=n" (or by GPU type): the text form of a per-pool count in the tables."""
     return ",".join(f"{k}={v}" for k, v in by.items())
+
+
+def job_request(job, sizes: tuple[int, ...], unit_gpus: int, single_pool: bool) -> Request:
+    """The capacity request of a job (kind "training"): its pools, the sizes it accepts."""
+    return Request(
+        owner_id=job.id,
+        kind="training",
+        name=job.name,
+        job_class=job.job_class,
+        priority=job.priority,
+        submitted_h=job.submit_h,
+        pools=job.pools,
+        sizes=sizes,
+        unit_gpus=unit_gpus,
+        single_pool=single_pool,
+    )
 
 
 def segment_row(

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 import simpy
 
 from sim.engine.context import Context
-from sim.engine.jobs import ATT_KEYS, JobLifecycle, job_row, segment_row, waiting_h
-from sim.policies import Request
+from sim.engine.jobs import ATT_KEYS, JobLifecycle, job_request, job_row, segment_row, waiting_h
 
 
 @dataclass
@@ -81,18 +80,7 @@ class Replay(JobLifecycle):
 
     def _run(self, job: FixedJob):
         ctx = self.ctx
-        request = Request(
-            owner_id=job.id,
-            kind="training",
-            name=job.name,
-            job_class=job.job_class,
-            priority=job.priority,
-            submitted_h=job.submit_h,
-            pools=job.pools,
-            sizes=(job.gpus,),
-            unit_gpus=1,
-            single_pool=True,
-        )
+        request = job_request(job, (job.gpus,), 1, single_pool=True)
         left_h = job.duration_h
         while left_h > 0:
             job.started = ctx.env.event()

@@ -12,9 +12,16 @@ import simpy
 
 from sim import jobrate
 from sim.engine.context import H_PER_DAY, Context
-from sim.engine.jobs import ATT_KEYS, JobLifecycle, counts, job_row, segment_row, waiting_h
+from sim.engine.jobs import (
+    ATT_KEYS,
+    JobLifecycle,
+    counts,
+    job_request,
+    job_row,
+    segment_row,
+    waiting_h,
+)
 from sim.errors import InputError
-from sim.policies import Request
 from sim.rng import draw, stream
 from sim.spec.workload import JobShape, JobStream
 
@@ -143,18 +150,7 @@ class Training(JobLifecycle):
             ctx.event("never-runs", job.name, job.id, detail="no allowed pool fits its layout")
             return
         job.sizes = jobrate.sizes(job.shape, job.max_dp, job.min_dp)
-        request = Request(
-            owner_id=job.id,
-            kind="training",
-            name=job.name,
-            job_class=job.job_class,
-            priority=job.priority,
-            submitted_h=job.submit_h,
-            pools=job.pools,
-            sizes=job.sizes,
-            unit_gpus=job.unit,
-            single_pool=False,
-        )
+        request = job_request(job, job.sizes, job.unit, single_pool=False)
         while job.tokens_done < job.tokens:
             job.started = ctx.env.event()
             ctx.submit(request)
