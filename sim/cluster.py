@@ -40,7 +40,9 @@ class Cluster:
         self.online = np.zeros(n, bool)
         self.owner = np.full(n, FREE, np.int32)
         self.down = np.zeros(n, bool)
-        self._gpus = np.array([p.gpus_per_domain for p in topo.pools], np.int64)[topo.domain_pool]
+        self.gpus_per_domain = np.array([p.gpus_per_domain for p in topo.pools], np.int64)[
+            topo.domain_pool
+        ]
 
     # -- capacity ----------------------------------------------------------------------------
     def bring_online(self, at: dt.date) -> np.ndarray:
@@ -73,11 +75,37 @@ class Cluster:
         return np.flatnonzero(self.owner == owner)
 
     def gpus(self, domains: np.ndarray) -> int:
-        return int(self._gpus[domains].sum())
+        return int(self.gpus_per_domain[domains].sum())
+
+    def gpus_by_pool(self, domains: np.ndarray) -> dict[str, int]:
+        """GPUs of `domains` per pool name, in pool order (the one rule; policies and the
+        engine import it)."""
+        pools = self.topo.pools
+        pool_of = self.topo.domain_pool[domains]
+        if len(pool_of) == 1:
+            p = pools[int(pool_of[0])]
+            return {p.name: p.gpus_per_domain}
+        counts = np.bincount(pool_of)  # a bincount: np.unique sorts (slower on the hot path)
+        return {
+            pools[int(i)].name: int(counts[i]) * pools[int(i)].gpus_per_domain
+            for i in np.flatnonzero(counts)
+        }
+
+    def online_gpus(self) -> int:
+        """GPUs online campus-wide."""
+        return int(self.gpus_per_domain[self.online].sum())
+
+    def copy(self) -> Cluster:
+        """A private copy of the allocation state (shares the topology and constant arrays):
+        what a policy plans several starts on."""
+        c = object.__new__(Cluster)
+        c.__dict__.update(self.__dict__)
+        c.online, c.owner, c.down = self.online.copy(), self.owner.copy(), self.down.copy()
+        return c
 
     def counts(self, pool: str) -> PoolCounts:
         sl = self.pool_domains(pool)
-        g = self._gpus[sl]
+        g = self.gpus_per_domain[sl]
         on, down, owned = self.online[sl], self.down[sl], self.owner[sl] != FREE
         return PoolCounts(
             online=int(g[on].sum()),

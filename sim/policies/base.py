@@ -118,35 +118,24 @@ class ClusterView:
             code = np.array([kinds.get(int(o), -1) for o in c.owner[owned]], np.int64)
         else:
             code = self._owner_kind[c.owner[owned]].astype(np.int64)
-        gpus = np.bincount(code[code >= 0], weights=c._gpus[owned][code >= 0], minlength=3)
+        gpus = np.bincount(
+            code[code >= 0], weights=c.gpus_per_domain[owned][code >= 0], minlength=3
+        )
         return {k: int(gpus[i]) for i, k in enumerate(KINDS)}
 
     def online_total(self) -> int:
-        c = self._cluster
-        return int(c._gpus[c.online].sum())
+        return self._cluster.online_gpus()
 
     def gpus_by_pool(self, owner_id: int) -> dict[str, int]:
         """GPUs an owner holds in each pool."""
-        c = self._cluster
-        d = c.owned_by(owner_id)
-        out: dict[str, int] = {}
-        for i, n in zip(*np.unique(c.topo.domain_pool[d], return_counts=True), strict=True):
-            p = c.topo.pools[int(i)]
-            out[p.name] = int(n) * p.gpus_per_domain
-        return out
+        return self._cluster.gpus_by_pool(self._cluster.owned_by(owner_id))
 
     def owned_by(self, owner_id: int) -> np.ndarray:
         return self._cluster.owned_by(owner_id).copy()
 
     def scratch(self) -> Cluster:
         """A private copy of the allocation state that a policy may allocate on freely."""
-        c = Cluster.__new__(Cluster)
-        c.topo = self._cluster.topo
-        c.online = self._cluster.online.copy()
-        c.owner = self._cluster.owner.copy()
-        c.down = self._cluster.down.copy()
-        c._gpus = self._cluster._gpus
-        return c
+        return self._cluster.copy()
 
 
 class Policy(Protocol):
@@ -225,9 +214,11 @@ def _domains_for(
 def usable_gpus(topo: Topology, req: Request, domains: np.ndarray) -> int:
     """GPUs a request can use on these domains: whole replica units per pool, up to its largest
     size (what the mechanism grants)."""
+    pools = topo.pools
+    counts = np.bincount(topo.domain_pool[domains])
     total = 0
-    for i, n in zip(*np.unique(topo.domain_pool[domains], return_counts=True), strict=True):
-        gpus = int(n) * topo.pools[int(i)].gpus_per_domain
+    for i in np.flatnonzero(counts):
+        gpus = int(counts[i]) * pools[int(i)].gpus_per_domain
         total += gpus // req.unit_gpus * req.unit_gpus
     return min(total, max(req.sizes))
 
