@@ -55,7 +55,8 @@ def load_target(target: str) -> tuple[str, list[tuple[str, pd.DataFrame]], dict,
         ]
         return f"sweep {path.name} ({len(runs)} runs)", runs, raw.get("reported", {}), start, end
     raise InputError.single(
-        "", "not a run folder (ledger.parquet, scenario.json) or a sweep folder (sweep.json)",
+        "",
+        "not a run folder (ledger.parquet, scenario.json) or a sweep folder (sweep.json)",
         target,
     )
 
@@ -117,23 +118,21 @@ def format_one(e: dict) -> str:
         if isinstance(v, dict):
             val += f" [{_b(v['p10'])}, {_b(v['p90'])}]"
         r = rep["value"] if rep else None
-        diff = (
-            f"{(_value(v) - r) / abs(r):+.0%}" if r not in (None, 0) else ""
-        )
+        diff = f"{(_value(v) - r) / abs(r):+.0%}" if r not in (None, 0) else ""
         lines.append(f"{label:<46}{kind:<10}{val:>12}{_b(r):>11}{diff:>8}")
         if line is not None and "accounts" in e:
             for a in e["accounts"]:
                 if a["line"] == line:
                     tag = "given" if a["kind"] == "given" else "modelled"
-                    lines.append(f"    {a['stream'] + ' (' + a['account'] + ')':<42}{tag:<10}"
-                                 f"{_b(a['usd']):>12}")
+                    lines.append(
+                        f"    {a['stream'] + ' (' + a['account'] + ')':<42}{tag:<10}"
+                        f"{_b(a['usd']):>12}"
+                    )
     sources = [f"  {k}: {v['source']}" for k, v in e["reported"].items()]
     if sources:
         lines.append("reported figures:")
         lines += sources
     return "\n".join(lines)
-
-
 
 
 def monthly_cash(ledger: pd.DataFrame) -> pd.DataFrame:
@@ -171,7 +170,10 @@ def html_section(target: str, period: str = "year", include_plotlyjs: bool | str
             f"<tr><td>{html.escape(label.strip())}</td><td>{kind}</td>{''.join(cells)}</tr>"
         )
     table = (
-        "<table><tr><th>USD billions</th><th>kind</th>" + head + "</tr>" + "".join(body)
+        "<table><tr><th>USD billions</th><th>kind</th>"
+        + head
+        + "</tr>"
+        + "".join(body)
         + "</table>"
     )
     _, runs, _, _, _ = load_target(target)
@@ -179,13 +181,21 @@ def html_section(target: str, period: str = "year", include_plotlyjs: bool | str
     fig = go.Figure()
     fig.add_bar(x=cash.month, y=-cash.capex_usd / 1e9, name="capex (cash out)")
     fig.add_bar(x=cash.month, y=cash.operating_cash_flow_usd / 1e9, name="operating cash flow")
-    fig.add_scatter(x=cash.month, y=cash.free_cash_flow_usd.cumsum() / 1e9,
-                    name="cumulative free cash flow", mode="lines")
-    fig.update_layout(barmode="relative", yaxis_title="USD billions per month",
-                      title="Cash burn" + (f" ({runs[0][0]})" if len(runs) > 1 else ""))
+    fig.add_scatter(
+        x=cash.month,
+        y=cash.free_cash_flow_usd.cumsum() / 1e9,
+        name="cumulative free cash flow",
+        mode="lines",
+    )
+    fig.update_layout(
+        barmode="relative",
+        yaxis_title="USD billions per month",
+        title="Cash burn" + (f" ({runs[0][0]})" if len(runs) > 1 else ""),
+    )
     chart = fig.to_html(full_html=False, include_plotlyjs=include_plotlyjs)
     return (
-        "<section><h2>Income statement and cash flow</h2>" + table
+        "<section><h2>Income statement and cash flow</h2>"
+        + table
         + "<p>kind: modelled = simulated; given = a workload [[series]] with a source per point."
         "</p>" + chart + "</section>"
     )

@@ -49,9 +49,7 @@ def test_capex_before_the_horizon_is_not_booked_but_depreciation_runs():
     out = capex.schedule([b], TERMS, dt.date(2025, 1, 1), 100, 1)
     # 10 of the 30 lead days fall inside the horizon
     assert out["capex_gpus"].sum() == pytest.approx(1000 * 50_000.0 * 10 / 30)
-    assert out["depreciation_gpus"][10:].sum() == pytest.approx(
-        1000 * 50_000.0 / (5.5 * 365) * 90
-    )
+    assert out["depreciation_gpus"][10:].sum() == pytest.approx(1000 * 50_000.0 / (5.5 * 365) * 90)
 
 
 def test_depreciation_over_the_life_sums_to_capex():
@@ -76,8 +74,11 @@ def test_a_given_series_books_exactly_its_points():
             {"period": "2026-05", "usd": {"value": 1e8, "assumed": [5e7, 2e8], "why": "test"}},
         ],
     )
-    cost = Series(name="staff", account="staff_rnd", points=[{"period": "2025Q3", "usd": 9.2e8,
-                                                              "source": "x"}])
+    cost = Series(
+        name="staff",
+        account="staff_rnd",
+        points=[{"period": "2025Q3", "usd": 9.2e8, "source": "x"}],
+    )
     start = dt.date(2025, 1, 1)
     days = (dt.date(2027, 1, 1) - start).days
     out = series.daily([s, cost], start, days)
@@ -103,8 +104,10 @@ def test_a_series_point_needs_a_source_and_periods_may_not_overlap():
         Series(
             name="a",
             account="sga",
-            points=[{"period": "2025", "usd": 1.0, "source": "s"},
-                    {"period": "2025Q2", "usd": 1.0, "source": "s"}],
+            points=[
+                {"period": "2025", "usd": 1.0, "source": "s"},
+                {"period": "2025Q2", "usd": 1.0, "source": "s"},
+            ],
         )
     with pytest.raises(ValidationError, match="period"):
         Series(name="a", account="sga", points=[{"period": "2025H1", "usd": 1.0, "source": "s"}])
@@ -112,8 +115,10 @@ def test_a_series_point_needs_a_source_and_periods_may_not_overlap():
 
 def test_the_split_of_a_contract_over_tranches_conserves_its_price():
     # $1.25B a month over a mixed tranche and a GB200 tranche, weighted by capex per GPU
-    v0 = leasing.tranche_value_per_gpu({"H100": 150_000, "H200": 50_000, "GB200": 20_000},
-                                       {"H100": 45e3, "H200": 48e3, "GB200": 60e3})
+    v0 = leasing.tranche_value_per_gpu(
+        {"H100": 150_000, "H200": 50_000, "GB200": 20_000},
+        {"H100": 45e3, "H200": 48e3, "GB200": 60e3},
+    )
     assert v0 == pytest.approx((150_000 * 45e3 + 50_000 * 48e3 + 20_000 * 60e3) / 220_000)
     parts = leasing.tranche_prices_usd_per_hour(
         [220_000, 20_000], [v0, 60e3], price_usd_per_month=1.25e9
@@ -213,8 +218,13 @@ def test_the_day_book_splits_capacity_costs_by_use_and_books_the_timeline(small_
 
     prices = Prices(capex_usd_per_gpu=PRICE, gpu_lead_days=30, construction_lead_days=60)
     start = dt.date(2025, 12, 1)
-    given = [Series(name="ads", account="x_ads_revenue",
-                    points=[{"period": "2026Q1", "usd": 9e7, "source": "s"}])]
+    given = [
+        Series(
+            name="ads",
+            account="x_ads_revenue",
+            points=[{"period": "2026Q1", "usd": 9e7, "source": "s"}],
+        )
+    ]
     book = DayBook(small_topology, prices, start, 400, given)
     h100 = small_topology.pool("small-h100")
     day = (dt.date(2026, 2, 1) - start).days  # 64 H100 online since 2026-01-01
@@ -235,7 +245,9 @@ def test_the_day_book_splits_capacity_costs_by_use_and_books_the_timeline(small_
     assert rows[("capex", "depreciation_cor")] / dep == pytest.approx(-share)
     # both H100 phases' leads (30 days before 2026-01-01 and 2026-07-01) fall in the horizon
     capex_total = sum(
-        u for d in range(400) for s_, p, c, a, u in book.scheduled(d)
+        u
+        for d in range(400)
+        for s_, p, c, a, u in book.scheduled(d)
         if p == "small-h100" and a == "capex_gpus"
     )
     assert capex_total == pytest.approx(-128 * 45_000)

@@ -34,7 +34,10 @@ REPORTED = {
 }
 
 
-def write_run(folder, days=pd.date_range("2026-01-01", "2026-06-30", freq="D"), scale=1.0):
+DAYS = pd.date_range("2026-01-01", "2026-06-30", freq="D")
+
+
+def write_run(folder, days=DAYS, scale=1.0):
     folder.mkdir(parents=True)
     rows = [(d, a, u * scale) for d in days for a, u in ROWS]
     pd.DataFrame(
@@ -47,8 +50,11 @@ def write_run(folder, days=pd.date_range("2026-01-01", "2026-06-30", freq="D"), 
             "amount_usd": [r[2] for r in rows],
         }
     ).to_parquet(folder / "ledger.parquet")
-    scenario = {"name": "t", "horizon": {"start": "2026-01-01", "end": "2026-07-01"},
-                "reported": REPORTED}
+    scenario = {
+        "name": "t",
+        "horizon": {"start": "2026-01-01", "end": "2026-07-01"},
+        "reported": REPORTED,
+    }
     (folder / "scenario.json").write_text(json.dumps({"scenario": scenario}))
     return folder
 

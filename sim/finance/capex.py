@@ -99,23 +99,32 @@ def schedule(
     facility opex, in USD (positive amounts)."""
     out = {
         k: np.zeros((days, pools))
-        for k in ("capex_gpus", "capex_facility", "depreciation_gpus", "depreciation_facility",
-                  "facility_opex")
+        for k in (
+            "capex_gpus",
+            "capex_facility",
+            "depreciation_gpus",
+            "depreciation_facility",
+            "facility_opex",
+        )
     }
     for b in items:
         d = (b.online - start).days
         facility_usd = b.facility_mw * terms.construction_usd_per_mw
         _spread_before(out["capex_gpus"], b.pool, d, terms.gpu_lead_days, b.gpu_capex_usd)
-        _spread_before(
-            out["capex_facility"], b.pool, d, terms.construction_lead_days, facility_usd
+        _spread_before(out["capex_facility"], b.pool, d, terms.construction_lead_days, facility_usd)
+        _straight_line(
+            out["depreciation_gpus"],
+            b.pool,
+            d,
+            terms.depreciation_years * DAYS_PER_YEAR,
+            b.gpu_capex_usd,
         )
         _straight_line(
-            out["depreciation_gpus"], b.pool, d,
-            terms.depreciation_years * DAYS_PER_YEAR, b.gpu_capex_usd,
-        )
-        _straight_line(
-            out["depreciation_facility"], b.pool, d,
-            terms.facility_life_years * DAYS_PER_YEAR, facility_usd,
+            out["depreciation_facility"],
+            b.pool,
+            d,
+            terms.facility_life_years * DAYS_PER_YEAR,
+            facility_usd,
         )
         lo = max(0, d)
         if lo < days:

@@ -35,40 +35,101 @@ class Account:
 
 _ACCOUNTS = (
     # revenue (modelled)
-    Account("lease_revenue", "revenue", "compute leasing", False,
-            doc="leased tranches while held: the contract price split over tranches by value"),
-    Account("sla_credit", "revenue", "compute leasing", False,
-            doc="credit to a tenant for GPU-hours short of the contract's SLA (negative)"),
-    Account("termination_fee", "revenue", "termination fees", False,
-            doc="+ when the tenant gives notice (it pays), - when the lessor does"),
-    Account("token_revenue", "revenue", "Grok API", False,
-            doc="served output tokens x price per million"),
+    Account(
+        "lease_revenue",
+        "revenue",
+        "compute leasing",
+        False,
+        doc="leased tranches while held: the contract price split over tranches by value",
+    ),
+    Account(
+        "sla_credit",
+        "revenue",
+        "compute leasing",
+        False,
+        doc="credit to a tenant for GPU-hours short of the contract's SLA (negative)",
+    ),
+    Account(
+        "termination_fee",
+        "revenue",
+        "termination fees",
+        False,
+        doc="+ when the tenant gives notice (it pays), - when the lessor does",
+    ),
+    Account(
+        "token_revenue",
+        "revenue",
+        "Grok API",
+        False,
+        doc="served output tokens x price per million",
+    ),
     # revenue (given)
     Account("x_ads_revenue", "revenue", "X advertising", True, doc="given series"),
-    Account("subscription_revenue", "revenue", "subscriptions", True,
-            doc="given series: X subscriptions, SuperGrok, data licensing"),
+    Account(
+        "subscription_revenue",
+        "revenue",
+        "subscriptions",
+        True,
+        doc="given series: X subscriptions, SuperGrok, data licensing",
+    ),
     # cost of revenue: the capacity delivering leases and serving (modelled)
-    Account("power_cost_cor", "cost_of_revenue", "power", False,
-            doc="electricity of the GPU-hours leased or serving, with their share of idle draw"),
-    Account("facility_opex_cor", "cost_of_revenue", "facility opex", False,
-            doc="facility opex per MW-year, by the capacity's use"),
-    Account("depreciation_cor", "cost_of_revenue", "depreciation", False, True,
-            doc="straight-line depreciation of GPUs and facility, by the capacity's use"),
-    Account("other_cor", "cost_of_revenue", "other", True,
-            doc="given series: costs of revenue outside the campus (X platform hosting, ...)"),
+    Account(
+        "power_cost_cor",
+        "cost_of_revenue",
+        "power",
+        False,
+        doc="electricity of the GPU-hours leased or serving, with their share of idle draw",
+    ),
+    Account(
+        "facility_opex_cor",
+        "cost_of_revenue",
+        "facility opex",
+        False,
+        doc="facility opex per MW-year, by the capacity's use",
+    ),
+    Account(
+        "depreciation_cor",
+        "cost_of_revenue",
+        "depreciation",
+        False,
+        True,
+        doc="straight-line depreciation of GPUs and facility, by the capacity's use",
+    ),
+    Account(
+        "other_cor",
+        "cost_of_revenue",
+        "other",
+        True,
+        doc="given series: costs of revenue outside the campus (X platform hosting, ...)",
+    ),
     # R&D: the capacity used for internal training and experiments (modelled), staff (given)
-    Account("power_cost_rnd", "rnd", "power", False,
-            doc="electricity of training GPU-hours, with their share of idle draw"),
+    Account(
+        "power_cost_rnd",
+        "rnd",
+        "power",
+        False,
+        doc="electricity of training GPU-hours, with their share of idle draw",
+    ),
     Account("facility_opex_rnd", "rnd", "facility opex", False),
     Account("depreciation_rnd", "rnd", "depreciation", False, True),
     Account("staff_rnd", "rnd", "staff and other", True, doc="given series"),
     # SG&A (given)
     Account("sga", "sga", "SG&A", True, doc="given series"),
     # capex: cash, not cost (modelled from the capacity timeline)
-    Account("capex_gpus", "capex", "GPUs and IT", False,
-            doc="GPUs of a phase x capex per GPU, spread over the GPU lead time before online"),
-    Account("capex_facility", "capex", "facility construction", False,
-            doc="facility MW of a phase x construction per MW, over the construction lead time"),
+    Account(
+        "capex_gpus",
+        "capex",
+        "GPUs and IT",
+        False,
+        doc="GPUs of a phase x capex per GPU, spread over the GPU lead time before online",
+    ),
+    Account(
+        "capex_facility",
+        "capex",
+        "facility construction",
+        False,
+        doc="facility MW of a phase x construction per MW, over the construction lead time",
+    ),
 )
 ACCOUNTS: dict[str, Account] = {a.name: a for a in _ACCOUNTS}
 GIVEN_ACCOUNTS: tuple[str, ...] = tuple(a.name for a in _ACCOUNTS if a.given)
@@ -103,7 +164,9 @@ def line_of(account: str) -> str:
     try:
         return ACCOUNTS[account].line
     except KeyError:
-        raise KeyError(f"ledger account {account!r} is not in the chart (sim/finance/chart.py)")
+        raise KeyError(
+            f"ledger account {account!r} is not in the chart (sim/finance/chart.py)"
+        ) from None
 
 
 def markdown() -> str:

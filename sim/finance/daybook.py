@@ -51,7 +51,9 @@ class DayBook:
             (s.name, s.account): series.daily([s], start, days)[s.account] for s in given
         }
 
-    def capacity_costs(self, day: int, pool: int, hours: np.ndarray) -> list[tuple[str, str, float]]:
+    def capacity_costs(
+        self, day: int, pool: int, hours: np.ndarray
+    ) -> list[tuple[str, str, float]]:
         """(counterparty, account, signed USD) of one pool's day from its GPU-hours by state
         (lease, training, serving, idle, down, ...): power of busy hours by their use, idle
         draw, facility opex and depreciation split by the day's delivery share."""

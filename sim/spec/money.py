@@ -66,8 +66,8 @@ class SeriesPoint(Strict):
     def _has_a_source(cls, data: Any):
         if isinstance(data, dict) and not (data.get("source") or _tagged(data.get("usd"))):
             raise ValueError(
-                "a point needs its source: source = \"...\", or usd = { value = X, source = "
-                "\"...\" } or { value = X, assumed = [low, high], why = \"...\" }"
+                'a point needs its source: source = "...", or usd = { value = X, source = '
+                '"..." } or { value = X, assumed = [low, high], why = "..." }'
             )
         return data
 

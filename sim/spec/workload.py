@@ -148,7 +148,9 @@ class Lease(Strict):
                 "price_usd_per_gpu_hour (or price_usd_per_gpu_hour_by_type)"
             )
         if by_type and self.price_usd_per_gpu_hour is not None:
-            raise ValueError("price_usd_per_gpu_hour and price_usd_per_gpu_hour_by_type exclude each other")
+            raise ValueError(
+                "price_usd_per_gpu_hour and price_usd_per_gpu_hour_by_type exclude each other"
+            )
         return self
 
 
