@@ -197,8 +197,9 @@ def test_an_account_outside_the_chart_fails_loudly():
 
 
 def test_costs_of_capacity_follow_its_use():
-    assert chart.delivery_share(30.0, 60.0, 10.0) == pytest.approx(0.4)
-    assert chart.delivery_share(0.0, 0.0, 0.0) == 0.0  # nobody holds it: R&D
+    # (lease + serving) / online: idle and failed capacity is kept for internal work, R&D
+    assert chart.delivery_share(30.0, 50.0, 10.0, 8.0, 2.0) == pytest.approx(0.4)
+    assert chart.delivery_share(0.0, 0.0, 0.0, 0.0) == 0.0
     assert chart.account_for("depreciation", "delivery") == "depreciation_cor"
     assert chart.ACCOUNTS[chart.account_for("power", "research")].line == "rnd"
 
@@ -230,13 +231,11 @@ def test_the_day_book_splits_capacity_costs_by_use_and_books_the_timeline(small_
     day = (dt.date(2026, 2, 1) - start).days  # 64 H100 online since 2026-01-01
     hours = np.array([24 * 16, 24 * 32, 24 * 8, 24 * 8, 0.0, 0.0])  # lease, train, serve, idle
     rows = dict(((c, a), u) for c, a, u in book.capacity_costs(day, h100.index, hours))
-    share = (16 + 8) / 56
+    share = (16 + 8) / 64
     rate = h100.it_w_per_gpu * h100.pue / 1e6 * prices.power_usd_per_mwh  # USD per GPU-hour
-    assert -rows[("utility", "power_cost_cor")] == pytest.approx(
-        rate * 24 * (24 + 8 * prices.idle_power_fraction * share)
-    )
+    assert -rows[("utility", "power_cost_cor")] == pytest.approx(rate * 24 * 24)
     assert -rows[("utility", "power_cost_rnd")] == pytest.approx(
-        rate * 24 * (32 + 8 * prices.idle_power_fraction * (1 - share))
+        rate * 24 * (32 + 8 * prices.idle_power_fraction)
     )
     dep = 64 * 45_000 / (5.5 * 365) + 64 * h100.it_w_per_gpu * h100.pue / 1e6 * 2.85e6 / (20 * 365)
     assert -(rows[("capex", "depreciation_cor")] + rows[("capex", "depreciation_rnd")]) == (

@@ -78,7 +78,7 @@ _ACCOUNTS = (
         "cost_of_revenue",
         "power",
         False,
-        doc="electricity of the GPU-hours leased or serving, with their share of idle draw",
+        doc="electricity of the GPU-hours leased or serving",
     ),
     Account(
         "facility_opex_cor",
@@ -108,7 +108,7 @@ _ACCOUNTS = (
         "rnd",
         "power",
         False,
-        doc="electricity of training GPU-hours, with their share of idle draw",
+        doc="electricity of training GPU-hours and of idle draw",
     ),
     Account("facility_opex_rnd", "rnd", "facility opex", False),
     Account("depreciation_rnd", "rnd", "depreciation", False, True),
@@ -151,12 +151,12 @@ def account_for(kind: str, use: str) -> str:
     return _BY_USE[(kind, use)]
 
 
-def delivery_share(lease_h: float, training_h: float, serving_h: float) -> float:
-    """Share of a pool's day that delivers revenue: (lease + serving) / owned GPU-hours. Idle
-    and failed capacity follows the owned capacity pro rata; a pool nobody holds is R&D (spare
-    capacity kept for internal work)."""
-    owned = lease_h + training_h + serving_h
-    return (lease_h + serving_h) / owned if owned > 0 else 0.0
+def delivery_share(lease_h: float, training_h: float, serving_h: float, idle_h: float,
+                   down_h: float = 0.0) -> float:
+    """Share of a pool's day that delivers revenue: (lease + serving) / online GPU-hours. The
+    rest (training, and idle or failed capacity, kept for internal work) is R&D."""
+    online = lease_h + training_h + serving_h + idle_h + down_h
+    return (lease_h + serving_h) / online if online > 0 else 0.0
 
 
 def line_of(account: str) -> str:

@@ -55,12 +55,13 @@ class DayBook:
         self, day: int, pool: int, hours: np.ndarray
     ) -> list[tuple[str, str, float]]:
         """(counterparty, account, signed USD) of one pool's day from its GPU-hours by state
-        (lease, training, serving, idle, down, ...): power of busy hours by their use, idle
-        draw, facility opex and depreciation split by the day's delivery share."""
+        (lease, training, serving, idle, down, ...): power of busy hours by their use (idle draw
+        with training, in R&D), facility opex and depreciation split by the day's delivery
+        share."""
         p = self.topo.pools[pool]
         pr = self.prices
-        lease, training, serving, idle = (float(x) for x in hours[:4])
-        share = delivery_share(lease, training, serving)
+        lease, training, serving, idle, down = (float(x) for x in hours[:5])
+        share = delivery_share(lease, training, serving, idle, down)
 
         def power(busy: float, idle_h: float) -> float:
             return economics.power_cost_usd(
@@ -70,8 +71,8 @@ class DayBook:
         out = []
         if day >= self.days:
             return out
-        delivery_power = power(lease + serving, idle * share)
-        research_power = power(training, idle * (1.0 - share))
+        delivery_power = power(lease + serving, 0.0)
+        research_power = power(training, idle)
         dep = float(self.depreciation[day, pool])
         opex = float(self.sched["facility_opex"][day, pool])
         for kind, counterparty, d_usd, r_usd in (
