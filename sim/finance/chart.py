@@ -151,8 +151,9 @@ def account_for(kind: str, use: str) -> str:
     return _BY_USE[(kind, use)]
 
 
-def delivery_share(lease_h: float, training_h: float, serving_h: float, idle_h: float,
-                   down_h: float = 0.0) -> float:
+def delivery_share(
+    lease_h: float, training_h: float, serving_h: float, idle_h: float, down_h: float = 0.0
+) -> float:
     """Share of a pool's day that delivers revenue: (lease + serving) / online GPU-hours. The
     rest (training, and idle or failed capacity, kept for internal work) is R&D."""
     online = lease_h + training_h + serving_h + idle_h + down_h
