@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from sim.finance import chart, statement
-from sim.spec.money import period_span
 from sim.runner import run
+from sim.spec.money import period_span
 from tests.conftest import DATA
 
 START, END = dt.date(2025, 8, 1), dt.date(2026, 9, 1)  # every phase's lead days inside
