@@ -124,3 +124,11 @@ def test_a_sweep_gives_percentiles_per_line(tmp_path, capsys):
     assert capex["p10"] == pytest.approx(0.9e9 + 0.2 * 0.9e9)
     code, out, _ = sim(capsys, "statement", sweep, "--period", "2026Q1")
     assert "P50 [P10, P90] over 3 runs" in out
+
+
+def test_the_report_section_has_the_statement_and_the_cash_burn(tmp_path):
+    from sim.statement import html_section
+
+    page = html_section(str(write_run(tmp_path / "seed=1")), "quarter")
+    assert "Income statement and cash flow" in page and "Cash burn" in page
+    assert "<th>2026Q1</th>" in page and "(reported -0.40)" in page

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-HOURS_PER_YEAR = 365 * 24.0
+from sim import economics
 
 
 def tranche_value_per_gpu(
@@ -54,11 +54,7 @@ def tranche_prices_usd_per_hour(
     price per GPU-hour by type, pass it there and in `price_per_gpu_hour_of_tranche` (which,
     without a contract price, is the tranche's price per GPU-hour)."""
     if price_usd_per_month is not None or price_usd_per_year is not None:
-        total = (
-            price_usd_per_month * 12.0 / HOURS_PER_YEAR
-            if price_usd_per_month is not None
-            else price_usd_per_year / HOURS_PER_YEAR
-        )
+        total = economics.lease_usd_per_hour(0, price_usd_per_month, price_usd_per_year)
         return split_price(total, [g * v for g, v in zip(gpus, value_per_gpu, strict=True)])
     if price_per_gpu_hour_of_tranche is not None:
         return [g * p for g, p in zip(gpus, price_per_gpu_hour_of_tranche, strict=True)]
