@@ -183,3 +183,19 @@ def test_an_sla_credits_every_gpu_hour_short(failing):
     assert leases.revenue_usd.sum() == pytest.approx(
         ledger[ledger.account.isin(["lease_revenue", "sla_credit"])].amount_usd.sum()
     )
+
+
+def test_the_manifest_kpis_carry_the_statement_over_the_horizon(quiet):
+    import json
+
+    kpis = json.loads((quiet / "manifest.json").read_text())["kpis"]
+    ledger = _ledger(quiet)
+    accounts = ledger.groupby(ledger.account.astype(str)).amount_usd.sum().to_dict()
+    lines = statement.lines(accounts)
+    assert kpis["operating_result.total_usd"] == pytest.approx(lines["operating_result_usd"])
+    assert kpis["free_cash_flow.total_usd"] == pytest.approx(lines["free_cash_flow_usd"])
+    assert kpis["capex.total_usd"] == pytest.approx(lines["capex_usd"])
+    assert kpis["d_and_a.total_usd"] == pytest.approx(lines["d_and_a_usd"])
+    # the campus margin leaves out the given series: it is the result without them
+    given = sum(v for a, v in accounts.items() if chart.ACCOUNTS[a].given)
+    assert kpis["margin.total_usd"] == pytest.approx(lines["operating_result_usd"] - given)
