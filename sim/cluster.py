@@ -53,6 +53,7 @@ class Cluster:
         self.used = np.zeros(n, np.int64)
         self.parts: dict[int, dict[int, int]] = {}
         self.sharers: dict[int, dict[int, int]] = {}
+        self.whole: dict[int, int] = {}  # owner -> how many domains it holds whole
 
     # -- capacity ----------------------------------------------------------------------------
     def bring_online(self, at: dt.date) -> np.ndarray:
@@ -114,6 +115,7 @@ class Cluster:
         c.used = self.used.copy()
         c.parts = {o: dict(h) for o, h in self.parts.items()}
         c.sharers = {d: dict(h) for d, h in self.sharers.items()}
+        c.whole = dict(self.whole)
         return c
 
     def counts(self, pool: str) -> PoolCounts:
@@ -184,7 +186,12 @@ class Cluster:
             raise AllocationError(
                 f"owner {owner}: domains already owned by {sorted(set(self.owner[d][taken].tolist()))}"
             )
+        if owner in self.parts:
+            raise AllocationError(
+                f"owner {owner} holds part of a domain; it cannot hold whole ones"
+            )
         self.owner[d] = owner
+        self.whole[owner] = self.whole.get(owner, 0) + d.size
 
     def replace(self, owner: int, old: int, new: int) -> None:
         """Swap one of `owner`'s domains for a free, online, healthy one (a spare)."""
@@ -200,7 +207,14 @@ class Cluster:
         d = self.owned_by(owner) if domains is None else np.asarray(domains, np.int64)
         if (self.owner[d] != owner).any():
             raise AllocationError(f"owner {owner} releases domains it does not own")
+        if d.size > 1 and np.unique(d).size != d.size:
+            raise AllocationError(f"owner {owner}: a domain is released twice")
         self.owner[d] = FREE
+        left = self.whole.get(owner, 0) - d.size
+        if left > 0:
+            self.whole[owner] = left
+        else:
+            self.whole.pop(owner, None)
         return d
 
     def allocate_part(self, owner: int, domain: int, gpus: int) -> None:
@@ -224,7 +238,7 @@ class Cluster:
                 f"owner {owner}: domain {d} has {self.gpus_per_domain[d] - self.used[d]} GPUs "
                 f"free, not {gpus}"
             )
-        if owner in self.parts:  # (holding whole domains too is the mechanism's to prevent)
+        if owner in self.parts or owner in self.whole:
             raise AllocationError(f"owner {owner} already holds capacity")
         self.owner[d] = SHARED
         self.used[d] += gpus
@@ -344,6 +358,9 @@ class Cluster:
             for o, g in holders.items():
                 if self.parts.get(o, {}).get(d) != g:
                     raise AllocationError(f"domain {d}: owner {o}'s part is not recorded")
+        owners, counts = np.unique(self.owner[self.owner >= 0], return_counts=True)
+        if dict(zip(owners.tolist(), counts.tolist(), strict=True)) != self.whole:
+            raise AllocationError("domains held whole disagree with the owners' counts")
         if sum(len(h) for h in self.parts.values()) != sum(len(h) for h in self.sharers.values()):
             raise AllocationError("parts and sharers disagree")
         for p in self.topo.pools:

@@ -75,7 +75,7 @@ def test_replay_conserves_the_traces_gpu_hours_exactly(tmp_path, sample, fmt):
     small = seg.gpus_used < 8
     assert (seg.gpus[small] == seg.gpus_used[small]).all()
     assert (seg.gpus[~small] >= seg.gpus_used[~small]).all() and (seg.gpus[~small] % 8 == 0).all()
-    assert jobs.gpu_hours.sum() >= trace_us / US_PER_S / 3600
+    assert jobs.gpu_hours.sum() >= trace_us / US_PER_S / 3600 * (1 - 1e-12)  # float sums
     # the cluster is large enough: nobody waits
     assert (jobs.waiting_hours == 0).all()
 
