@@ -11,10 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from sim.cluster import Cluster
+from sim.policies.base import KINDS
 
 # State index of a domain's GPUs: an owner's kind (its code, see KIND_CODE), or one of these.
 STATES = ("lease", "training", "serving", "idle", "down", "offline")
-KIND_CODE = {"lease": 0, "training": 1, "serving": 2}
+KIND_CODE = {k: i for i, k in enumerate(KINDS)}  # lease 0, training 1, serving 2
 IDLE, DOWN, OFFLINE = 3, 4, 5
 
 
@@ -73,8 +74,14 @@ class Accounting:
         """GPUs per (pool, state), counted from the per-domain arrays (the check of the counts)."""
         n = len(self.cluster.topo.pools)
         key = self.pool_of.astype(np.int64) * 6 + self.states(slice(None))
-        weights = self.cluster.gpus_per_domain
-        return np.bincount(key, weights=weights, minlength=n * 6).reshape(n, 6)
+        c = self.cluster
+        out = np.bincount(key, weights=c.gpus_per_domain, minlength=n * 6).reshape(n, 6)
+        for d, holders in c.sharers.items():  # a shared domain counts idle above; its parts
+            if c.online[d] and not c.down[d]:  # are their owners' (a down one is all down)
+                for o, g in holders.items():
+                    out[self.pool_of[d], IDLE] -= g
+                    out[self.pool_of[d], self.owners.kind_of(o)] += g
+        return out
 
     # -- changes -----------------------------------------------------------------------------
     def move(self, pool: int, gpus: int, before: int, after: int, at: float) -> None:
@@ -114,6 +121,32 @@ class Accounting:
         np.add.at(self.gpus_now, (pool, after), gpus)
         np.add.at(self.day_int, (pool, before), gpus * at)
         np.subtract.at(self.day_int, (pool, after), gpus * at)
+
+    def parts(self, d: int, holders: dict[int, int], before: bool, at: float) -> None:
+        """Parts `holders` ({owner: GPUs}) of healthy domain `d` are taken (`before` False:
+        idle -> their owners' states) or given back (True: the reverse)."""
+        pool = int(self.pool_of[d])
+        for o, g in holders.items():
+            kind = self.owners.kind_of(o)
+            self.move(pool, g, kind if before else IDLE, IDLE if before else kind, at)
+
+    def domain_down(self, d: int, at: float) -> None:
+        """Domain `d` (online, healthy until now) fails: all its GPUs are down."""
+        c, pool = self.cluster, int(self.pool_of[d])
+        gpus, owner = int(c.gpus_per_domain[d]), int(c.owner[d])
+        holders = c.sharers.get(d, {})
+        for o, g in holders.items():
+            self.move(pool, g, self.owners.kind_of(o), DOWN, at)
+        self.move(pool, gpus - sum(holders.values()), self.owners.kind_of(owner), DOWN, at)
+
+    def domain_up(self, d: int, at: float) -> None:
+        """Domain `d` is repaired: its GPUs return to their holders' states, the rest idle."""
+        c, pool = self.cluster, int(self.pool_of[d])
+        gpus, owner = int(c.gpus_per_domain[d]), int(c.owner[d])
+        holders = c.sharers.get(d, {})
+        for o, g in holders.items():
+            self.move(pool, g, DOWN, self.owners.kind_of(o), at)
+        self.move(pool, gpus - sum(holders.values()), DOWN, self.owners.kind_of(owner), at)
 
     # -- days --------------------------------------------------------------------------------
     def idle_gpus(self, pool: int) -> int:

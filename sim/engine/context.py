@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 import simpy
 
-from sim.accounting import IDLE, Accounting, Owners
+from sim.accounting import Accounting, Owners
 from sim.cluster import Cluster
 from sim.errors import SimError
 from sim.ledger import Ledger
@@ -52,8 +52,8 @@ class Lifecycle:
 
     interrupts_on_failure = False  # does a failure of its domain need an event at its time
 
-    def on_start(self, owner: int, domains: np.ndarray) -> None:
-        """The mechanism gave `owner` these domains."""
+    def on_start(self, owner: int, domains: np.ndarray, parts: tuple[int, ...]) -> None:
+        """The mechanism gave `owner` these domains (whole, or `parts` GPUs of each)."""
 
     def on_failure(self, owner: int, domain: int, pool, at_h: float) -> None:
         """A domain `owner` holds has failed at `at_h` (already down and counted)."""
@@ -161,14 +161,28 @@ class Context:
     def allocate(self, owner: int, domains: np.ndarray, allow_down: bool = False) -> None:
         self.change(domains, lambda: self.cluster.allocate(owner, domains, allow_down))
 
+    def allocate_part(self, owner: int, domain: int, gpus: int) -> None:
+        """Give `owner` `gpus` GPUs inside one domain (packing)."""
+        self.cluster.allocate_part(owner, domain, gpus)
+        self.acct.parts(domain, {owner: gpus}, before=False, at=self.env.now)
+
     def release(self, owner: int, domains: np.ndarray | None = None) -> None:
-        d = self.cluster.owned_by(owner) if domains is None else domains
-        self.change(d, lambda: self.cluster.release(owner, d))
+        """Return `owner`'s capacity: its parts, or its domains (all of them by default)."""
+        c = self.cluster
+        if domains is None and c.holds_parts(owner):
+            for d, g in c.release_parts(owner).items():
+                if not c.down[d]:  # a failed domain's GPUs are counted down already
+                    self.acct.parts(d, {owner: g}, before=True, at=self.env.now)
+            return
+        d = c.owned_by(owner) if domains is None else domains
+        self.change(d, lambda: c.release(owner, d))
 
     def take_spare(self, owner: int, failed: int, pool, at_h: float) -> int | None:
         """Give `owner` a spare for its failed domain, if the pool has an idle healthy one (its
         count is kept exactly); the failed domain (down either way) leaves it."""
         c = self.cluster
+        if c.holds_parts(owner):  # a part has no spare: its job asks again (it may fit anew)
+            return None
         spare = c.spare_near(failed) if self.acct.idle_gpus(pool.index) > 0 else None
         if spare is not None:
             self.acct.change_one(spare, lambda: c.replace(owner, failed, spare), at_h)
@@ -183,6 +197,3 @@ class Context:
     ) -> None:
         """Book an amount on today's ledger, split over pools by GPUs held."""
         self.ledger.book_split(self.day, by_pool, counterparty, account, usd)
-
-    def kind_of(self, owner: int) -> int:
-        return self.owners.kind_of(owner) if owner >= 0 else IDLE

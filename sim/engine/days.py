@@ -18,6 +18,7 @@ class Days:
     def __init__(self, ctx: Context, check: bool = False) -> None:
         self.ctx, self.check = ctx, check
         self.before_close: list = []
+        self.fragmented = ctx.cluster.fragmented_gpus()  # at the open day's start
 
     def capacity(self):
         """Phases come online on their dates; those online by the start already are."""
@@ -77,6 +78,7 @@ class Days:
                 failures=int(acct.day_failures[i]),
                 it_mw=power[p.name][0],
                 facility_mw=power[p.name][1],
+                gpus_idle_fragmented=int(self.fragmented[i]),
             )
         for hook in self.before_close:
             hook()
@@ -94,3 +96,4 @@ class Days:
             )
         ctx.day += 1
         acct.start_day(ctx.now)
+        self.fragmented = ctx.cluster.fragmented_gpus()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.accounting import DOWN
+from sim.cluster import SHARED
 from sim.engine.context import H_PER_DAY, Context
 from sim.rng import stream
 from sim.spec.scenario import FailureRates
@@ -148,7 +148,7 @@ class FailureProcess:
                 self._draw(pf, at)
                 continue
             o = int(owner[d])
-            if o >= 0 and handlers[o].interrupts_on_failure:
+            if o == SHARED or (o >= 0 and handlers[o].interrupts_on_failure):  # parts: jobs
                 wake = ctx.env.timeout(at - ctx.now)
                 wake.callbacks.append(lambda _e, pf=pf, at=at: self._failure_now(pf, at))
                 return True
@@ -170,14 +170,16 @@ class FailureProcess:
 
     def fail(self, d: int, pool, at_h: float) -> None:
         """Take a domain down, count it, and tell its owner (through its `on_failure` hook)."""
-        ctx = self.ctx
-        owner = int(ctx.cluster.owner[d])
+        ctx, c = self.ctx, self.ctx.cluster
+        owner = int(c.owner[d])
         ctx.acct.day_failures[pool.index] += 1
-        kind = ctx.kind_of(owner)
-        ctx.cluster.fail(d)
-        ctx.acct.move(pool.index, pool.gpus_per_domain, kind, DOWN, at_h)
+        ctx.acct.domain_down(d, at_h)
+        c.fail(d)
         if owner >= 0:
             ctx.handlers[owner].on_failure(owner, d, pool, at_h)
+        elif owner == SHARED:  # every job packed into it is interrupted, in owner order
+            for o in sorted(c.sharers[d]):
+                ctx.handlers[o].on_failure(o, d, pool, at_h)
 
     def _repair(self, d: int, at_h: float) -> None:
         ctx = self.ctx
@@ -189,9 +191,8 @@ class FailureProcess:
             tick.callbacks.append(self._repair_pass)
         c = ctx.cluster
         c.repair(d)
+        ctx.acct.domain_up(d, at_h)
         owner = int(c.owner[d])
-        kind = ctx.kind_of(owner)
-        ctx.acct.move(int(ctx.topo.domain_pool[d]), int(c.gpus_per_domain[d]), DOWN, kind, at_h)
         if owner >= 0:
             ctx.handlers[owner].on_repair(owner, d, at_h)
 

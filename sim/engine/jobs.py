@@ -18,7 +18,9 @@ def counts(by: dict[str, int]) -> str:
     return ",".join(f"{k}={v}" for k, v in by.items())
 
 
-def job_request(job, sizes: tuple[int, ...], unit_gpus: int, single_pool: bool) -> Request:
+def job_request(
+    job, sizes: tuple[int, ...], unit_gpus: int, single_pool: bool, packs: bool = False
+) -> Request:
     """The capacity request of a job (kind "training"): its pools, the sizes it accepts."""
     return Request(
         owner_id=job.id,
@@ -31,6 +33,7 @@ def job_request(job, sizes: tuple[int, ...], unit_gpus: int, single_pool: bool) 
         sizes=sizes,
         unit_gpus=unit_gpus,
         single_pool=single_pool,
+        packs=packs,
     )
 
 
@@ -101,8 +104,8 @@ class JobLifecycle(Lifecycle):
         self.ctx = ctx
         self.jobs: dict = {}
 
-    def on_start(self, owner: int, domains: np.ndarray) -> None:
-        self.jobs[owner].started.succeed(domains)
+    def on_start(self, owner: int, domains: np.ndarray, parts: tuple[int, ...]) -> None:
+        self.jobs[owner].started.succeed((domains, parts))
 
     def on_preempt(self, owner: int) -> None:
         job = self.jobs[owner]
@@ -120,7 +123,7 @@ class JobLifecycle(Lifecycle):
             "failure",
             job.name,
             owner,
-            pool.gpus_per_domain,
+            ctx.cluster.parts.get(owner, {}).get(domain, pool.gpus_per_domain),
             f"{pool.name}: {'spare' if spare is not None else 'no spare'}",
         )
         if job.seg is None:  # started at this instant: impossible at a continuous draw

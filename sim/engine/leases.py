@@ -205,7 +205,7 @@ class Leases(Lifecycle):
             t.end_reason = "unserved"
             ctx.event("lease-unserved", t.name, t.id, t.gpus, reason)
 
-    def on_start(self, owner: int, domains: np.ndarray) -> None:
+    def on_start(self, owner: int, domains: np.ndarray, parts: tuple[int, ...]) -> None:
         ctx, t = self.ctx, self.by_id[owner]
         t.held_from_h = t.accrued_h = ctx.now
         t.gpus_held = ctx.cluster.gpus(domains)

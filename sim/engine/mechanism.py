@@ -56,14 +56,29 @@ class Mechanism:
             raise SimError(f"policy placed {req.name} on pools {sorted(pools)} outside {req.pools}")
         if req.single_pool and len(pools) > 1:
             raise SimError(f"policy spread single-pool request {req.name} over {sorted(pools)}")
-        usable = usable_gpus(ctx.topo, req, domains)
+        if d.parts:
+            self._check_parts(req, d)
+        usable = usable_gpus(ctx.topo, req, domains, d.parts)
         if usable < min(req.sizes):
             raise SimError(f"policy gave {req.name} {usable} usable GPUs, below {min(req.sizes)}")
         # the cluster checks free, online, healthy (a lease takes failed racks too)
-        ctx.allocate(req.owner_id, domains, req.takes_down)
+        if d.parts:
+            ctx.allocate_part(req.owner_id, int(domains[0]), d.parts[0])
+        else:
+            ctx.allocate(req.owner_id, domains, req.takes_down)
         del ctx.pending[req.owner_id]
         ctx.running[req.owner_id] = req
-        ctx.handlers[req.owner_id].on_start(req.owner_id, domains)
+        ctx.handlers[req.owner_id].on_start(req.owner_id, domains, d.parts)
+
+    def _check_parts(self, req, d: Start) -> None:
+        """A start inside a domain: only for a request that packs, one domain, at most its
+        largest size (the cluster checks the domain has the GPUs free)."""
+        if not req.packs:
+            raise SimError(f"policy gave {req.name} part of a domain; it takes whole domains")
+        if len(d.domains) != 1 or len(d.parts) != 1:
+            raise SimError(f"policy gave {req.name} parts of {len(d.domains)} domains, not one")
+        if d.parts[0] > max(req.sizes):
+            raise SimError(f"policy gave {req.name} {d.parts[0]} GPUs, above {max(req.sizes)}")
 
     def preempt(self, d: Preempt) -> None:
         handler = self.ctx.handlers.get(d.owner_id)

@@ -80,15 +80,19 @@ class Replay(JobLifecycle):
 
     def _run(self, job: FixedJob):
         ctx = self.ctx
-        request = job_request(job, (job.gpus,), 1, single_pool=True)
+        request = job_request(job, (job.gpus,), 1, single_pool=True, packs=True)
         left_h = job.duration_h
         while left_h > 0:
             job.started = ctx.env.event()
             ctx.submit(request)
-            domains = yield job.started
+            domains, parts = yield job.started
             if job.first_start_h is None:
                 job.first_start_h = ctx.now
-            job.seg, job.alloc = Hold(ctx.now), ctx.cluster.gpus_by_pool(domains)
+            if parts:  # packed inside one domain
+                job.alloc = ctx.cluster.held_by_pool(job.id)
+            else:
+                job.alloc = ctx.cluster.gpus_by_pool(domains)
+            job.seg = Hold(ctx.now)
             since = ctx.now
             while True:
                 try:

@@ -154,7 +154,7 @@ class Training(JobLifecycle):
         while job.tokens_done < job.tokens:
             job.started = ctx.env.event()
             ctx.submit(request)
-            domains = yield job.started
+            domains, _ = yield job.started  # training takes whole domains (never packs)
             job.seg = self._segment(job, domains)
             while True:
                 try:
