@@ -6,12 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from sim.errors import InputError
 from sim.finance import statement as st
+from sim.spec.money import period_span
 
 # (line key, label, chart line whose accounts it lists; None for derived lines)
 ROWS = (
@@ -32,15 +34,30 @@ def _horizon(scenario: dict) -> tuple[dt.date, dt.date]:
     return dt.date.fromisoformat(str(h["start"])), dt.date.fromisoformat(str(h["end"]))
 
 
-def load_target(target: str) -> tuple[str, list[tuple[str, pd.DataFrame]], dict, dt.date, dt.date]:
-    """(name, [(run label, ledger)], reported table, horizon start, end) of a run or sweep."""
+@dataclass(frozen=True)
+class Target:
+    """A run or sweep folder as the statement reads it."""
+
+    name: str
+    runs: list[tuple[str, pd.DataFrame]]  # (run label, ledger)
+    reported: dict
+    start: dt.date
+    end: dt.date
+    series: list[dict]  # the given series of the run's workloads (resolved), with sources
+
+
+def load_target(target: str) -> Target:
     path = Path(target)
     if (path / "ledger.parquet").is_file() and (path / "scenario.json").is_file():
-        scenario = json.loads((path / "scenario.json").read_text())["scenario"]
+        resolved = json.loads((path / "scenario.json").read_text())
+        scenario = resolved["scenario"]
         ledger = pd.read_parquet(path / "ledger.parquet")
         start, end = _horizon(scenario)
+        series = [s for w in resolved.get("workloads", []) for s in w.get("series", [])]
         label = f"{scenario['name']} {path.name}"
-        return label, [(path.name, ledger)], scenario.get("reported", {}), start, end
+        return Target(
+            label, [(path.name, ledger)], scenario.get("reported", {}), start, end, series
+        )
     if (path / "sweep.json").is_file() and (path / "ledger").is_dir():
         ledger = pd.read_parquet(path / "ledger")
         scen = sorted((path / "scenarios").glob("*.toml"))
@@ -53,7 +70,8 @@ def load_target(target: str) -> tuple[str, list[tuple[str, pd.DataFrame]], dict,
             (f"scenario={s} seed={n}", g)
             for (s, n), g in ledger.groupby(["scenario", "seed"], observed=True)
         ]
-        return f"sweep {path.name} ({len(runs)} runs)", runs, raw.get("reported", {}), start, end
+        name = f"sweep {path.name} ({len(runs)} runs)"
+        return Target(name, runs, raw.get("reported", {}), start, end, [])
     raise InputError.single(
         "",
         "not a run folder (ledger.parquet, scenario.json) or a sweep folder (sweep.json)",
@@ -61,34 +79,47 @@ def load_target(target: str) -> tuple[str, list[tuple[str, pd.DataFrame]], dict,
     )
 
 
+def given_points(series: list[dict], period: str) -> list[dict]:
+    """The given series' points that overlap a period, with their sources."""
+    lo, hi = period_span(period)
+    out = []
+    for s in series:
+        for p in s["points"]:
+            a, b = period_span(p["period"])
+            if a < hi and lo < b:
+                out.append({"series": s["name"], "account": s["account"], **p})
+    return out
+
+
 def build(target: str, period: str) -> list[dict]:
     """One statement per period: lines (or their percentiles over a sweep), accounts, kinds,
-    coverage and the reported figures for that period."""
-    name, runs, reported, start, end = load_target(target)
+    coverage, the given points behind the given lines, and the reported figures."""
+    t = load_target(target)
     try:
-        wanted = st.periods(period, start, end)
+        wanted = st.periods(period, t.start, t.end)
     except ValueError as exc:
         raise InputError.single("--period", f"{exc}; or one of {list(st.GRAINS)}", period) from None
     out = []
     for p in wanted:
         try:
-            per_run = [st.by_account(ledger, p) for _, ledger in runs]
+            per_run = [st.by_account(ledger, p) for _, ledger in t.runs]
         except KeyError as exc:
             raise InputError.single("ledger.account", str(exc.args[0]), file=target) from None
         booked = sorted({a for acc in per_run for a in acc})
         entry = {
             "period": p,
-            "run": name,
-            "coverage": st.coverage(p, start, end),
+            "run": t.name,
+            "coverage": st.coverage(p, t.start, t.end),
             "kinds": st.line_kinds(booked),
-            "reported": reported.get(p, {}),
+            "reported": t.reported.get(p, {}),
+            "given": given_points(t.series, p),
         }
-        if len(runs) == 1:
+        if len(t.runs) == 1:
             entry["lines"] = st.lines(per_run[0])
             entry["accounts"] = st.detail(per_run[0])
         else:
             entry["lines"] = st.percentiles([st.lines(a) for a in per_run])
-            entry["runs"] = len(runs)
+            entry["runs"] = len(t.runs)
         out.append(entry)
     return out
 
@@ -128,6 +159,12 @@ def format_one(e: dict) -> str:
                         f"    {a['stream'] + ' (' + a['account'] + ')':<42}{tag:<10}"
                         f"{_b(a['usd']):>12}"
                     )
+    if e.get("given"):
+        lines.append("given points behind the given lines:")
+        lines += [
+            f"  {g['account']} {g['period']}: {_b(g['usd'])} ({g['series']}; {g['source']})"
+            for g in e["given"]
+        ]
     sources = [f"  {k}: {v['source']}" for k, v in e["reported"].items()]
     if sources:
         lines.append("reported figures:")
@@ -176,7 +213,7 @@ def html_section(target: str, period: str = "year", include_plotlyjs: bool | str
         + "".join(body)
         + "</table>"
     )
-    _, runs, _, _, _ = load_target(target)
+    runs = load_target(target).runs
     cash = monthly_cash(runs[0][1])
     fig = go.Figure()
     fig.add_bar(x=cash.month, y=-cash.capex_usd / 1e9, name="capex (cash out)")

@@ -132,3 +132,25 @@ def test_the_report_section_has_the_statement_and_the_cash_burn(tmp_path):
     page = html_section(str(write_run(tmp_path / "seed=1")), "quarter")
     assert "Income statement and cash flow" in page and "Cash burn" in page
     assert "<th>2026Q1</th>" in page and "(reported -0.40)" in page
+
+
+def test_given_points_show_with_their_sources(tmp_path, capsys):
+    run = write_run(tmp_path / "seed=1")
+    resolved = json.loads((run / "scenario.json").read_text())
+    resolved["workloads"] = [
+        {
+            "series": [
+                {
+                    "name": "ads",
+                    "account": "x_ads_revenue",
+                    "points": [
+                        {"period": "2026Q1", "usd": 9e7, "source": "FACTS.md: ads"},
+                        {"period": "2026Q3", "usd": 1e8, "source": "later"},
+                    ],
+                }
+            ]
+        }
+    ]
+    (run / "scenario.json").write_text(json.dumps(resolved))
+    code, out, _ = sim(capsys, "statement", run, "--period", "2026Q1")
+    assert "x_ads_revenue 2026Q1: 0.090 (ads; FACTS.md: ads)" in out and "later" not in out

@@ -64,11 +64,19 @@ class SeriesPoint(Strict):
     @model_validator(mode="before")
     @classmethod
     def _has_a_source(cls, data: Any):
-        if isinstance(data, dict) and not (data.get("source") or _tagged(data.get("usd"))):
+        if not isinstance(data, dict):
+            return data
+        usd = data.get("usd")
+        if not (data.get("source") or _tagged(usd)):
             raise ValueError(
                 'a point needs its source: source = "...", or usd = { value = X, source = '
                 '"..." } or { value = X, assumed = [low, high], why = "..." }'
             )
+        if not data.get("source"):  # the tag's source, or its range and reason, stay with it
+            if "assumed" in usd:  # a malformed range is reported by the Assumed type
+                data = {**data, "source": f"assumed {usd['assumed']}: {usd.get('why', '')}"}
+            else:
+                data = {**data, "source": str(usd["source"])}
         return data
 
     @field_validator("period")
