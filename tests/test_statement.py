@@ -6,6 +6,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as hs
 from pydantic import ValidationError
 
 from sim.finance import capex, chart, leasing, series, statement
@@ -259,3 +261,15 @@ def test_the_docs_carry_the_chart():
 
     doc = (Path(__file__).resolve().parent.parent / "docs" / "economics.md").read_text()
     assert chart.markdown() in doc
+
+
+@given(
+    hs.lists(hs.tuples(hs.integers(1, 500_000), hs.floats(1e3, 1e5)), min_size=1, max_size=8),
+    hs.floats(1e3, 1e10),
+)
+def test_any_split_of_a_contract_price_adds_up_to_it(tranches, per_month):
+    gpus, values = zip(*tranches, strict=True)
+    parts = leasing.tranche_prices_usd_per_hour(list(gpus), list(values), per_month)
+    total = per_month * 12 / 8760
+    assert sum(parts) == pytest.approx(total, rel=1e-12)
+    assert all(p >= -1e-9 * total for p in parts)
