@@ -92,9 +92,13 @@ def given_points(series: list[dict], period: str) -> list[dict]:
 
 
 def build(target: str, period: str) -> list[dict]:
+    """One statement per period of a run or sweep folder (see `entries`)."""
+    return entries(load_target(target), period, target)
+
+
+def entries(t: Target, period: str, where: str = "") -> list[dict]:
     """One statement per period: lines (or their percentiles over a sweep), accounts, kinds,
     coverage, the given points behind the given lines, and the reported figures."""
-    t = load_target(target)
     try:
         wanted = st.periods(period, t.start, t.end)
     except ValueError as exc:
@@ -104,7 +108,7 @@ def build(target: str, period: str) -> list[dict]:
         try:
             per_run = [st.by_account(ledger, p) for _, ledger in t.runs]
         except KeyError as exc:
-            raise InputError.single("ledger.account", str(exc.args[0]), file=target) from None
+            raise InputError.single("ledger.account", str(exc.args[0]), file=where) from None
         booked = sorted({a for acc in per_run for a in acc})
         entry = {
             "period": p,
@@ -182,39 +186,42 @@ def monthly_cash(ledger: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def html_section(target: str, period: str = "year", include_plotlyjs: bool | str = False) -> str:
-    """An HTML section for the report page: the statement per period (a table, reported beside)
-    and a cash-burn chart (monthly free cash flow, capex and operating result, cumulative FCF)."""
+def table_html(items: list[dict]) -> str:
+    """The statement per period as an HTML table (USD billions), reported figures beside."""
     import html
 
-    import plotly.graph_objects as go
-
-    entries = build(target, period)
-    head = "".join(f"<th>{html.escape(e['period'])}</th>" for e in entries)
+    head = "".join(f"<th>{html.escape(e['period'])}</th>" for e in items)
     body = []
     for key, label, line in ROWS:
         cells = []
-        for e in entries:
+        for e in items:
             v = _value(e["lines"][key])
             rep = e["reported"].get(key)
             extra = f" <small>(reported {rep['value'] / 1e9:,.2f})</small>" if rep else ""
-            cells.append(f"<td style='text-align:right'>{v / 1e9:,.2f}{extra}</td>")
+            cells.append(f"<td>{v / 1e9:,.2f}{extra}</td>")
         kind = ""
         if line:
-            kinds = {e["kinds"].get(line, "") for e in entries} - {""}
+            kinds = {e["kinds"].get(line, "") for e in items} - {""}
             kind = "/".join(sorted(kinds))
         body.append(
-            f"<tr><td>{html.escape(label.strip())}</td><td>{kind}</td>{''.join(cells)}</tr>"
+            f"<tr><td class=l>{html.escape(label.strip())}</td><td class=l>{kind}</td>"
+            f"{''.join(cells)}</tr>"
         )
-    table = (
-        "<table><tr><th>USD billions</th><th>kind</th>"
+    return (
+        "<table><tr><th class=l>USD billions</th><th class=l>kind</th>"
         + head
         + "</tr>"
         + "".join(body)
-        + "</table>"
+        + "</table><p>kind: modelled = simulated; given = a workload [[series]] with a source "
+        "per point (<code>sim statement RUN_DIR</code> lists them).</p>"
     )
-    runs = load_target(target).runs
-    cash = monthly_cash(runs[0][1])
+
+
+def cash_burn_figure(ledger: pd.DataFrame):
+    """Monthly capex (cash out) and operating cash flow, with the cumulative free cash flow."""
+    import plotly.graph_objects as go
+
+    cash = monthly_cash(ledger)
     fig = go.Figure()
     fig.add_bar(x=cash.month, y=-cash.capex_usd / 1e9, name="capex (cash out)")
     fig.add_bar(x=cash.month, y=cash.operating_cash_flow_usd / 1e9, name="operating cash flow")
@@ -224,15 +231,37 @@ def html_section(target: str, period: str = "year", include_plotlyjs: bool | str
         name="cumulative free cash flow",
         mode="lines",
     )
-    fig.update_layout(
-        barmode="relative",
-        yaxis_title="USD billions per month",
-        title="Cash burn" + (f" ({runs[0][0]})" if len(runs) > 1 else ""),
+    fig.update_layout(barmode="relative", yaxis_title="USD billions per month")
+    return fig
+
+
+def report_parts(ledger: pd.DataFrame, scenario: dict, grain: str = "year"):
+    """For `sim report`: (the statement table as HTML, the cash-burn plotly figure) of one
+    run's ledger and resolved scenario; None if the ledger has accounts outside the chart (a
+    run folder from before the chart) or is empty."""
+    if ledger is None or ledger.empty:
+        return None
+    try:
+        start, end = _horizon(scenario)
+        t = Target(
+            scenario.get("name", ""), [("", ledger)], scenario.get("reported", {}), start, end, []
+        )
+        items = entries(t, grain)
+    except (InputError, KeyError, ValueError):
+        return None
+    return table_html(items), cash_burn_figure(ledger)
+
+
+def html_section(target: str, period: str = "year", include_plotlyjs: bool | str = False) -> str:
+    """A self-standing HTML section: the statement per period and the cash-burn chart."""
+    t = load_target(target)
+    chart = cash_burn_figure(t.runs[0][1]).to_html(
+        full_html=False, include_plotlyjs=include_plotlyjs
     )
-    chart = fig.to_html(full_html=False, include_plotlyjs=include_plotlyjs)
     return (
         "<section><h2>Income statement and cash flow</h2>"
-        + table
-        + "<p>kind: modelled = simulated; given = a workload [[series]] with a source per point."
-        "</p>" + chart + "</section>"
+        + table_html(entries(t, period, target))
+        + "<h3>Cash burn</h3>"
+        + chart
+        + "</section>"
     )

@@ -154,3 +154,15 @@ def test_given_points_show_with_their_sources(tmp_path, capsys):
     (run / "scenario.json").write_text(json.dumps(resolved))
     code, out, _ = sim(capsys, "statement", run, "--period", "2026Q1")
     assert "x_ads_revenue 2026Q1: 0.090 (ads; FACTS.md: ads)" in out and "later" not in out
+
+
+def test_report_parts_of_a_ledger_or_none_for_an_older_run(tmp_path):
+    from sim.statement import report_parts
+
+    run = write_run(tmp_path / "seed=1")
+    ledger = pd.read_parquet(run / "ledger.parquet")
+    scenario = json.loads((run / "scenario.json").read_text())["scenario"]
+    table, fig = report_parts(ledger, scenario, "quarter")
+    assert "<th>2026Q2</th>" in table and len(fig.data) == 3
+    old = ledger.assign(account=ledger.account.replace({"power_cost_cor": "power_cost"}))
+    assert report_parts(old, scenario) is None
