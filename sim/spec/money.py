@@ -74,7 +74,10 @@ class SeriesPoint(Strict):
             )
         if not data.get("source"):  # the tag's source, or its range and reason, stay with it
             if "assumed" in usd:  # a malformed range is reported by the Assumed type
-                data = {**data, "source": f"assumed {usd['assumed']}: {usd.get('why', '')}"}
+                rng = usd["assumed"]
+                if isinstance(rng, list) and all(isinstance(x, int | float) for x in rng):
+                    rng = "[" + ", ".join(f"{x:g}" for x in rng) + "]"
+                data = {**data, "source": f"assumed {rng}: {usd.get('why', '')}"}
             else:
                 data = {**data, "source": str(usd["source"])}
         return data
