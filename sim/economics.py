@@ -81,6 +81,11 @@ def token_revenue_usd(tokens: float, usd_per_million_tokens: float) -> float:
     return tokens * usd_per_million_tokens / 1e6
 
 
+def usd_per_million_tokens(gpu_s_per_token: float, usd_per_gpu_hour: float) -> float:
+    """What a million tokens cost when each takes `gpu_s_per_token` GPU-seconds."""
+    return gpu_s_per_token * usd_per_gpu_hour / 3600.0 * 1e6
+
+
 def termination_h(
     notice_h: float, notice_days: float, min_term_end_h: float, end_h: float
 ) -> float:

@@ -10,7 +10,7 @@ A step processes `decode` sequences (one token each) and `prefill` prompt tokens
     compute-bound; prefill attention is causal (2 s^2 x query width FLOPs per prompt)
   + collectives: tensor-parallel all-reduces over NVLink; expert-parallel all-to-all (dispatch
     FP8, combine BF16) over NVLink inside one NVLink domain, over the NICs beyond it
-  + fixed costs: per layer, per MoE layer and per sequence (host scheduling), all fitted.
+  + overheads: per layer, per token of each MoE layer and per sequence (host scheduling), fitted.
 Memory: weights + KV must fit the HBM left after a runtime reserve (fitted). Constants fitted by
 `sim.perf.inference_calibration` (procedure there and in docs/calibration.md).
 """
@@ -125,7 +125,7 @@ class Fit:
     gemm_eff: float  # serving GEMMs: fraction of the training GEMM efficiency (GEMM_EFF_MAX)
     layer_overhead_us: float  # fixed time per layer per step: launches, norms, syncs, sampling
     seq_overhead_us: float  # host time per sequence per step: scheduling, batching, detokenising
-    moe_layer_us: float  # fixed time per MoE layer per step: routing, dispatch/combine latency
+    moe_token_ns: float  # per token per MoE layer on each GPU: routing, permutation, a2a bookkeeping
     reserve_gb: float  # HBM per GPU held outside weights and KV: activations, graphs, buffers
 
 
@@ -155,6 +155,15 @@ class Instance:
         if not m.is_moe:
             return m.params * wb / self.n
         return (m.shared_params / self.attn_tp + m.experts * m.expert_params / self.n) * wb
+
+    def weight_bytes_read(self, tokens: float) -> tuple[float, float]:
+        """(shared, expert) weight bytes one GPU reads in a step of `tokens` tokens: its shard
+        of the weights every token uses, and its share of the experts the tokens touch."""
+        m, wb = self.model, WEIGHT_BYTES[self.precision]
+        if not m.is_moe:
+            return m.params * wb / self.n, 0.0
+        touched = min(float(m.experts), m.experts_touched(tokens))  # type: ignore[arg-type]
+        return m.shared_params * wb / self.attn_tp, touched * m.expert_params * wb / self.n
 
     def kv_bytes_per_token(self) -> float:
         """KV-cache bytes of one token of one sequence (held on one attention group)."""
@@ -201,15 +210,13 @@ class Instance:
         a_eff, a_exec = C.ATTENTION.get(g.name) or C.ATTENTION[C.DEFAULT]
         attn_rate = g.bf16_dense_tflops * 1e12 * a_eff
         # GEMMs (linear layers): weights every token uses, then the experts the tokens touch.
-        shared_flops = 2.0 * m.shared_params * tokens / n
-        t = roof(shared_flops / rate, m.shared_params * wb / self.attn_tp / bw) if m.is_moe else 0.0
+        shared_b, expert_b = self.weight_bytes_read(tokens)
         if m.is_moe:
-            touched = min(m.experts, m.experts_touched(tokens))  # type: ignore[type-var]
-            exp_bytes = touched * m.expert_params * wb / n
+            shared_flops = 2.0 * m.shared_params * tokens / n
             exp_flops = 2.0 * m.top_k * m.expert_params * tokens / n  # type: ignore[operator]
-            t += roof(exp_flops / rate, exp_bytes / bw)
+            t = roof(shared_flops / rate, shared_b / bw) + roof(exp_flops / rate, expert_b / bw)
         else:
-            t += roof(2.0 * m.params * tokens / n / rate, m.params * wb / n / bw)
+            t = roof(2.0 * m.params * tokens / n / rate, shared_b / bw)
         # Attention: decode KV reads (or MLA's FLOPs), causal prefill over its prompt.
         dk, dv = m.attn_dims()
         kv_read = decode * context * self.kv_bytes_per_token() / n
@@ -231,7 +238,7 @@ class Instance:
         # host work per sequence runs on each attention group's scheduler in parallel
         t += fit.seq_overhead_us * 1e-6 * decode * tp / n
         if m.is_moe:
-            t += m.layers * fit.moe_layer_us * 1e-6
+            t += m.layers * tokens / n * fit.moe_token_ns * 1e-9
         return t + m.layers * fit.layer_overhead_us * 1e-6
 
 

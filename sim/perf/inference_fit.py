@@ -9,7 +9,7 @@ from pathlib import Path
 from sim.perf.inference import Fit
 
 FIT_PATH = Path(__file__).resolve().parents[1] / "data" / "inference_fit.toml"
-NAMES = ("gemm_eff", "layer_overhead_us", "seq_overhead_us", "moe_layer_us", "reserve_gb")
+NAMES = ("gemm_eff", "layer_overhead_us", "seq_overhead_us", "moe_token_ns", "reserve_gb")
 
 
 def load(path: Path = FIT_PATH) -> Fit:

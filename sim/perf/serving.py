@@ -206,8 +206,9 @@ def serve(
         if best is None or r.tokens_per_s_per_gpu > best.tokens_per_s_per_gpu:
             best = r
     if best is None:
+        got = {k: v for k, v in asdict(targets).items() if v is not None}
         raise InputError.single(
-            "serving", "no instance size and batch meets the latency targets", asdict(targets)
+            "serving", "no instance size and batch meets the latency targets (even batch 1)", got
         )
     if scenario == "server":
         s = C.SERVER_LOAD
@@ -263,8 +264,3 @@ def tokens_per_s_per_gpu(
     return serve(
         model, gpu, precision, prompt_tokens, output_tokens, scenario, batch, tpot_s
     ).tokens_per_s_per_gpu
-
-
-def usd_per_million_tokens(gpu_s_per_token: float, usd_per_gpu_hour: float) -> float:
-    """What a million tokens cost when each takes `gpu_s_per_token` GPU-seconds."""
-    return gpu_s_per_token * usd_per_gpu_hour / 3600.0 * 1e6

@@ -138,12 +138,41 @@ class Lease(Strict):
 
 
 class ServedModelTable(Strict):
+    """A served model's shape; a mixture of experts adds active_params, experts and top_k, an
+    MLA model (DeepSeek-style compressed KV) its kv_lora_rank."""
+
     params: float = Field(gt=0, le=1e14)
     layers: int = Field(gt=0, le=10_000)
     hidden: int = Field(gt=0, le=1_000_000)
     heads: int = Field(gt=0, le=10_000)
     kv_heads: int | None = Field(default=None, gt=0)
     active_params: float | None = Field(default=None, gt=0)
+    experts: int | None = Field(default=None, ge=1, le=100_000)
+    top_k: int | None = Field(default=None, ge=1, le=1_000)
+    kv_lora_rank: int | None = Field(default=None, gt=0, le=100_000)
+    head_dim: int | None = Field(default=None, gt=0, le=100_000)
+
+    @model_validator(mode="after")
+    def _experts_consistent(self):
+        if (self.experts is None) != (self.top_k is None):
+            raise ValueError("give experts and top_k together")
+        if self.experts is not None and self.top_k is not None:
+            if self.top_k >= self.experts:
+                raise ValueError(f"top_k ({self.top_k}) must be below experts ({self.experts})")
+            if self.active_params is None:
+                raise ValueError("a mixture of experts needs active_params")
+        if self.active_params is not None and self.active_params > self.params:
+            raise ValueError(f"active_params ({self.active_params:g}) exceed params ({self.params:g})")
+        return self
+
+    def served(self):
+        """The perf model's ServedModel for this table."""
+        from sim.perf.inference import ServedModel
+
+        return ServedModel(
+            self.params, self.layers, self.hidden, self.heads, self.kv_heads, self.active_params,
+            self.experts, self.top_k, self.kv_lora_rank, self.head_dim,
+        )
 
 
 class Serving(Strict):
