@@ -190,7 +190,7 @@ class Instance:
         touched = d * (1.0 - (1.0 - 1.0 / d) ** m.top_k)  # type: ignore[operator]
         return touched * per_copy * (d - 1) / d
 
-    def _link_bw(self) -> float:
+    def link_bw(self) -> float:
         """Per-GPU bytes/s of the tier the instance spans (NVLink domain, else the NICs)."""
         g = self.gpu
         if self.n <= g.nvlink_domain_gpus:
@@ -234,7 +234,7 @@ class Instance:
                 decode * self.a2a_bytes_per_token(per_domain=False)
                 + prefill * self.a2a_bytes_per_token(per_domain=True)
             ) / n
-            t += a2a / self._link_bw()
+            t += a2a / self.link_bw()
         # host work per sequence runs on each attention group's scheduler in parallel
         t += fit.seq_overhead_us * 1e-6 * decode * tp / n
         if m.is_moe:

@@ -102,7 +102,7 @@ def _point(
         in_gpu_s = n * pre / chunk
         tpot = dec
         # KV of the prompt moves to the decode instance over the same tier as the all-to-all
-        kv_move = prompt * inst.kv_bytes_per_token() / n / inst._link_bw()
+        kv_move = prompt * inst.kv_bytes_per_token() / n / inst.link_bw()
         ttft = inst.step_s(fit, 0.0, prompt, ctx, prompt) + kv_move + dec
     else:
         c = b * prompt / output
