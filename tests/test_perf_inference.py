@@ -140,3 +140,15 @@ def test_pareto_front_trades_interactivity_for_throughput():
     assert gpus == sorted(gpus)
     best = serve(GROK, "GB200", "fp8", 2000, 500)
     assert max(gpus) <= best.tokens_per_s_per_gpu * (1 + 1e-12)
+
+
+def test_input_and_output_tokens_each_book_their_price_to_the_cent():
+    from sim.economics import serving_revenue_usd
+
+    # 1,234,567 output tokens at $2/M; 4,938,268 prompt tokens, 30% cached: 70% at $0.50/M and
+    # 30% at $0.125/M
+    inp, out = serving_revenue_usd(1_234_567, 4_938_268, 2.0, 0.5, 0.125, 0.3)
+    assert round(out, 2) == round(1_234_567 * 2.0 / 1e6, 2) == 2.47
+    fresh = 4_938_268 * 0.7 * 0.5 / 1e6
+    cached = 4_938_268 * 0.3 * 0.125 / 1e6
+    assert round(inp, 2) == round(fresh + cached, 2) == 1.91
