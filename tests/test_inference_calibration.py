@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim.perf.inference_calibration import errors, fit, loso_of_table, mape, rows
+from sim.perf.inference_calibration import fit, loso_of_table, mape, rows
 from sim.perf.inference_fit import FITTED, NAMES
 
 RESERVED = ("inferencemax", "inferencex", "semianalysis", "deepseek-r1 mlperf", "v6.")

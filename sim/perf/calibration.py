@@ -31,6 +31,8 @@ RECIPE_LAYOUTS = {
     ("nemo2511", "GB200"): (2, 4, 8, 1, 5),
     ("nemo2511", "GB300"): (1, 4, 16, 1, 5),
 }
+
+
 @dataclass(frozen=True)
 class Row:
     source: str

@@ -125,7 +125,9 @@ class Fit:
     gemm_eff: float  # serving GEMMs: fraction of the training GEMM efficiency (GEMM_EFF_MAX)
     layer_overhead_us: float  # fixed time per layer per step: launches, norms, syncs, sampling
     seq_overhead_us: float  # host time per sequence per step: scheduling, batching, detokenising
-    moe_token_ns: float  # per token per MoE layer on each GPU: routing, permutation, a2a bookkeeping
+    moe_token_ns: (
+        float  # per token per MoE layer on each GPU: routing, permutation, a2a bookkeeping
+    )
     reserve_gb: float  # HBM per GPU held outside weights and KV: activations, graphs, buffers
 
 
@@ -197,7 +199,9 @@ class Instance:
             return g.nvlink_gbyte_per_s * 1e9 * C.NVLINK_EFF
         return g.nic_gbit_per_s / 8.0 * 1e9 * C.NET_EFF
 
-    def step_s(self, fit: Fit, decode: float, prefill: float, context: float, prompt: float) -> float:
+    def step_s(
+        self, fit: Fit, decode: float, prefill: float, context: float, prompt: float
+    ) -> float:
         """Time of one step with `decode` sequences at mean `context` and `prefill` prompt
         tokens of prompts `prompt` long, per GPU (every GPU of the instance works in step)."""
         m, g, n = self.model, self.gpu, self.n
@@ -206,7 +210,6 @@ class Instance:
         effs = C.GEMM_EFF_MAX.get(g.name) or C.GEMM_EFF_MAX[C.DEFAULT]
         rate = peak * effs.get(self.precision, effs["bf16"]) * fit.gemm_eff
         bw = g.hbm_bandwidth_tb_per_s * 1e12 * C.HBM_EFF
-        wb = WEIGHT_BYTES[self.precision]
         a_eff, a_exec = C.ATTENTION.get(g.name) or C.ATTENTION[C.DEFAULT]
         attn_rate = g.bf16_dense_tflops * 1e12 * a_eff
         # GEMMs (linear layers): weights every token uses, then the experts the tokens touch.
@@ -230,10 +233,14 @@ class Instance:
             ar = 2.0 * m.layers * group_tokens * m.hidden * 2.0 * 2.0 * (tp - 1) / tp
             t += ar / (g.nvlink_gbyte_per_s * 1e9 * C.NVLINK_EFF) + 2.0 * m.layers * AR_LATENCY_S
         if m.is_moe and n > 1:
-            a2a = m.layers * (
-                decode * self.a2a_bytes_per_token(per_domain=False)
-                + prefill * self.a2a_bytes_per_token(per_domain=True)
-            ) / n
+            a2a = (
+                m.layers
+                * (
+                    decode * self.a2a_bytes_per_token(per_domain=False)
+                    + prefill * self.a2a_bytes_per_token(per_domain=True)
+                )
+                / n
+            )
             t += a2a / self.link_bw()
         # host work per sequence runs on each attention group's scheduler in parallel
         t += fit.seq_overhead_us * 1e-6 * decode * tp / n
@@ -244,7 +251,11 @@ class Instance:
 
 @cache
 def instance(
-    model: ServedModel, g: GPU, n: int, precision: ServePrecision, kv_bytes: float,
+    model: ServedModel,
+    g: GPU,
+    n: int,
+    precision: ServePrecision,
+    kv_bytes: float,
     reserve_gb: float = 0.0,
 ) -> Instance:
     return Instance(model, g, n, precision, kv_bytes, reserve_gb)

@@ -89,12 +89,20 @@ def rows(path: Path = INFERENCE_CSV) -> list[Row]:
     for r in csv.DictReader(io.StringIO(text)):
         out.append(
             Row(
-                r["source"], r["publisher"], r["table"], r["model"], r["gpu"], r["precision"],
-                r["mode"], int(r["prompt_tokens"]), int(r["output_tokens"]),
+                r["source"],
+                r["publisher"],
+                r["table"],
+                r["model"],
+                r["gpu"],
+                r["precision"],
+                r["mode"],
+                int(r["prompt_tokens"]),
+                int(r["output_tokens"]),
                 int(r["gpus_per_instance"]) if r["gpus_per_instance"] else None,
                 int(r["batch"]) if r["batch"] else None,
                 float(r["kv_bytes"]) if r["kv_bytes"] else None,
-                r["metric"], float(r["reported"]) / float(r["reported_over_gpus"]),
+                r["metric"],
+                float(r["reported"]) / float(r["reported_over_gpus"]),
             )
         )
     return out
@@ -110,8 +118,9 @@ def predict(r: Row, fit: Fit) -> float:
         return 1.0 / gpu_s
     if r.mode == "server":
         ttft, tpot = SERVER_BOUNDS[r.model]
-        res = serve(m, r.gpu, r.precision, r.prompt, r.output, "server", tpot_s=tpot,
-                    ttft_s=ttft, **kw)
+        res = serve(
+            m, r.gpu, r.precision, r.prompt, r.output, "server", tpot_s=tpot, ttft_s=ttft, **kw
+        )
         return res.tokens_per_s_per_gpu
     return serve(m, r.gpu, r.precision, r.prompt, r.output, **kw).tokens_per_s_per_gpu
 
@@ -124,8 +133,9 @@ def _residuals(x: np.ndarray, rs: list[Row]) -> np.ndarray:
 def fit(rs: list[Row] | None = None) -> Fit:
     """Step 2 of the procedure: least squares on log errors within the physical bounds."""
     rs = rows() if rs is None else rs
-    sol = least_squares(_residuals, START, bounds=(LOWER, UPPER), args=(rs,), x_scale=START,
-                        diff_step=1e-3)
+    sol = least_squares(
+        _residuals, START, bounds=(LOWER, UPPER), args=(rs,), x_scale=START, diff_step=1e-3
+    )
     return Fit(*(float(v) for v in sol.x))
 
 
@@ -238,5 +248,3 @@ def refit() -> Fit:
     f = fit()
     dump(f)
     return f
-
-

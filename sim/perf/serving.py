@@ -41,8 +41,14 @@ class Targets:
 
     @property
     def tpot_limit(self) -> float | None:
-        lims = [x for x in (self.tpot_s, 1.0 / self.tokens_per_s_per_user
-                            if self.tokens_per_s_per_user else None) if x is not None]
+        lims = [
+            x
+            for x in (
+                self.tpot_s,
+                1.0 / self.tokens_per_s_per_user if self.tokens_per_s_per_user else None,
+            )
+            if x is not None
+        ]
         return min(lims) if lims else None
 
 
@@ -151,10 +157,16 @@ def _setup(model, gpu, precision, prompt, output, gpus_per_instance, kv_bytes, f
     check_precision(g, precision)
     if kv_bytes is None:
         kv_bytes = 1.0 if precision in ("fp8", "fp4") else 2.0  # FP8 KV cache with FP8/FP4
-    sizes = [gpus_per_instance] if gpus_per_instance else candidate_sizes(model, g.nvlink_domain_gpus)
+    sizes = (
+        [gpus_per_instance] if gpus_per_instance else candidate_sizes(model, g.nvlink_domain_gpus)
+    )
     found = _instances(model, g, precision, sizes, kv_bytes, prompt + output / 2.0, fit)
     if not found:
-        what = f"{gpus_per_instance} GPUs" if gpus_per_instance else f"any instance of up to {max(sizes)} GPUs"
+        what = (
+            f"{gpus_per_instance} GPUs"
+            if gpus_per_instance
+            else f"any instance of up to {max(sizes)} GPUs"
+        )
         raise InputError.single(
             "serving.gpus_per_instance" if gpus_per_instance else "model.params",
             f"weights + KV cache of one sequence do not fit {what} of {g.name} "
@@ -184,11 +196,12 @@ def serve(
     `batch` caps the batch; scenario "server" books MLPerf-style Poisson load (SERVER_LOAD)."""
     targets = Targets(tpot_s, ttft_s, tokens_per_s_per_user)
     best: ServeResult | None = None
-    for inst, b_max in _setup(model, gpu, precision, prompt_tokens, output_tokens,
-                              gpus_per_instance, kv_bytes, fit):
+    for inst, b_max in _setup(
+        model, gpu, precision, prompt_tokens, output_tokens, gpus_per_instance, kv_bytes, fit
+    ):
         hi = min(b_max, batch) if batch else b_max
 
-        def at(b: int) -> ServeResult:
+        def at(b: int, inst: Instance = inst) -> ServeResult:
             return _point(inst, fit, b, prompt_tokens, output_tokens, disaggregated)
 
         r = at(hi)
@@ -237,8 +250,9 @@ def pareto(
     """Throughput vs interactivity: the points no other point beats on both tokens/s per GPU
     and tokens/s per user, over every instance size and batches in powers of sqrt(2)."""
     pts = []
-    for inst, b_max in _setup(model, gpu, precision, prompt_tokens, output_tokens,
-                              gpus_per_instance, kv_bytes, fit):
+    for inst, b_max in _setup(
+        model, gpu, precision, prompt_tokens, output_tokens, gpus_per_instance, kv_bytes, fit
+    ):
         bs = sorted({min(b_max, max(1, round(2 ** (i / 2)))) for i in range(0, 2 * 17)})
         pts += [_point(inst, fit, b, prompt_tokens, output_tokens, disaggregated) for b in bs]
     pts.sort(key=lambda r: (-r.tokens_per_s_per_user, -r.tokens_per_s_per_gpu))

@@ -163,7 +163,9 @@ class ServedModelTable(Strict):
             if self.active_params is None:
                 raise ValueError("a mixture of experts needs active_params")
         if self.active_params is not None and self.active_params > self.params:
-            raise ValueError(f"active_params ({self.active_params:g}) exceed params ({self.params:g})")
+            raise ValueError(
+                f"active_params ({self.active_params:g}) exceed params ({self.params:g})"
+            )
         return self
 
     def served(self):
@@ -171,8 +173,16 @@ class ServedModelTable(Strict):
         from sim.perf.inference import ServedModel
 
         return ServedModel(
-            self.params, self.layers, self.hidden, self.heads, self.kv_heads, self.active_params,
-            self.experts, self.top_k, self.kv_lora_rank, self.head_dim,
+            self.params,
+            self.layers,
+            self.hidden,
+            self.heads,
+            self.kv_heads,
+            self.active_params,
+            self.experts,
+            self.top_k,
+            self.kv_lora_rank,
+            self.head_dim,
         )
 
 
@@ -209,7 +219,11 @@ def serve_on(s: Serving, gpu_name: str):
 
     ms = 1e-3
     return serve(
-        s.model.served(), gpu_name, s.precision, s.prompt_tokens, s.output_tokens,
+        s.model.served(),
+        gpu_name,
+        s.precision,
+        s.prompt_tokens,
+        s.output_tokens,
         tpot_s=s.tpot_ms * ms if s.tpot_ms else None,
         ttft_s=s.ttft_ms * ms if s.ttft_ms else None,
         tokens_per_s_per_user=s.tokens_per_s_per_user,
@@ -223,9 +237,12 @@ def revenue_usd(s: Serving, output_tokens: float) -> tuple[float, float]:
     from sim.economics import serving_revenue_usd
 
     return serving_revenue_usd(
-        output_tokens, output_tokens * s.prompt_tokens / s.output_tokens,
-        s.price_usd_per_million_tokens, s.price_usd_per_million_input_tokens,
-        s.price_usd_per_million_cached_input_tokens, s.cached_input_fraction,
+        output_tokens,
+        output_tokens * s.prompt_tokens / s.output_tokens,
+        s.price_usd_per_million_tokens,
+        s.price_usd_per_million_input_tokens,
+        s.price_usd_per_million_cached_input_tokens,
+        s.cached_input_fraction,
     )
 
 
