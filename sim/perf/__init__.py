@@ -2,9 +2,9 @@
 attribution, memory fit, heterogeneous placements, inference throughput. See docs/perf-model.md."""
 
 from sim.perf.inference import ServedModel
-from sim.perf.serving import pareto, serve, tokens_per_s_per_gpu
 from sim.perf.memory import MemoryUse, fits, memory
 from sim.perf.model import Model, Parallelism, Training, TrainJob
+from sim.perf.serving import pareto, serve, tokens_per_s_per_gpu
 from sim.perf.training import FACTORS, Placement, StepResult, cached_step, problems, step
 
 __all__ = [
