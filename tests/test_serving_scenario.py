@@ -23,3 +23,61 @@ def test_grok_api_has_a_ranged_latency_target_and_input_prices():
     ):
         a = tags[f"serving[0].{key}"]
         assert (a.low is not None and a.why) or a.source, key
+
+
+def test_a_run_books_input_and_output_tokens_each_at_its_price_to_the_cent(tmp_path):
+    import pandas as pd
+
+    from sim.runner import run
+
+    data = ROOT / "tests" / "data"
+    (tmp_path / "w.toml").write_text(
+        """
+[[serving]]
+name = "api"
+precision = "fp8"
+prompt_tokens = 3000
+output_tokens = 600
+pools = ["small-h100"]
+demand_tokens_per_day = [[2026-01-01, 1.0e9]]
+price_usd_per_million_tokens = 2.0
+price_usd_per_million_input_tokens = 0.5
+price_usd_per_million_cached_input_tokens = 0.125
+cached_input_fraction = 0.4
+tpot_ms = 50.0
+[serving.model]
+params = 8.0e9
+layers = 32
+hidden = 4096
+heads = 32
+kv_heads = 8
+"""
+    )
+    (tmp_path / "s.toml").write_text(
+        f"""
+name = "serving-money"
+seed = 1
+workloads = ["w.toml"]
+[horizon]
+start = 2026-01-01
+end = 2026-01-11
+[[sites]]
+topology = "{data / 'small.toml'}"
+[policy]
+kind = "fifo"
+[failures]
+enabled = false
+"""
+    )
+    folder, _ = run(tmp_path / "s.toml", out=tmp_path / "out")
+    serving = pd.read_parquet(folder / "serving.parquet")
+    ledger = pd.read_parquet(folder / "ledger.parquet")
+    served = serving.served_tokens.to_numpy()
+    assert (served == 1.0e9).all()  # 64 H100 hold the demand every day
+    # per day: 1e9 output tokens x $2/M; 5e9 prompt tokens, 60% at $0.50/M and 40% at $0.125/M
+    out_usd = 1.0e9 * 2.0 / 1e6
+    in_usd = 5.0e9 * (0.6 * 0.5 + 0.4 * 0.125) / 1e6
+    assert round(serving.output_revenue_usd.sum(), 2) == round(len(served) * out_usd, 2)
+    assert round(serving.input_revenue_usd.sum(), 2) == round(len(served) * in_usd, 2)
+    booked = ledger[ledger.account == "token_revenue"].amount_usd.sum()
+    assert round(booked, 2) == round(len(served) * (out_usd + in_usd), 2)
