@@ -73,11 +73,14 @@ enabled = false
     serving = pd.read_parquet(folder / "serving.parquet")
     ledger = pd.read_parquet(folder / "ledger.parquet")
     served = serving.served_tokens.to_numpy()
-    assert (served == 1.0e9).all()  # 64 H100 hold the demand every day
+    # the fleet is requested on day 0 and holds the demand from day 1 (64 H100 are ample)
+    assert served[0] == 0.0 and (served[1:] == 1.0e9).all()
     # per day: 1e9 output tokens x $2/M; 5e9 prompt tokens, 60% at $0.50/M and 40% at $0.125/M
-    out_usd = 1.0e9 * 2.0 / 1e6
-    in_usd = 5.0e9 * (0.6 * 0.5 + 0.4 * 0.125) / 1e6
-    assert round(serving.output_revenue_usd.sum(), 2) == round(len(served) * out_usd, 2)
-    assert round(serving.input_revenue_usd.sum(), 2) == round(len(served) * in_usd, 2)
+    days = len(served) - 1
+    out_usd = days * 1.0e9 * 2.0 / 1e6
+    in_usd = days * 5.0e9 * (0.6 * 0.5 + 0.4 * 0.125) / 1e6
+    assert round(serving.output_revenue_usd.sum(), 2) == round(out_usd, 2) == 18_000.00
+    assert round(serving.input_revenue_usd.sum(), 2) == round(in_usd, 2) == 15_750.00
+    assert serving.input_tokens.sum() == days * 5.0e9
     booked = ledger[ledger.account == "token_revenue"].amount_usd.sum()
-    assert round(booked, 2) == round(len(served) * (out_usd + in_usd), 2)
+    assert round(booked, 2) == round(out_usd + in_usd, 2)

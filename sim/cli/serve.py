@@ -10,7 +10,7 @@ import click
 
 from sim import economics
 from sim.errors import InputError
-from sim.perf.serving import ServeResult, pareto, serve
+from sim.perf.serving import ServeResult, pareto, serve_table, served_model
 from sim.spec.serve import ServeFile, load_serve
 
 
@@ -29,20 +29,8 @@ def _money(r: ServeResult, s) -> dict:
 
 def evaluate(spec: ServeFile, sweep: bool = False) -> dict:
     """The JSON object `sim serve --json` prints for one file."""
-    s, m = spec.serving, spec.model.served()
-    ms = 1e-3
-    res = serve(
-        m,
-        s.gpu,
-        s.precision,
-        s.prompt_tokens,
-        s.output_tokens,
-        tpot_s=s.tpot_ms * ms if s.tpot_ms else None,
-        ttft_s=s.ttft_ms * ms if s.ttft_ms else None,
-        tokens_per_s_per_user=s.tokens_per_s_per_user,
-        gpus_per_instance=s.gpus_per_instance,
-        disaggregated=s.disaggregated,
-    )
+    s, m = spec.serving, served_model(spec.model)
+    res = serve_table(spec.model, s, s.gpu)
     out = {**res.to_dict(), **_money(res, s)}
     out["target"] = {
         "tpot_ms": s.tpot_ms,

@@ -278,3 +278,37 @@ def tokens_per_s_per_gpu(
     return serve(
         model, gpu, precision, prompt_tokens, output_tokens, scenario, batch, tpot_s
     ).tokens_per_s_per_gpu
+
+
+def served_model(t) -> ServedModel:
+    """The ServedModel of a `[model]` / `[serving.model]` table (sim.spec.workload)."""
+    return ServedModel(
+        t.params,
+        t.layers,
+        t.hidden,
+        t.heads,
+        t.kv_heads,
+        t.active_params,
+        t.experts,
+        t.top_k,
+        t.kv_lora_rank,
+        t.head_dim,
+    )
+
+
+def serve_table(model_table, s, gpu_name: str) -> ServeResult:
+    """`serve` for a model table and a serving table (a serve file's `[serving]` or a
+    workload's `[[serving]]`): its request shape, instance size and latency targets (ms)."""
+    ms = 1e-3
+    return serve(
+        served_model(model_table),
+        gpu_name,
+        s.precision,
+        s.prompt_tokens,
+        s.output_tokens,
+        tpot_s=s.tpot_ms * ms if s.tpot_ms else None,
+        ttft_s=s.ttft_ms * ms if s.ttft_ms else None,
+        tokens_per_s_per_user=s.tokens_per_s_per_user,
+        gpus_per_instance=s.gpus_per_instance,
+        disaggregated=s.disaggregated,
+    )

@@ -168,23 +168,6 @@ class ServedModelTable(Strict):
             )
         return self
 
-    def served(self):
-        """The perf model's ServedModel for this table."""
-        from sim.perf.inference import ServedModel
-
-        return ServedModel(
-            self.params,
-            self.layers,
-            self.hidden,
-            self.heads,
-            self.kv_heads,
-            self.active_params,
-            self.experts,
-            self.top_k,
-            self.kv_lora_rank,
-            self.head_dim,
-        )
-
 
 class Serving(Strict):
     """Internal inference (e.g. the Grok API): token demand over time, served on owned pools."""
@@ -210,40 +193,6 @@ class Serving(Strict):
     price_usd_per_million_input_tokens: Annotated[Assumed, Field(ge=0, le=1e4)] = 0.0
     price_usd_per_million_cached_input_tokens: Annotated[Assumed, Field(ge=0, le=1e4)] = 0.0
     cached_input_fraction: Annotated[Assumed, Field(ge=0, le=1)] = 0.0
-
-
-def serve_on(s: Serving, gpu_name: str):
-    """The perf model's serving point of `s` on one GPU type, at its latency targets (the rate
-    each pool's own GPUs give; `sim serve` answers the same question for one file)."""
-    from sim.perf.serving import serve
-
-    ms = 1e-3
-    return serve(
-        s.model.served(),
-        gpu_name,
-        s.precision,
-        s.prompt_tokens,
-        s.output_tokens,
-        tpot_s=s.tpot_ms * ms if s.tpot_ms else None,
-        ttft_s=s.ttft_ms * ms if s.ttft_ms else None,
-        tokens_per_s_per_user=s.tokens_per_s_per_user,
-        gpus_per_instance=s.gpus_per_instance,
-        disaggregated=s.disaggregated,
-    )
-
-
-def revenue_usd(s: Serving, output_tokens: float) -> tuple[float, float]:
-    """(input, output) revenue of `output_tokens` served, with their P/O prompt tokens."""
-    from sim.economics import serving_revenue_usd
-
-    return serving_revenue_usd(
-        output_tokens,
-        output_tokens * s.prompt_tokens / s.output_tokens,
-        s.price_usd_per_million_tokens,
-        s.price_usd_per_million_input_tokens,
-        s.price_usd_per_million_cached_input_tokens,
-        s.cached_input_fraction,
-    )
 
 
 class TraceReplay(Strict):
