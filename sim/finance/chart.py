@@ -61,7 +61,7 @@ _ACCOUNTS = (
         "revenue",
         "Grok API",
         False,
-        doc="served output tokens x price per million",
+        doc="served output tokens x output price, with their prompt tokens at input prices",
     ),
     # revenue (given)
     Account("x_ads_revenue", "revenue", "X advertising", True, doc="given series"),
