@@ -56,8 +56,10 @@ def _mfu(path: str) -> str:
     spec, job, placement = load_mfu(path)
     p = spec.parallelism
     hw = spec.hardware
-    gpus = f"{hw.gpus:,} {hw.gpu}" if hw.mix is None else ", ".join(
-        f"{n:,} {g}" for g, n in hw.mix.items()
+    gpus = (
+        f"{hw.gpus:,} {hw.gpu}"
+        if hw.mix is None
+        else ", ".join(f"{n:,} {g}" for g, n in hw.mix.items())
     )
     return f"mfu: {spec.model.params / 1e9:,.0f}B-parameter model, tp{p.tp} pp{p.pp} on {gpus}"
 
