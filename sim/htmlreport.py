@@ -389,9 +389,9 @@ def _figure_html(f: Figure, static: bool) -> str:
         import plotly.io as pio
 
         f.fig.update_layout(
-            margin={"l": 70, "r": 20, "t": 90, "b": 50},
+            margin={"l": 70, "r": 20, "t": 70, "b": 50},
             template="plotly_white",
-            legend={"orientation": "h", "yref": "container", "y": 1.0, "yanchor": "top", "x": 0},
+            legend={"yanchor": "top", "y": 1.0, "font": {"size": 11}},
         )
         body = pio.to_html(
             f.fig,
@@ -507,13 +507,21 @@ def _baseline(s: SweepData, text: str) -> str:
     for sid in ids:
         row = s.df[s.df.scenario == sid]
         if not row.empty and all(
-            sweepfig._v(row.iloc[0].get(f"axis.{k}")) == v for k, v in want.items()
+            _same_value(row.iloc[0].get(f"axis.{k}"), v) for k, v in want.items()
         ):
             return sid
     choices = "; ".join(f"{sid} ({s.label(sid)})" for sid in ids)
     raise InputError.single(
         "--baseline", f"no such scenario; give an id or axis values: {choices}", text
     )
+
+
+def _same_value(have, text: str) -> bool:
+    """An axis value against what the user typed: `1`, `1.0` and `1e0` are the same number."""
+    try:
+        return float(have) == float(text)
+    except (TypeError, ValueError):
+        return str(have) == text
 
 
 def sweep_page(

@@ -72,7 +72,8 @@ def describe(path: str) -> str:
     kind = file_kind(path)
     if kind == "workload":
         w = load(WorkloadFile, path)
-        return "workload: " + ", ".join(f"{len(getattr(w, t))} {t}" for t in WORKLOAD_TABLES)
+        parts = [f"{len(getattr(w, t))} {t}" for t in WORKLOAD_TABLES if getattr(w, t)]
+        return "workload: " + (", ".join(parts) or "empty")
     if kind == "topology":
         topo = load(TopologyFile, path)
         gpus = sum(ph.gpus for ph in topo.phases)
