@@ -150,7 +150,9 @@ def fmt(name: str, v, signed: bool = False) -> str:
     if unit == "USD/h":
         return f"{'-' if v < 0 else plus}${abs(v):,.2f}/h"
     if unit == "GPU-h":
-        return f"{plus}{v / 1e6:,.1f}M GPU-h"
+        if abs(v) >= 1e9:
+            return f"{plus}{v / 1e9:,.2f}B GPU-h"
+        return f"{plus}{v / 1e6:,.1f}M GPU-h" if abs(v) >= 1e5 else f"{plus}{v:,.0f} GPU-h"
     if unit == "tokens":
         return f"{plus}{v:.3g} tokens"
     if unit == "days":
@@ -160,14 +162,23 @@ def fmt(name: str, v, signed: bool = False) -> str:
     return f"{plus}{v:,.4g}"
 
 
-def scale(name: str) -> tuple[float, str]:
-    """Factor and axis title for plotting a KPI: USD in billions, MFU in %, GPU-h in millions."""
+def scale(name: str, values=None) -> tuple[float, str]:
+    """Factor and axis title for plotting a KPI: MFU in %, USD in billions and GPU-h in
+    millions (millions and thousands when `values` are all smaller than 0.1 of that)."""
     label, unit = kpi_label(name)
-    return {
-        "USD": (1e-9, f"{label} (billion USD)"),
-        "%": (100.0, f"{label} (%)"),
-        "GPU-h": (1e-6, f"{label} (million GPU-hours)"),
-    }.get(unit, (1.0, kpi_title(name)))
+    top = 0.0
+    if values is not None:
+        finite = [abs(float(v)) for v in values if v is not None and math.isfinite(float(v))]
+        top = max(finite, default=0.0)
+    if unit == "USD":
+        small = values is not None and top < 1e8
+        return (1e-6, f"{label} (million USD)") if small else (1e-9, f"{label} (billion USD)")
+    if unit == "GPU-h":
+        small = values is not None and top < 1e5
+        return (1e-3, f"{label} (thousand GPU-hours)") if small else (1e-6, f"{label} (million GPU-hours)")
+    if unit == "%":
+        return 100.0, f"{label} (%)"
+    return 1.0, kpi_title(name)
 
 
 LOWER_IS_BETTER = ("cost.", "gpu_hours.idle", "gpu_hours.down", "failures.", "finish_day.")
