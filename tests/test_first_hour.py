@@ -5,7 +5,6 @@ commands as written (on the smoke scenario), `sim check` on a sweep, `sim valida
 import json
 import re
 import shlex
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -138,7 +137,8 @@ def test_getting_started_sweep_commands_on_one_seed(tmp_path, capsys):
                 cmd.replace("runs/sweep-smoke.toml", str(tmp_path / "sweep-smoke.toml")), tmp_path
             )
             code, out, err = sim(capsys, *args)
-            assert code == 0, (cmd, out, err)
+            # check: the smoke references hold for its own policy and failure rate only
+            assert code == (1 if args[0] == "check" else 0), (cmd, out, err)
     assert (tmp_path / "sweep-smoke" / "report" / "index.html").is_file()
 
 

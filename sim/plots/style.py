@@ -175,7 +175,11 @@ def scale(name: str, values=None) -> tuple[float, str]:
         return (1e-6, f"{label} (million USD)") if small else (1e-9, f"{label} (billion USD)")
     if unit == "GPU-h":
         small = values is not None and top < 1e5
-        return (1e-3, f"{label} (thousand GPU-hours)") if small else (1e-6, f"{label} (million GPU-hours)")
+        return (
+            (1e-3, f"{label} (thousand GPU-hours)")
+            if small
+            else (1e-6, f"{label} (million GPU-hours)")
+        )
     if unit == "%":
         return 100.0, f"{label} (%)"
     return 1.0, kpi_title(name)

@@ -145,7 +145,7 @@ def fig_kpis_vs_axes(s: SweepData) -> Figure | None:
         xs = list(dict.fromkeys(s.df[axis].tolist()))
         hues = list(dict.fromkeys(s.df[hue].tolist())) if hue else [None]
         for i, k in enumerate(s.kpis, start=1):
-            f, title = scale(k, s.ok[k] if k in s.ok else None)
+            f, title = scale(k, s.ok.get(k))
             for h in hues:
                 sub = ok if h is None else ok[ok[hue] == h]
                 name = "all runs" if h is None else f"{hue[5:]}={_v(h)}"
@@ -274,7 +274,7 @@ def fig_policies(s: SweepData) -> Figure | None:
         horizontal_spacing=0.06,
     )
     for j, k in enumerate(s.kpis, start=1):
-        f, title = scale(k, s.ok[k] if k in s.ok else None)
+        f, title = scale(k, s.ok.get(k))
         stats = [_stats(ok.loc[ok[pol] == n, k]) for n in names]
         m = np.array([t[0] for t in stats]) * f
         fig.add_trace(
