@@ -441,6 +441,14 @@ def run_sections(d: RunData) -> list[Section]:
 def _run_data(run_dir: Path) -> RunData:
     from sim.report import kpis
 
+    root = run_dir.parents[1] if len(run_dir.parents) > 1 else run_dir
+    if not any(run_dir.glob("*.parquet")) and (root.parent / "sweep.json").is_file():
+        # a sweep's run (runs/scenario=<id>/seed=<n>): its tables are the sweep's partitions
+        sid, seed = run_dir.parent.name.partition("=")[2], run_dir.name.partition("=")[2]
+        d = read_run(run_dir, _tables_of_sweep_run(root.parent, sid, int(seed)))
+        result = json.loads((run_dir / "result.json").read_text())
+        d.kpis = {k: float(v) for k, v in result.get("kpis", {}).items() if v is not None}
+        return d
     d = read_run(run_dir)
     try:
         d.kpis = kpis(run_dir)

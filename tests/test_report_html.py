@@ -343,6 +343,15 @@ def test_report_finds_the_sweep_in_its_out_folder(sweep_dir, tmp_path, capsys):
     shutil.rmtree(out_folder / "copy")
 
 
+def test_report_on_one_run_of_a_sweep(sweep_dir, tmp_path, capsys):
+    one = sweep_dir / "runs" / "scenario=s01" / "seed=2"
+    code, out, err = sim(capsys, "report", one, "--out", tmp_path)
+    assert code == 0, err
+    assert "gpus_by_holder" in out and "money_by_month" in out
+    html = (tmp_path / "index.html").read_text()
+    assert "<h2>Headline numbers</h2><table>" in html
+
+
 def test_report_on_a_scenario_folder_with_one_seed(run_dir, capsys, tmp_path):
     code, out, _ = sim(capsys, "report", run_dir.parent, "--out", tmp_path)
     assert code == 0 and "gpus_by_holder" in out
