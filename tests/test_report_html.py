@@ -18,7 +18,8 @@ import pytest
 from sim import sweep as sw
 from sim.cli import main
 from sim.htmlreport import RUN_SECTIONS, write_report
-from sim.plots.run import RunData, fig_money, holders, lease_delivery, read_run
+from sim.plots.run import fig_money
+from sim.plots.rundata import RunData, holders, lease_delivery, read_run
 from sim.plots.style import color, fmt, money
 from sim.runner import run
 

@@ -50,10 +50,10 @@ class SweepData:
         if row.empty or not self.axes:
             return str(scenario)
         r = row.iloc[0]
-        return ", ".join(f"{a[5:]}={_v(r[a])}" for a in self.axes)
+        return ", ".join(f"{a[5:]}={value_text(r[a])}" for a in self.axes)
 
 
-def _v(x: Any) -> str:
+def value_text(x: Any) -> str:
     if isinstance(x, float) and x.is_integer():
         return f"{x:g}"
     return str(x)
@@ -148,13 +148,13 @@ def fig_kpis_vs_axes(s: SweepData) -> Figure | None:
             f, title = scale(k, s.ok.get(k))
             for h in hues:
                 sub = ok if h is None else ok[ok[hue] == h]
-                name = "all runs" if h is None else f"{hue[5:]}={_v(h)}"
+                name = "all runs" if h is None else f"{hue[5:]}={value_text(h)}"
                 c = palette.setdefault(name, PALETTE[len(palette) % len(PALETTE)])
                 stats = [_stats(sub.loc[sub[axis] == x, k]) for x in xs]
                 m = np.array([t[0] for t in stats]) * f
                 lo = np.array([t[1] for t in stats]) * abs(f)
                 hi = np.array([t[2] for t in stats]) * abs(f)
-                labels = [f"{axis[5:]}={_v(x)}" for x in xs]
+                labels = [f"{axis[5:]}={value_text(x)}" for x in xs]
                 fig.add_trace(
                     go.Scatter(
                         x=labels,
@@ -174,7 +174,7 @@ def fig_kpis_vs_axes(s: SweepData) -> Figure | None:
                 pts = sub[[axis, k]].dropna()
                 fig.add_trace(
                     go.Scatter(
-                        x=[f"{axis[5:]}={_v(x)}" for x in pts[axis]],
+                        x=[f"{axis[5:]}={value_text(x)}" for x in pts[axis]],
                         y=pts[k].to_numpy(float) * f,
                         mode="markers",
                         marker={"color": c, "size": 5, "opacity": 0.45},
