@@ -171,6 +171,7 @@ def test_validate_takes_each_kind_of_file_as_what_it_is(tmp_path, capsys):
         "workload": DATA / "small-workload.toml",
         "sweep": sweep,
         "mfu": ROOT / "examples" / "mfu" / "llama31-405b-h100-dgxc.toml",
+        "serve": ROOT / "examples" / "serve" / "llama3-70b-h100-fp8.toml",
         "the smoke sweep": ROOT / "runs" / "sweep-smoke.toml",
     }
     code, out, err = sim(capsys, "validate", *files.values())
@@ -181,6 +182,7 @@ def test_validate_takes_each_kind_of_file_as_what_it_is(tmp_path, capsys):
     assert said["workload"].endswith("workload: 1 training, 1 leases")
     assert "sweep 's': 2 scenarios x 2 seeds = 4 runs" in said["sweep"]
     assert "mfu: 405B-parameter model" in said["mfu"]
+    assert "serve: 71B-parameter model on H100 at fp8" in said["serve"]
     assert "sweep 'sweep-smoke': 6 scenarios x 4 seeds" in said["the smoke sweep"]
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
     # a sweep file's problems are a sweep file's, with the axis value that causes them

@@ -8,6 +8,7 @@ import click
 
 from sim.spec.mfu import MfuFile
 from sim.spec.scenario import Scenario
+from sim.spec.serve import ServeFile
 from sim.spec.sweep import SweepFile
 from sim.spec.topology import TopologyFile
 from sim.spec.workload import WorkloadFile
@@ -19,6 +20,7 @@ MODELS = {
     "workload": WorkloadFile,
     "sweep": SweepFile,
     "mfu": MfuFile,
+    "serve": ServeFile,
 }
 
 

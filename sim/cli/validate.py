@@ -1,4 +1,4 @@
-"""`sim validate FILE...`: check scenario, topology, workload, sweep and mfu files, each as
+"""`sim validate FILE...`: check scenario, topology, workload, sweep, mfu and serve files, each as
 what it is (recognised by its tables), printing every problem."""
 
 from __future__ import annotations
@@ -17,18 +17,21 @@ from sim.spec.workload import WorkloadFile
 
 WORKLOAD_TABLES = ("training", "streams", "leases", "serving", "traces")
 MFU_TABLES = ("model", "training", "parallelism", "hardware")
-KINDS = ("scenario", "topology", "workload", "sweep", "mfu")
+KINDS = ("scenario", "topology", "workload", "sweep", "mfu", "serve")
 
 
 def file_kind(path: str | Path) -> str:
     """The kind of input file, from its top-level keys: 'topology' ([site]), 'mfu' ([model]
-    and [parallelism]), 'sweep' ([[axes]], or a `scenario` key naming the base file),
-    'workload' (only workload tables), otherwise 'scenario'."""
+    and [parallelism]), 'serve' ([model] and a [serving] table), 'sweep' ([[axes]], or a
+    `scenario` key naming the base file), 'workload' (only workload tables), otherwise
+    'scenario'."""
     doc = read_toml(path)
     if "site" in doc:
         return "topology"
     if "model" in doc and "parallelism" in doc:
         return "mfu"
+    if "model" in doc and isinstance(doc.get("serving"), dict):
+        return "serve"
     if "horizon" not in doc and ("axes" in doc or isinstance(doc.get("scenario"), str)):
         return "sweep"
     if doc and set(doc) <= set(WORKLOAD_TABLES):
@@ -85,6 +88,14 @@ def describe(path: str) -> str:
         return _sweep(path)
     if kind == "mfu":
         return _mfu(path)
+    if kind == "serve":
+        from sim.spec.serve import load_serve
+
+        spec = load_serve(path)
+        return (
+            f"serve: {spec.model.params / 1e9:,.0f}B-parameter model on "
+            f"{spec.serving.gpu} at {spec.serving.precision}"
+        )
     prep = prepare(path)
     sc = prep.scenario
     return (
@@ -97,8 +108,8 @@ def describe(path: str) -> str:
 @click.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 def command(files: tuple[str, ...]) -> None:
-    """Validate FILES (scenario, topology, workload, sweep or mfu files, each recognised by
-    its tables); exit 2 if any has a problem."""
+    """Validate FILES (scenario, topology, workload, sweep, mfu or serve files, each
+    recognised by its tables); exit 2 if any has a problem."""
     from sim.cli import EXIT_BAD_INPUT, report_problems
 
     bad = 0
