@@ -30,6 +30,7 @@ LAYERS = {
         "explain",
         "htmlreport",
         "statement",
+        "plots",  # the report's figures and sections (sim/plots/), below htmlreport's page
     },
 }
 PLANNED = {"units"}  # in DESIGN.md's table, not written yet
