@@ -33,6 +33,7 @@ RUN_FIGS = [
     "mfu_over_time",
     "mfu_waterfall",
     "money_by_month",
+    "cash-burn",
 ]
 MAX_PAGE_BYTES = 6_000_000
 
