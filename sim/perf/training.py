@@ -130,9 +130,24 @@ class StepResult:
             self.per_type,
         )
 
+    def interval(self) -> dict[str, float]:
+        """Prediction interval from the leave-one-source-out residuals (docs/calibration.md):
+        a modelled step T lies in [T exp(-high), T exp(-low)] at the stated level."""
+        level, lo, hi = C.interval_quantiles()
+        t_lo, t_hi = self.step_time_s * math.exp(-hi), self.step_time_s * math.exp(-lo)
+        k = self.step_time_s
+        return {
+            "interval_level": level,
+            "step_time_s_low": t_lo,
+            "step_time_s_high": t_hi,
+            "mfu_low": self.mfu * k / t_hi,
+            "mfu_high": self.mfu * k / t_lo,
+        }
+
     def to_dict(self) -> dict:
         return {
             "step_time_s": self.step_time_s,
+            **self.interval(),
             "tokens_per_s": self.tokens_per_s,
             "model_flops_per_step": self.model_flops_per_step,
             "hardware_flops_per_step": self.hardware_flops_per_step,

@@ -32,12 +32,17 @@ class ModelSpec(Strict):
     kv_heads: Pos | None = None
     ffn_hidden: Pos | None = None
     active_params: float | None = Field(default=None, ge=1e6)
+    # Mixture of experts: routed experts of width ffn_hidden each, top_k per token, plus
+    # shared_experts always active.
+    experts: Pos | None = None
+    top_k: Pos | None = None
+    shared_experts: int = Field(default=0, ge=0)
 
 
 class TrainingSpec(Strict):
     global_batch: Pos
     micro_batch: Pos
-    precision: Literal["bf16", "fp16", "fp8"]
+    precision: Literal["bf16", "fp16", "fp8", "fp4"]
     recompute: Literal["none", "selective", "full"]
 
 
@@ -48,6 +53,8 @@ class ParallelismSpec(Strict):
     cp: Pos
     virtual_pipeline: Pos = 1
     ep: Pos = 1
+    # 0 replicated, 1 optimizer state sharded (distributed optimizer), 2 + gradients, 3 FSDP.
+    zero_stage: Literal[0, 1, 2, 3] = 1
 
 
 def train_job(m: ModelSpec, t: TrainingSpec, p: ParallelismSpec, dp: int | None = None) -> TrainJob:
@@ -63,9 +70,14 @@ def train_job(m: ModelSpec, t: TrainingSpec, p: ParallelismSpec, dp: int | None 
             m.kv_heads,
             m.ffn_hidden,
             m.active_params,
+            m.experts,
+            m.top_k,
+            m.shared_experts,
         ),
         Training(t.global_batch, t.micro_batch, t.precision, t.recompute),
-        Parallelism(p.tp, p.pp, p.dp if dp is None else dp, p.cp, p.virtual_pipeline, p.ep),
+        Parallelism(
+            p.tp, p.pp, p.dp if dp is None else dp, p.cp, p.virtual_pipeline, p.ep, p.zero_stage
+        ),
     )
 
 
