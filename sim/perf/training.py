@@ -510,28 +510,22 @@ def step(
         tt = fabric[i]
         d_i = replicas[i] * par.cp
         e_i = max(1, d_all and e_all * replicas[i] // par.dp)
+        # Collective time is linear in the bytes: price one byte per group, then scale.
         if k == 1:
-
-            def rs(vd, ve, tt=tt):
-                return reduce_scatter_s(vd, d_all, s_d, tt, algo) + reduce_scatter_s(
-                    ve, e_all, s_e, tt, algo
-                )
+            ud = reduce_scatter_s(1.0, d_all, s_d, tt, algo)
+            ue = reduce_scatter_s(1.0, e_all, s_e, tt, algo) if r.expert_params else 0.0
         elif placement.partitioning == "uniform":
             # Framework unaware of types: one flat ring over all ranks, paced by its slowest link.
-            slow = ((math.inf, min(tt[-1][1], cross_bytes)),)
-            flat = (*tt[:-1], *slow)
-
-            def rs(vd, ve, flat=flat):
-                return reduce_scatter_s(vd, d_all, s_d, flat, "ring") + reduce_scatter_s(
-                    ve, e_all, s_e, flat, "ring"
-                )
+            flat = (*tt[:-1], (math.inf, min(tt[-1][1], cross_bytes)))
+            ud = reduce_scatter_s(1.0, d_all, s_d, flat, "ring")
+            ue = reduce_scatter_s(1.0, e_all, s_e, flat, "ring")
         else:
             # Hierarchical: reduce within the type, then exchange shards across the k types.
-            def rs(vd, ve, tt=tt, d_i=d_i, e_i=e_i):
-                intra = reduce_scatter_s(vd, d_i, s_d, tt, algo) + reduce_scatter_s(
-                    ve, e_i, s_e, tt, algo
-                )
-                return intra + (k - 1) / k * (vd / d_i + ve / e_i) / cross_bytes
+            ud = reduce_scatter_s(1.0, d_i, s_d, tt, algo) + (k - 1) / k / d_i / cross_bytes
+            ue = reduce_scatter_s(1.0, e_i, s_e, tt, algo) + (k - 1) / k / e_i / cross_bytes
+
+        def rs(vd, ve, ud=ud, ue=ue):
+            return vd * ud + ve * ue
 
         mb_i = counts[i] / replicas[i]
         dp_s.append(0.0 if perfect_overlap else _dp_s(job, r, rs, mb_i))
