@@ -76,7 +76,14 @@ def training_job(r: dict[str, str]) -> tuple[TrainJob, Placement]:
         ffn_hidden=int(r["ffn_hidden"]),
     )
     mb = int(r.get("micro_batch") or 1)
-    training = Training(int(r["global_batch"]), mb, r["precision"], r["recompute"])
+    training = Training(
+        int(r["global_batch"]),
+        mb,
+        r["precision"],
+        r["recompute"],
+        r.get("attention") or "flash",
+        (r.get("tp_comm_overlap") or "no") == "yes",
+    )
     zero = int(r.get("zero_stage") or 1)
     job = TrainJob(model, training, Parallelism(tp, pp, dp, cp, vp, 1, zero))
     algo = r.get("algorithm") or "hierarchical"

@@ -75,6 +75,16 @@ FIT_PRIORS: dict[str, tuple[float, float, float, str]] = {
         "half-efficiency point of the soft GEMM roofline in units of the ridge (peak / HBM"
         " bandwidth; Williams et al. 2009): how fast small, thin GEMMs lose efficiency",
     ),
+    "UNFUSED_ATTN_FLOP_PER_BYTE": (
+        32.0, 12.0, 80.0,
+        "FLOP per HBM byte of unfused attention (scores written, masked, softmaxed, read back:"
+        " ~2 x head_dim FLOP per score over ~8 B moved per score), i.e. ~60 TFLOP/s on A100",
+    ),
+    "TP_OVERLAP": (
+        0.5, 0.05, 0.9,
+        "fraction of tensor-parallel collectives hidden when the recipe pipelines them with the"
+        " GEMMs (userbuffers); the GEMMs they overlap lose SMs, so it is well below 1",
+    ),
     "NET_EFF": (
         0.85, 0.5, 0.95,
         "achieved fraction of the NIC line rate for large collectives (nccl-tests bus bandwidth:"
@@ -126,9 +136,9 @@ GEMM_RIDGE_FACTOR = _p("GEMM_RIDGE_FACTOR", _fitted.get("GEMM_RIDGE_FACTOR", 1.0
 # fused softmax ran over them, memory-bound at ~32 FLOP/B, i.e. ~60 TFLOP/s on 2 TB/s HBM.
 ATTN_EFF_FLASH = _p("ATTN_EFF_FLASH", _fitted.get("ATTN_EFF_FLASH", 0.55), 0.35, 0.8, "fitted",
                     FIT_PRIORS["ATTN_EFF_FLASH"][3])
-ATTN_EFF_AMPERE = _p(
-    "ATTN_EFF_AMPERE", 0.20, 0.12, 0.3, "assumed",
-    "A100 attention without flash attention: memory-bound softmax over s x s scores",
+UNFUSED_ATTN_FLOP_PER_BYTE = _p(
+    "UNFUSED_ATTN_FLOP_PER_BYTE", _fitted.get("UNFUSED_ATTN_FLOP_PER_BYTE", 32.0), 12.0, 80.0,
+    "fitted", FIT_PRIORS["UNFUSED_ATTN_FLOP_PER_BYTE"][3],
 )
 # Fused elementwise kernels (norms, residuals, activations, casts): ~80-90% of datasheet HBM
 # bandwidth on STREAM-like copies (NVIDIA nvbandwidth, H100).
@@ -136,11 +146,10 @@ HBM_EFF = _p("HBM_EFF", 0.80, 0.7, 0.9, "assumed", "STREAM-like HBM efficiency (
 # NVLink: ~360-380 of 450 GB/s per direction on H100 (nccl-tests all-reduce bus bandwidth).
 NVLINK_EFF = _p("NVLINK_EFF", 0.80, 0.7, 0.9, "assumed", "nccl-tests NVLink bus bandwidth")
 # Tensor-parallel collectives and pipeline sends sit between dependent GEMMs; Megatron-Core's
-# GEMM/collective pipelining hides part of them but slows the GEMMs it overlaps.
-TP_OVERLAP = _p(
-    "TP_OVERLAP", 0.0, 0.0, 0.5, "assumed",
-    "fraction of TP/EP collectives and pipeline sends hidden behind compute (userbuffers)",
-)
+# GEMM/collective pipelining (training.tp_comm_overlap) hides part of them but slows the GEMMs
+# it overlaps; without it they are fully exposed. Fitted (TP_OVERLAP above).
+TP_OVERLAP = _p("TP_OVERLAP", _fitted.get("TP_OVERLAP", 0.5), 0.05, 0.9, "fitted",
+                FIT_PRIORS["TP_OVERLAP"][3])
 # MoE routing imbalance: the most loaded expert rank receives this multiple of the mean tokens.
 # Switch Transformer (Fedus et al., JMLR 2022) trains with capacity factors 1.0-1.25 (tokens
 # beyond capacity dropped); dropless MoE with an auxiliary balancing loss sees peaks of the
@@ -224,13 +233,6 @@ def gemm_eff(gpu_name: str, precision: str) -> float:
     if precision == "fp4":
         return base * FP8_GEMM_RATIO * FP4_GEMM_RATIO
     return base
-
-
-def attention(gpu_name: str) -> tuple[float, float]:
-    """(fraction of BF16 peak, fraction of the s x s work executed) of the attention core."""
-    if generation(gpu_name) == "ampere":
-        return ATTN_EFF_AMPERE, 1.0
-    return ATTN_EFF_FLASH, 0.5
 
 
 # -- the inference model's own tables (sim/perf/inference.py, owned by the serving work) --------

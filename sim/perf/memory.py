@@ -15,7 +15,7 @@ min(m, p) micro-batches of its layers, times (1 + (p-1)/(p v)) with interleaving
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sim.hardware import GPU
 from sim.perf import constants as C
@@ -123,7 +123,7 @@ def memory(job: TrainJob, g: GPU, microbatches: int | None = None) -> MemoryUse:
         in_flight = float(layers)
     act = activation_bytes_per_token_layer(job) * tokens * in_flight
     if t.recompute == "full":  # one layer's full working set while it is recomputed
-        full = TrainJob(m, type(t)(t.global_batch, t.micro_batch, t.precision, "none"), par)
+        full = TrainJob(m, replace(t, recompute="none"), par)
         act += activation_bytes_per_token_layer(full) * tokens
     act += tokens * m.vocab / par.tp * 4.0  # fp32 logits for the loss (last stage)
     return MemoryUse(weights / GB, grads / GB, opt / GB, act / GB, g.hbm_gb)

@@ -174,12 +174,18 @@ class Model:
 
 @dataclass(frozen=True, slots=True)
 class Training:
-    """Batching and numerics of a training job. `global_batch` and `micro_batch` are sequences."""
+    """Batching and numerics of a training job. `global_batch` and `micro_batch` are sequences.
+    Software knobs of the recipe: `attention` "flash" (fused kernels, FlashAttention / cuDNN) or
+    "unfused" (scores materialised, softmax memory-bound: Megatron and DeepSpeed before 2023);
+    `tp_comm_overlap` pipelines tensor-parallel collectives with the GEMMs (Megatron-Core /
+    Transformer Engine userbuffers)."""
 
     global_batch: int
     micro_batch: int = 1
     precision: Precision = "bf16"
     recompute: Recompute = "none"
+    attention: Literal["flash", "unfused"] = "flash"
+    tp_comm_overlap: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -315,7 +315,7 @@ class _Rank:
 
 def _rank(job: TrainJob, g: GPU, tt: Tiers, hide_comm: bool = False) -> _Rank:
     m, t, par = job.model, job.training, job.parallelism
-    exposed = 0.0 if hide_comm else 1 - C.TP_OVERLAP
+    exposed = 0.0 if hide_comm else (1 - C.TP_OVERLAP if t.tp_comm_overlap else 1.0)
     prec = effective_precision(g, t.precision)
     tp, cp, pp, vp = par.tp, par.cp, par.pp, par.vp
     h, kv = m.hidden, m.kv_dim
@@ -361,10 +361,14 @@ def _rank(job: TrainJob, g: GPU, tt: Tiers, hide_comm: bool = False) -> _Rank:
         fwd += gemm(rows, ffn_in_act / tp, h) + gemm(rows, h, ffn_act / tp)
     lin_model = 3.0 * fwd * layers
     lin_re = fwd * layers if full else 0.0
-    # Attention core at BF16 (flash attention skips the causal half, see constants.attention).
-    a_eff, a_exec = C.attention(g.name)
-    attn_fwd = 4.0 * m.seq_len * h * rows / tp * a_exec
-    attn_rate = bf16 * a_eff
+    # Attention core at BF16: flash kernels skip the causal half; unfused, the s x s scores are
+    # written, softmaxed and read back at UNFUSED_ATTN_FLOP_PER_BYTE (memory-bound).
+    if t.attention == "flash":
+        attn_fwd = 4.0 * m.seq_len * h * rows / tp * 0.5
+        attn_rate = bf16 * C.ATTN_EFF_FLASH
+    else:
+        attn_fwd = 4.0 * m.seq_len * h * rows / tp
+        attn_rate = min(bf16 * C.gemm_eff(g.name, "bf16"), C.UNFUSED_ATTN_FLOP_PER_BYTE * hbm * C.HBM_EFF)
     attn_model = 3.0 * attn_fwd * layers / attn_rate
     attn_re = attn_fwd * layers / attn_rate if t.recompute != "none" else 0.0
     # Output layer on the last stage.

@@ -44,6 +44,9 @@ class TrainingSpec(Strict):
     micro_batch: Pos
     precision: Literal["bf16", "fp16", "fp8", "fp4"]
     recompute: Literal["none", "selective", "full"]
+    # Recipe software: fused (flash) or unfused attention; TP collectives pipelined with GEMMs.
+    attention: Literal["flash", "unfused"] = "flash"
+    tp_comm_overlap: bool = False
 
 
 class ParallelismSpec(Strict):
@@ -74,7 +77,9 @@ def train_job(m: ModelSpec, t: TrainingSpec, p: ParallelismSpec, dp: int | None 
             m.top_k,
             m.shared_experts,
         ),
-        Training(t.global_batch, t.micro_batch, t.precision, t.recompute),
+        Training(
+            t.global_batch, t.micro_batch, t.precision, t.recompute, t.attention, t.tp_comm_overlap
+        ),
         Parallelism(
             p.tp, p.pp, p.dp if dp is None else dp, p.cp, p.virtual_pipeline, p.ep, p.zero_stage
         ),
