@@ -22,6 +22,7 @@ tier-t block, all tiers at once: the slowest tier sets the time.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Literal
 
 Algorithm = Literal["hierarchical", "ring", "tree"]
@@ -84,3 +85,15 @@ def p2p_bandwidth(tiers: Tiers, span_gpus: int) -> float:
         if span_gpus <= b:
             return bw
     return tiers[-1][1]
+
+
+@lru_cache(maxsize=4096)
+def rs_per_byte(g: int, stride: int, tiers: Tiers, algorithm: Algorithm = "hierarchical") -> float:
+    """Seconds per buffer byte of a reduce-scatter (times are linear in the bytes): memoised."""
+    return reduce_scatter_s(1.0, g, stride, tiers, algorithm)
+
+
+@lru_cache(maxsize=4096)
+def a2a_per_byte(g: int, stride: int, tiers: Tiers) -> float:
+    """Seconds per byte sent of an all-to-all: memoised."""
+    return all_to_all_s(1.0, g, stride, tiers)

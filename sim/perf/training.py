@@ -20,7 +20,7 @@ from typing import Literal
 from sim.errors import InputError, Problem
 from sim.hardware import GPU, catalog
 from sim.perf import constants as C
-from sim.perf.collectives import Algorithm, Tiers, all_to_all_s, p2p_bandwidth, reduce_scatter_s
+from sim.perf.collectives import Algorithm, Tiers, a2a_per_byte, p2p_bandwidth, rs_per_byte
 from sim.perf.memory import MemoryUse, memory, params_per_gpu
 from sim.perf.model import TrainJob
 
@@ -389,7 +389,7 @@ def _rank(job: TrainJob, g: GPU, tt: Tiers, hide_comm: bool = False) -> _Rank:
     act_bytes = rows * h * 2.0
     if tp > 1:
         n = 4.0 * (3.0 if full else 2.0) * layers
-        mp += n * reduce_scatter_s(act_bytes, tp, 1, tt) * exposed
+        mp += n * act_bytes * rs_per_byte(tp, 1, tt) * exposed
     if cp > 1:  # ring exchange of K and V chunks, hidden behind the attention blocks
         chunk = rows * 2.0 * kv / tp * 2.0
         n = (4.0 if t.recompute != "none" else 3.0) * (cp - 1) * layers
@@ -398,7 +398,7 @@ def _rank(job: TrainJob, g: GPU, tt: Tiers, hide_comm: bool = False) -> _Rank:
     if m.is_moe and par.ep > 1:  # dispatch + combine all-to-alls, forward and backward
         v = rows / tp * m.n_top_k * h * C.A2A_BYTES * C.MOE_IMBALANCE
         n = (6.0 if full else 4.0) * layers
-        mp += n * all_to_all_s(v, par.ep, par.etp, tt) * exposed
+        mp += n * v * a2a_per_byte(par.ep, par.etp, tt) * exposed
     pps = 0.0
     if pp > 1:  # activations forward, gradients backward, per virtual chunk
         sent = 2.0 * vp * act_bytes / tp
@@ -516,17 +516,17 @@ def step(
         e_i = max(1, d_all and e_all * replicas[i] // par.dp)
         # Collective time is linear in the bytes: price one byte per group, then scale.
         if k == 1:
-            ud = reduce_scatter_s(1.0, d_all, s_d, tt, algo)
-            ue = reduce_scatter_s(1.0, e_all, s_e, tt, algo) if r.expert_params else 0.0
+            ud = rs_per_byte(d_all, s_d, tt, algo)
+            ue = rs_per_byte(e_all, s_e, tt, algo) if r.expert_params else 0.0
         elif placement.partitioning == "uniform":
             # Framework unaware of types: one flat ring over all ranks, paced by its slowest link.
             flat = (*tt[:-1], (math.inf, min(tt[-1][1], cross_bytes)))
-            ud = reduce_scatter_s(1.0, d_all, s_d, flat, "ring")
-            ue = reduce_scatter_s(1.0, e_all, s_e, flat, "ring")
+            ud = rs_per_byte(d_all, s_d, flat, "ring")
+            ue = rs_per_byte(e_all, s_e, flat, "ring")
         else:
             # Hierarchical: reduce within the type, then exchange shards across the k types.
-            ud = reduce_scatter_s(1.0, d_i, s_d, tt, algo) + (k - 1) / k / d_i / cross_bytes
-            ue = reduce_scatter_s(1.0, e_i, s_e, tt, algo) + (k - 1) / k / e_i / cross_bytes
+            ud = rs_per_byte(d_i, s_d, tt, algo) + (k - 1) / k / d_i / cross_bytes
+            ue = rs_per_byte(e_i, s_e, tt, algo) + (k - 1) / k / e_i / cross_bytes
 
         def rs(vd, ve, ud=ud, ue=ue):
             return vd * ud + ve * ue
