@@ -351,12 +351,14 @@ def _rank(job: TrainJob, g: GPU, tt: Tiers, hide_comm: bool = False) -> _Rank:
         if m.shared_experts:
             sw = m.shared_experts * w
             fwd += gemm(rows, 2.0 * sw / tp, h) + gemm(rows, h, sw / tp)
-        # Routed experts: grouped GEMMs over the local experts, paced by the fullest rank.
+        # Routed experts: grouped GEMMs over the local experts, paced by the fullest expert rank
+        # (with ep = 1 every GPU holds every expert: no rank is fuller than another).
         etp, ep = par.etp, par.ep
+        imbalance = C.MOE_IMBALANCE if ep > 1 else 1.0
         local = max(1.0, m.n_experts / ep)
         per_expert = rows / tp * m.n_top_k * etp / local
         grouped = local * (gemm(per_expert, 2.0 * w / etp, h) + gemm(per_expert, h, w / etp))
-        fwd += grouped * C.MOE_IMBALANCE / C.GROUPED_GEMM_EFF
+        fwd += grouped * imbalance / C.GROUPED_GEMM_EFF
     else:
         fwd += gemm(rows, ffn_in_act / tp, h) + gemm(rows, h, ffn_act / tp)
     lin_model = 3.0 * fwd * layers
