@@ -142,7 +142,10 @@ class MfuFile(Strict):
         if not fabric or hw.topology is None:
             return Placement.mix(counts, hw.partitioning)
         fab, cross = fabric_from_topology(hw.topology, hw.pools or [], counts)
-        return Placement.mix(counts, hw.partitioning, fab, cross_type_gbit_per_s=cross)
+        tiers = tiers_from_topology(hw.topology, hw.pools or [], counts)
+        return Placement.mix(
+            counts, hw.partitioning, fab, cross_type_gbit_per_s=cross, tiers=tiers
+        )
 
 
 def fabric_from_topology(
@@ -164,6 +167,26 @@ def fabric_from_topology(
     if len(counts) > 1:
         cross = topo.span(pools, sum(counts.values())).bandwidth_gbit_per_s
     return fab, cross
+
+
+def tiers_from_topology(path: Path, pools: list[str], counts: dict[str, int]):
+    """Per type, the scale-out tiers of its first pool's fabric as (block GPUs, Gbit/s per GPU):
+    leaf group, pod, then the pool's core (sim.perf.collectives prices bytes by tier)."""
+    import math
+
+    from sim.topology import load_topology
+
+    topo = load_topology([path])
+    out = []
+    for name in pools:
+        p = topo.pool(name)
+        if p.gpu.name in counts and p.gpu.name not in dict(out):
+            f = p.fabric
+            leaf = f.domains_per_leaf_group * p.gpus_per_domain
+            bw = p.tier_bandwidth_gbit_per_s
+            tt = ((leaf, bw["leaf"]), (leaf * f.leaf_groups_per_pod, bw["spine"]), (math.inf, bw["core"]))
+            out.append((p.gpu.name, tt))
+    return tuple(out)
 
 
 def load_mfu(path: str | Path) -> tuple[MfuFile, TrainJob, Placement]:
