@@ -46,11 +46,6 @@ def test_leave_one_source_out_error_within_target(cv):
     assert mape(cv.held_out) <= 0.10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not met: smith2022 (MT-NLG, DeepSpeed pipeline, held out -20.6%) and opt2022"
-    " (one row, FLOP convention unknown, +21.3%) are just above 20% (docs/calibration.md)",
-)
 def test_no_source_mean_error_worse_than_20_percent(cv):
     by = defaultdict(list)
     for r in cv.held_out:
