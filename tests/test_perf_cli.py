@@ -171,7 +171,7 @@ def test_json_keeps_its_keys_and_adds_the_interval():
 
 
 def test_new_keys_are_accepted(tmp_path):
-    text = edit('virtual_pipeline = 7\nzero_stage = 1', "virtual_pipeline = 7\nzero_stage = 3")
+    text = edit("virtual_pipeline = 7\nzero_stage = 1", "virtual_pipeline = 7\nzero_stage = 3")
     text = text.replace('precision = "bf16"', 'precision = "fp4"')
     r = CliRunner().invoke(cli(), ["mfu", str(write(tmp_path, text)), "--json"])
     assert r.exit_code == 0, r.output

@@ -90,7 +90,11 @@ def test_hierarchical_reduce_scatter_sends_a_shrinking_shard_up_each_tier():
     tiers = ((72, NV), (1152, B), (math.inf, B / o))
     t = reduce_scatter_s(v, 4608, 1, tiers)
     # 72 ranks per rack, 16 racks per pod, 4 pods: each level exchanges the shard it has left.
-    expect = v * (1 - 1 / 72) / NV + v / 72 * (1 - 72 / 1152) / B + v / 1152 * (1 - 1152 / 4608) / (B / o)
+    expect = (
+        v * (1 - 1 / 72) / NV
+        + v / 72 * (1 - 72 / 1152) / B
+        + v / 1152 * (1 - 1152 / 4608) / (B / o)
+    )
     assert t == pytest.approx(expect)
     flat = reduce_scatter_s(v, 4608, 1, tiers, "ring")
     assert flat == pytest.approx(4607 / 4608 * v / (B / o))
@@ -104,12 +108,22 @@ def test_doubling_a_tier_few_bytes_cross_raises_time_less_than_proportionally():
     assert t4 - t2 == pytest.approx(v / 1152 * 0.75 / B * (4.0 - 2.0))
     assert t4 < 2 * t2
     # The same through a step: gradient traffic of a job over 4 pods of GB200 racks.
-    m = Model(params=70.6e9, layers=80, hidden=8192, heads=64, kv_heads=8, ffn_hidden=28672,
-              vocab=128256, seq_len=8192)
+    m = Model(
+        params=70.6e9,
+        layers=80,
+        hidden=8192,
+        heads=64,
+        kv_heads=8,
+        ffn_hidden=28672,
+        vocab=128256,
+        seq_len=8192,
+    )
     j = job(m, 4608, Parallelism(1, 1, 4608, zero_stage=3), recompute="full")
+
     def st(o, algo):
         tt = (("GB200", ((1152, 400.0), (math.inf, 400.0 / o))),)
         return step(j, Placement(((("GB200", 4608),)), tiers=tt, algorithm=algo)).step_time_s
+
     d_hier = st(4.0, "hierarchical") - st(2.0, "hierarchical")
     d_ring = st(4.0, "ring") - st(2.0, "ring")
     assert 0 <= d_hier < d_ring
@@ -125,12 +139,33 @@ def test_all_to_all_is_paced_by_the_slowest_tier_it_crosses():
 
 # -- mixture of experts -----------------------------------------------------------------------
 
+
 def _moe():
     """128 experts of width 1536, top-8 (a fine-grained MoE); params taken from the shape."""
-    m = Model(params=1.0, layers=16, hidden=4096, heads=32, kv_heads=8, ffn_hidden=1536,
-              vocab=131072, seq_len=4096, experts=128, top_k=8)
-    return Model(params=m.structure_params, layers=16, hidden=4096, heads=32, kv_heads=8,
-                 ffn_hidden=1536, vocab=131072, seq_len=4096, experts=128, top_k=8)
+    m = Model(
+        params=1.0,
+        layers=16,
+        hidden=4096,
+        heads=32,
+        kv_heads=8,
+        ffn_hidden=1536,
+        vocab=131072,
+        seq_len=4096,
+        experts=128,
+        top_k=8,
+    )
+    return Model(
+        params=m.structure_params,
+        layers=16,
+        hidden=4096,
+        heads=32,
+        kv_heads=8,
+        ffn_hidden=1536,
+        vocab=131072,
+        seq_len=4096,
+        experts=128,
+        top_k=8,
+    )
 
 
 def _exposed_mp_s(r, n, peak):
@@ -193,9 +228,8 @@ def test_overridden_constants_change_the_model_and_are_restored():
     with C.overridden(MOE_IMBALANCE=1.5, GEMM_EFF_HOPPER=C.GEMM_EFF_HOPPER / 2):
         assert step(j, pl).step_time_s > base
     assert step(j, pl).step_time_s == base
-    with pytest.raises(KeyError):
-        with C.overridden(NOT_A_CONSTANT=1.0):
-            pass
+    with pytest.raises(KeyError), C.overridden(NOT_A_CONSTANT=1.0):
+        pass
 
 
 def test_prediction_interval_brackets_the_step():

@@ -41,8 +41,10 @@ def _scenario_job(file: str, name: str):
         shapes.update({j.name: j for j in (*wf.training, *wf.streams)})
     if name not in shapes:
         raise InputError.single(
-            "--job", f"no training job or stream of that name; known: {', '.join(shapes)}",
-            name, file=file,
+            "--job",
+            f"no training job or stream of that name; known: {', '.join(shapes)}",
+            name,
+            file=file,
         )
     shape = shapes[name]
     job = train_job(shape.model, shape.training, shape.parallelism)
@@ -56,8 +58,14 @@ def _load(file: str, job_name: str | None):
     if job_name is not None and not is_mfu:
         return _scenario_job(file, job_name)
     if not is_mfu:
-        kind = "a scenario file" if "horizon" in raw else (
-            "a workload file" if {"training", "streams", "leases"} & set(raw) else "not an mfu file"
+        kind = (
+            "a scenario file"
+            if "horizon" in raw
+            else (
+                "a workload file"
+                if {"training", "streams", "leases"} & set(raw)
+                else "not an mfu file"
+            )
         )
         raise InputError(
             [

@@ -53,14 +53,12 @@ def training_section(cv: CrossValidation) -> list[str]:
     for s in sorted(src_held):
         h = src_held[s]
         mean = sum(r.error for r in h) / len(h)
-        out.append(
-            f"| {s} | {len(h)} | {mape(h):.1%} | {mean:+.1%} | {mape(src_in[s]):.1%} |"
-        )
+        out.append(f"| {s} | {len(h)} | {mape(h):.1%} | {mean:+.1%} | {mape(src_in[s]):.1%} |")
     out += [
         "",
         f"Prediction interval of `sim mfu`: the {INTERVAL_LEVEL:.0%} interval of the held-out",
         f"log(modelled / reported step time) is [{lo:+.3f}, {hi:+.3f}], so a modelled step T",
-        f"gives a step between T x {2.718281828 ** -hi:.3f} and T x {2.718281828 ** -lo:.3f}.",
+        f"gives a step between T x {2.718281828**-hi:.3f} and T x {2.718281828**-lo:.3f}.",
         "",
         "## Fitted constants",
         "",

@@ -66,7 +66,9 @@ def fit(prepared=None, leave_out: str | None = None) -> Fit:
         errs = np.array([row.log_error for row in _rows(use, vals)])
         return np.concatenate([errs * w, (x - prior) / PRIOR_LOG_SD])
 
-    res = least_squares(residuals, prior, bounds=(lo, hi), method="trf", diff_step=1e-3, xtol=1e-8, ftol=1e-10)
+    res = least_squares(
+        residuals, prior, bounds=(lo, hi), method="trf", diff_step=1e-3, xtol=1e-8, ftol=1e-10
+    )
     values = {k: float(round(v, 4)) for k, v in zip(FITTED, np.exp(res.x), strict=True)}
     return Fit(values, _rows(prepared, values), float(res.cost), int(res.nfev))
 
@@ -93,8 +95,6 @@ def cross_validate() -> CrossValidation:
         f = fit(prepared, leave_out=s)
         folds[s] = f.values
         held += [row for row in f.rows if row.source == s]
-    order = {id(x[0]): i for i, x in enumerate(prepared)}
-    del order
     return CrossValidation(full, held, folds)
 
 

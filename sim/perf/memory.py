@@ -108,10 +108,8 @@ def memory(job: TrainJob, g: GPU, microbatches: int | None = None) -> MemoryUse:
     z = par.zero_stage
     cache = {"fp8": C.FP8_WEIGHT_CACHE_BYTES, "fp4": C.FP4_WEIGHT_CACHE_BYTES}
     wb = C.WEIGHT_BYTES + cache.get(t.precision, 0.0)
-    if z >= 3:  # FSDP: own shard + two gathered layers (the one computing, the one prefetched)
-        weights = sharded * wb + 2.0 * layer_params_per_gpu(job) * wb
-    else:
-        weights = held * wb
+    # FSDP: own shard + two gathered layers (the one computing, the one prefetched).
+    weights = (sharded + 2.0 * layer_params_per_gpu(job) if z >= 3 else held) * wb
     grads = (sharded if z >= 2 else held) * C.GRAD_BYTES
     opt = C.OPTIMIZER_BYTES * (sharded if z >= 1 else held)
     tokens = t.micro_batch * m.seq_len / par.cp

@@ -162,10 +162,15 @@ class Model:
                 )
             )
         if explicit and self.active_params is not None:
-            act = self.structure_params - self.layers * (self.mlp_params_layer - self.mlp_active_params_layer)
+            act = self.structure_params - self.layers * (
+                self.mlp_params_layer - self.mlp_active_params_layer
+            )
             if abs(act / self.active_params - 1) > 0.25:
                 out.append(
-                    ("model.active_params", f"inconsistent with experts/top_k, which give {act:.3g}")
+                    (
+                        "model.active_params",
+                        f"inconsistent with experts/top_k, which give {act:.3g}",
+                    )
                 )
         if self.active_params is not None and self.active_params > self.params:
             out.append(("model.active_params", f"exceeds params ({self.params:g})"))

@@ -219,7 +219,9 @@ def problems(job: TrainJob, placement: Placement) -> list[Problem]:
     if par.ep > 1 and not m.is_moe:
         out.append(Problem("parallelism.ep", "expert parallelism needs an MoE model", par.ep))
     elif (par.tp * par.cp * par.dp) % par.ep:
-        out.append(Problem("parallelism.ep", "must divide tp*cp*dp (the folded expert grid)", par.ep))
+        out.append(
+            Problem("parallelism.ep", "must divide tp*cp*dp (the folded expert grid)", par.ep)
+        )
     elif par.ep > 1 and m.experts and m.experts % par.ep:
         out.append(Problem("parallelism.ep", f"must divide model.experts ({m.experts})", par.ep))
     if t.global_batch % t.micro_batch:
@@ -370,7 +372,9 @@ def _rank(job: TrainJob, g: GPU, tt: Tiers, hide_comm: bool = False) -> _Rank:
         attn_rate = bf16 * C.ATTN_EFF_FLASH
     else:
         attn_fwd = 4.0 * m.seq_len * h * rows / tp
-        attn_rate = min(bf16 * C.gemm_eff(g.name, "bf16"), C.UNFUSED_ATTN_FLOP_PER_BYTE * hbm * C.HBM_EFF)
+        attn_rate = min(
+            bf16 * C.gemm_eff(g.name, "bf16"), C.UNFUSED_ATTN_FLOP_PER_BYTE * hbm * C.HBM_EFF
+        )
     attn_model = 3.0 * attn_fwd * layers / attn_rate
     attn_re = attn_fwd * layers / attn_rate if t.recompute != "none" else 0.0
     # Output layer on the last stage.
@@ -512,10 +516,10 @@ def step(
             cross = min(g.nic_gbit_per_s for g, _ in types) / C.CROSS_TYPE_OVERSUBSCRIPTION
         cross_bytes = cross * 1e9 / 8.0 * C.NET_EFF
     dp_s = []
-    for i, ((g, n), r) in enumerate(zip(types, ranks, strict=True)):
+    for i, r in enumerate(ranks):
         tt = fabric[i]
         d_i = replicas[i] * par.cp
-        e_i = max(1, d_all and e_all * replicas[i] // par.dp)
+        e_i = max(1, e_all * replicas[i] // par.dp)
         # Collective time is linear in the bytes: price one byte per group, then scale.
         if k == 1:
             ud = rs_per_byte(d_all, s_d, tt, algo)

@@ -143,9 +143,7 @@ class MfuFile(Strict):
             return Placement.mix(counts, hw.partitioning)
         fab, cross = fabric_from_topology(hw.topology, hw.pools or [], counts)
         tiers = tiers_from_topology(hw.topology, hw.pools or [], counts)
-        return Placement.mix(
-            counts, hw.partitioning, fab, cross_type_gbit_per_s=cross, tiers=tiers
-        )
+        return Placement.mix(counts, hw.partitioning, fab, cross_type_gbit_per_s=cross, tiers=tiers)
 
 
 def fabric_from_topology(
@@ -184,7 +182,11 @@ def tiers_from_topology(path: Path, pools: list[str], counts: dict[str, int]):
             f = p.fabric
             leaf = f.domains_per_leaf_group * p.gpus_per_domain
             bw = p.tier_bandwidth_gbit_per_s
-            tt = ((leaf, bw["leaf"]), (leaf * f.leaf_groups_per_pod, bw["spine"]), (math.inf, bw["core"]))
+            tt = (
+                (leaf, bw["leaf"]),
+                (leaf * f.leaf_groups_per_pod, bw["spine"]),
+                (math.inf, bw["core"]),
+            )
             out.append((p.gpu.name, tt))
     return tuple(out)
 
