@@ -240,3 +240,37 @@ def test_prediction_interval_brackets_the_step():
     assert d["step_time_s_high"] == pytest.approx(r.step_time_s * math.exp(-lo))
     assert d["mfu_low"] * d["step_time_s_high"] == pytest.approx(r.mfu * r.step_time_s)
     assert d["step_time_s_low"] <= d["step_time_s"] <= d["step_time_s_high"]
+
+
+def test_workload_job_tables_take_the_new_keys_to_the_perf_job():
+    from sim.spec.mfu import train_job
+    from sim.spec.workload import JobShape
+
+    m = _moe()
+    shape = JobShape.model_validate(
+        {
+            "model": {
+                "params": m.structure_params,
+                "layers": 16,
+                "hidden": 4096,
+                "heads": 32,
+                "kv_heads": 8,
+                "ffn_hidden": 1536,
+                "vocab": 131072,
+                "seq_len": 4096,
+                "experts": 128,
+                "top_k": 8,
+                "shared_experts": 0,
+            },
+            "training": {
+                "global_batch": 512,
+                "micro_batch": 1,
+                "precision": "fp4",
+                "recompute": "none",
+            },
+            "parallelism": {"tp": 2, "pp": 1, "dp": 128, "cp": 1, "ep": 32, "zero_stage": 3},
+        }
+    )
+    j = train_job(shape.model, shape.training, shape.parallelism)
+    assert j.model == m and j.training.precision == "fp4"
+    assert (j.parallelism.ep, j.parallelism.zero_stage) == (32, 3)
