@@ -100,6 +100,14 @@ def test_hierarchical_reduce_scatter_sends_a_shrinking_shard_up_each_tier():
     assert flat == pytest.approx(4607 / 4608 * v / (B / o))
 
 
+def test_tree_reduces_in_the_domain_then_sends_the_shard_at_the_outermost_tier():
+    v = 8e9
+    tiers = ((72, NV), (1152, B), (math.inf, B / 2))
+    t = reduce_scatter_s(v, 4608, 1, tiers, "tree")
+    assert t == pytest.approx(v * 71 / 72 / NV + v / 72 * (1 - 72 / 4608) / (B / 2))
+    assert reduce_scatter_s(v, 64, 1, tiers, "tree") == pytest.approx(v * 63 / 64 / NV)
+
+
 def test_doubling_a_tier_few_bytes_cross_raises_time_less_than_proportionally():
     v = 8e9
     tiers = {o: ((72, NV), (1152, B), (math.inf, B / o)) for o in (2.0, 4.0)}

@@ -167,28 +167,28 @@ def fabric_from_topology(
     return fab, cross
 
 
-def tiers_from_topology(path: Path, pools: list[str], counts: dict[str, int]):
-    """Per type, the scale-out tiers of its first pool's fabric as (block GPUs, Gbit/s per GPU):
-    leaf group, pod, then the pool's core (sim.perf.collectives prices bytes by tier)."""
+def pool_tiers(pool) -> tuple[tuple[float, float], ...]:
+    """A pool's scale-out tiers as (block GPUs, Gbit/s per GPU): leaf group, pod, then the
+    pool's core (`sim.topology.PoolInfo`; sim.perf.collectives prices bytes by tier)."""
     import math
 
+    f = pool.fabric
+    leaf = f.domains_per_leaf_group * pool.gpus_per_domain
+    bw = pool.tier_bandwidth_gbit_per_s
+    return ((leaf, bw["leaf"]), (leaf * f.leaf_groups_per_pod, bw["spine"]), (math.inf, bw["core"]))
+
+
+def tiers_from_topology(path: Path, pools: list[str], counts: dict[str, int]):
+    """Per type, the tiers of its first pool in `pools` (see `pool_tiers`)."""
     from sim.topology import load_topology
 
     topo = load_topology([path])
-    out = []
+    out: dict[str, tuple] = {}
     for name in pools:
         p = topo.pool(name)
-        if p.gpu.name in counts and p.gpu.name not in dict(out):
-            f = p.fabric
-            leaf = f.domains_per_leaf_group * p.gpus_per_domain
-            bw = p.tier_bandwidth_gbit_per_s
-            tt = (
-                (leaf, bw["leaf"]),
-                (leaf * f.leaf_groups_per_pod, bw["spine"]),
-                (math.inf, bw["core"]),
-            )
-            out.append((p.gpu.name, tt))
-    return tuple(out)
+        if p.gpu.name in counts and p.gpu.name not in out:
+            out[p.gpu.name] = pool_tiers(p)
+    return tuple(out.items())
 
 
 def load_mfu(path: str | Path) -> tuple[MfuFile, TrainJob, Placement]:
