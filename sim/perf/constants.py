@@ -347,6 +347,11 @@ def interval_quantiles() -> tuple[float, float, float]:
 _hooks: list = []  # callables run after constants change (e.g. cache_clear of cached_step)
 
 
+def on_change(callback) -> None:
+    """Call `callback()` whenever `overridden` sets or restores constants (memo invalidation)."""
+    _hooks.append(callback)
+
+
 @contextmanager
 def overridden(**values: float) -> Iterator[None]:
     """Set constants by name for the duration of the block (unknown names raise KeyError)."""

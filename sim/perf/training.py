@@ -605,4 +605,4 @@ def step(
 # The engine's memo: inputs are frozen and hashable, `step` is pure given the constants
 # (constants.overridden clears it).
 cached_step = lru_cache(maxsize=1 << 16)(step)
-C._hooks.append(cached_step.cache_clear)
+C.on_change(cached_step.cache_clear)
