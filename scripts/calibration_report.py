@@ -1,11 +1,14 @@
-"""Fit the performance constants, cross-validate them and regenerate docs/calibration.md and
+"""Fit the training constants, cross-validate them and regenerate docs/calibration.md and
 sim/data/perf_fit.toml (the fitted constants and the prediction-interval quantiles).
 
-Usage: python scripts/calibration_report.py [--check]   (--check: exit 1 if either is stale)
+Usage: python scripts/calibration_report.py [--check] [--fit-inference]
+  --check: exit 1 if either file is stale; --fit-inference: first refit the serving constants
+  (sim/data/inference_fit.toml) by the procedure in sim/perf/inference_calibration.py.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -22,6 +25,14 @@ def outputs() -> dict[Path, str]:
 
 
 def main(argv: list[str]) -> int:
+    if "--fit-inference" in argv:
+        from sim.perf import inference_calibration, inference_fit
+
+        fitted = inference_calibration.refit()
+        print(f"wrote {inference_fit.FIT_PATH}: {fitted}")
+        # the constants are read at import: write the report from a fresh interpreter
+        rest = [a for a in argv if a != "--fit-inference"]
+        os.execv(sys.executable, [sys.executable, __file__, *rest])
     files = outputs()
     if "--check" in argv:
         stale = [p for p, text in files.items() if (p.read_text() if p.is_file() else "") != text]

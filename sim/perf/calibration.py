@@ -5,9 +5,8 @@ docs/calibration.md) and the tests. Assumptions the CSVs leave open are stated h
 notes and in the report:
 - micro-batch as the CSV gives it (1 where the source does not list it);
 - training rows marked `use = reserved` (sources kept for independent validation) are never
-  read by the fit nor reported;
-- inference prompt lengths (not in the CSV): MLPerf llama2-70b (OpenOrca) ~294 input tokens,
-  llama3.1-405b ~9,400 input tokens (MLCommons benchmark descriptions; approximate).
+  read by the fit nor reported.
+The inference rows are sim/perf/inference_calibration.py's.
 """
 
 from __future__ import annotations
@@ -18,21 +17,12 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim.perf.inference import ServedModel, tokens_per_s_per_gpu
 from sim.perf.model import Model, Parallelism, Training, TrainJob
 from sim.perf.training import Placement, step
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAINING_CSV = ROOT / "calibration" / "training.csv"
-INFERENCE_CSV = ROOT / "calibration" / "inference.csv"
 
-# Mean input tokens of the MLPerf datasets (approximate; not in inference.csv).
-PROMPT_TOKENS = {"llama2-70b": 294, "llama3.1-405b": 9400}
-# Shapes of the served models (Touvron et al. 2023; Llama 3 model card).
-SERVED_SHAPES = {
-    "llama2-70b": dict(layers=80, hidden=8192, heads=64, kv_heads=8),
-    "llama3.1-405b": dict(layers=126, hidden=16384, heads=128, kv_heads=8),
-}
 
 
 @dataclass(frozen=True)
@@ -126,40 +116,6 @@ def evaluate(r: dict[str, str], job: TrainJob, placement: Placement) -> Row:
 
 def training_rows(path: Path = TRAINING_CSV) -> list[Row]:
     return [evaluate(r, *training_job(r)) for r in training_records(path)]
-
-
-def inference_rows(path: Path = INFERENCE_CSV) -> list[Row]:
-    out = []
-    for r in _read(path):
-        name = r["model"]
-        served = ServedModel(params=float(r["params_b"]) * 1e9, **SERVED_SHAPES[name])
-        prec = "fp4" if r["precision"] == "nvfp4" else r["precision"]
-        modelled = tokens_per_s_per_gpu(
-            served,
-            r["gpu"],
-            prec,
-            prompt_tokens=PROMPT_TOKENS[name],
-            output_tokens=_OUTPUT_TOKENS[name],
-            scenario=r["scenario"],
-        )
-        detail = f"{r['scenario']} {r['precision']}"
-        out.append(
-            Row(
-                r["source"],
-                name,
-                r["gpu"],
-                detail,
-                "tokens_per_s_per_gpu",
-                float(r["tokens_per_s_per_gpu"]),
-                modelled,
-                "",
-            )
-        )
-    return out
-
-
-# Mean generated tokens per request, from the inference.csv header comment.
-_OUTPUT_TOKENS = {"llama2-70b": 292, "llama3.1-405b": 652}
 
 
 def mape(rows: list[Row]) -> float:

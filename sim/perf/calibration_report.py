@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from sim.perf import constants as C
-from sim.perf.calibration import Row, inference_rows, mape
+from sim.perf.calibration import Row, mape
 from sim.perf.fit import FITTED, INTERVAL_LEVEL, PRIOR_LOG_SD, CrossValidation
 
 
@@ -117,28 +117,10 @@ def training_section(cv: CrossValidation) -> list[str]:
 
 
 def inference_section() -> list[str]:
-    inf = inference_rows()
-    out = [
-        "## Inference",
-        "",
-        "Not fitted: the inference model's own constants (`sim/perf/inference.py`).",
-        "",
-        "| source | model | GPU | scenario | reported tok/s/GPU | model | error |",
-        "|---|---|---|---|---:|---:|---:|",
-    ]
-    for r in inf:
-        out.append(
-            f"| {r.source} | {r.model} | {r.gpu} | {r.detail} | {r.reported:g} | {r.modelled:.4g} |"
-            f" {r.error:+.1%} |"
-        )
-    worst = max(inf, key=lambda r: abs(r.error))
-    out += [
-        "",
-        f"Mean absolute percentage error: **{mape(inf):.1%}** over {len(inf)} rows; worst row"
-        f" {worst.model} {worst.gpu} {worst.detail} ({worst.error:+.1%}).",
-        "",
-    ]
-    return out
+    """The serving model's section (sim/perf/inference_calibration.py writes it)."""
+    from sim.perf.inference_calibration import section
+
+    return section().splitlines()
 
 
 SECTIONS = (training_section, inference_section)

@@ -274,14 +274,8 @@ MEMORY_RESERVE_GB = 3.0
 # MoE dispatch/combine payload per token element (BF16).
 A2A_BYTES = 2.0
 
-# -- inference (owned by sim/perf/inference.py) -------------------------------------------------
-# Weights may take at most this fraction of an instance's HBM; the rest is KV cache and buffers.
-INFER_WEIGHT_HBM_FRACTION = 0.5
-# Fraction of HBM usable for weights + KV cache (the rest: activations, runtime, fragmentation).
-INFER_HBM_USABLE = 0.90
-# Fraction of dense peak that serving engines sustain on prefill/decode GEMMs, relative to the
-# training GEMM efficiency: smaller, ragged batches, sampling, scheduling (TensorRT-LLM/vLLM).
-INFER_GEMM_EFF_VS_TRAINING = 0.85
+# -- Inference ----------------------------------------------------------------------------------
+# Serving constants are fitted (sim/data/inference_fit.toml, see sim/perf/inference_calibration.py).
 # MLPerf "server" runs Poisson arrivals under tail-latency bounds; a server can be loaded to about
 # this fraction of its offline throughput before the 99th percentile breaks (M/D/1-like queueing).
 SERVER_LOAD = 0.85
@@ -318,8 +312,8 @@ def gemm_eff(gpu_name: str, precision: str) -> float:
 
 # -- the inference model's own tables (sim/perf/inference.py, owned by the serving work) --------
 # Kept as they were calibrated against calibration/inference.csv; the training model uses
-# `gemm_eff` and `attention` above. Sources as in docs/perf-model.md (cuBLAS GEMM sweeps,
-# FlashAttention-3); FP4 dense peaks per NVIDIA GB200/GB300 NVL72 specifications.
+# `gemm_eff`, ATTN_EFF_FLASH and UNFUSED_ATTN_FLOP_PER_BYTE above. Sources as in docs/perf-model.md (cuBLAS GEMM sweeps,
+# FlashAttention-3).
 GEMM_EFF_MAX: dict[str, dict[str, float]] = {
     "A100-80GB": {"bf16": 0.80, "fp16": 0.80, "fp8": 0.80},
     "H100": {"bf16": 0.80, "fp16": 0.80, "fp8": 0.68},
@@ -334,7 +328,6 @@ ATTENTION: dict[str, tuple[float, float]] = {
     "GB200": (0.55, 0.5),
     "GB300": (0.55, 0.5),
 }
-FP4_DENSE_TFLOPS: dict[str, float] = {"GB200": 10000.0, "GB300": 15000.0}
 
 
 def interval_quantiles() -> tuple[float, float, float]:
