@@ -321,6 +321,9 @@ GEMM_EFF_MAX: dict[str, dict[str, float]] = {
     "GB200": {"bf16": 0.73, "fp16": 0.73, "fp8": 0.62, "fp4": 0.55},
     "GB300": {"bf16": 0.73, "fp16": 0.73, "fp8": 0.62, "fp4": 0.55},
 }
+# NIC efficiency the serving fit (sim/data/inference_fit.toml) was made with: the training fit
+# moves NET_EFF, the serving constants were fitted at this value.
+SERVING_NET_EFF = 0.85
 ATTENTION: dict[str, tuple[float, float]] = {
     "A100-80GB": (0.20, 1.0),
     "H100": (0.55, 0.5),
