@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from sim.assumptions import AssumedInt
 from sim.errors import Problem
 from sim.hardware import catalog
 from sim.perf.model import Model, Parallelism, Training, TrainJob
@@ -18,6 +19,8 @@ from sim.perf.training import Placement, problems
 from sim.spec.base import FilePath, Strict, load
 
 Pos = Annotated[int, Field(ge=1)]
+# A positive integer that may carry an `assumed` range (a job shape nobody published).
+AssumedPos = Annotated[AssumedInt, Field(ge=1)]
 
 
 class ModelSpec(Strict):
@@ -35,8 +38,8 @@ class ModelSpec(Strict):
 
 
 class TrainingSpec(Strict):
-    global_batch: Pos
-    micro_batch: Pos
+    global_batch: AssumedPos
+    micro_batch: AssumedPos
     precision: Literal["bf16", "fp16", "fp8"]
     recompute: Literal["none", "selective", "full"]
 
@@ -46,8 +49,8 @@ class ParallelismSpec(Strict):
     pp: Pos
     dp: Pos
     cp: Pos
-    virtual_pipeline: Pos = 1
-    ep: Pos = 1
+    virtual_pipeline: AssumedPos = 1
+    ep: AssumedPos = 1
 
 
 def train_job(m: ModelSpec, t: TrainingSpec, p: ParallelismSpec, dp: int | None = None) -> TrainJob:

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from sim.assumptions import AssumedFloat
 from sim.errors import Problem
 from sim.spec.base import FilePath, Strict
 from sim.spec.mfu import ModelSpec, ParallelismSpec, TrainingSpec
@@ -158,7 +159,7 @@ class Serving(Strict):
     # [[date, output tokens per day]], linear between points, flat outside.
     demand_tokens_per_day: list[tuple[dt.date, float]] = Field(min_length=1)
     price_usd_per_million_tokens: float = Field(ge=0, le=1e4)
-    utilization: float = Field(default=0.6, gt=0, le=1)  # headroom for peaks and latency
+    utilization: AssumedFloat = Field(default=0.6, gt=0, le=1)  # headroom for peaks and latency
     priority: int = 50
 
 
