@@ -1,0 +1,381 @@
+"""Which assumptions decide a training job's MFU, and which of them an observed MFU supports.
+
+The job's modelled MFU (as `sim explain` computes it: the engine's placement on an empty
+campus, the perf model, the expected failure factor) becomes a function of every ranged input
+it reads: the fabric figures of its sites' topology files, the campus link, the scenario's
+failure parameters, its own shape in its workload file, and the perf model's constant ranges
+(`sim/data/perf-constants.toml`). A sample sets those values in copies of the raw documents,
+re-validates them and rebuilds only what they feed. `analyse` then runs Morris screening, Sobol
+indices on the inputs that survive the screen, one-at-a-time swings for the tornado chart, and,
+given an observation, rejection sampling over the declared ranges.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from sim import perf, sensitivity
+from sim.assumptions import PERF_CONSTANTS_FILE, Assumption, collect, key, set_value
+from sim.explain import expected_failures, find_job, full_size
+from sim.perf import constants as perf_constants
+from sim.spec.base import read_toml, validate
+from sim.spec.mfu import train_job
+from sim.spec.scenario import Scenario
+from sim.spec.topology import TopologyFile
+from sim.spec.workload import WorkloadFile
+from sim.topology import Topology
+
+PERF = "perf"
+
+
+@contextmanager
+def constants_set(values: Mapping[str, float]) -> Iterator[None]:
+    """Temporarily set perf-model constants by dotted path (`NET_EFF`, `GEMM_EFF_MAX.H100.bf16`)
+    in `sim.perf.constants`, which the perf model reads at call time; restored on exit."""
+    saved: dict[str, object] = {}
+    try:
+        for path, v in values.items():
+            name, *rest = path.split(".")
+            if name not in saved:
+                saved[name] = getattr(perf_constants, name)
+                setattr(perf_constants, name, copy.deepcopy(saved[name]))
+            if rest:
+                node = getattr(perf_constants, name)
+                for p in rest[:-1]:
+                    node = node[p]
+                node[rest[-1]] = v
+            else:
+                setattr(perf_constants, name, v)
+        yield
+    finally:
+        for name, v in saved.items():
+            setattr(perf_constants, name, v)
+
+
+@dataclass(frozen=True)
+class Input:
+    """A ranged assumption the job's MFU reads, and where its sampled value goes."""
+
+    assumption: Assumption
+    kind: str  # scenario, topology, workload or perf
+    file: Path | None  # the raw document it is set in (None for perf constants)
+    snap: str  # "" (continuous), "round", "pow2" or "batch" (a multiple of dp x micro-batch)
+
+    @property
+    def name(self) -> str:
+        return key(self.assumption)
+
+
+class JobMFU:
+    """The modelled MFU of one job as a function of its ranged assumptions."""
+
+    def __init__(self, prep, name: str):
+        self.prep, self.name = prep, name
+        self.job = find_job(prep, name)
+        topo = prep.topology
+        pools = [topo.pool(p) for p in self.job.shape.pools]
+        self.gpu_types = {p.gpu.name for p in pools}
+        self._site_file = {Path(p.site.file).resolve(): p.site.file for p in pools}
+        self.site_files = set(self._site_file)
+        self.pool_names = {p.name for p in pools}
+        self.scenario_file = Path(prep.path).resolve()
+        self.workload_file, self.table = self._where_the_job_is()
+        self.raw: dict[Path, dict] = {}
+        self.inputs: list[Input] = []
+        self.unread: list[Assumption] = []
+        for a in collect(prep.path):
+            if not a.assumed:
+                continue
+            inp = self._bind(a)
+            (self.inputs.append(inp) if inp else self.unread.append(a))
+        for inp in self.inputs:
+            if inp.file is not None and inp.file not in self.raw:
+                self.raw[inp.file] = read_toml(inp.file)
+
+    def _where_the_job_is(self) -> tuple[Path, str]:
+        pairs = zip(self.prep.scenario.workloads, self.prep.workloads, strict=True)
+        for i, (path, w) in enumerate(pairs):
+            for table in ("training", "streams"):
+                for j, item in enumerate(getattr(w, table)):
+                    if item.name == self.name:
+                        self.workload_index = i
+                        return Path(path).resolve(), f"{table}[{j}]."
+        raise AssertionError("find_job found a job no workload holds")
+
+    def _bind(self, a: Assumption) -> Input | None:
+        """Where a ranged assumption enters this job's MFU, or None if it does not."""
+        f = Path(a.file).resolve()
+        snap = "round" if isinstance(a.value, int) else ""
+        if isinstance(a.value, int) and a.value > 0 and a.value & (a.value - 1) == 0:
+            snap = "pow2"
+        if f == PERF_CONSTANTS_FILE.resolve():
+            parts = a.path.split(".")
+            if len(parts) == 3 and (
+                parts[1] not in self.gpu_types or parts[2] != self.job.shape.training.precision
+            ):
+                return None
+            return Input(a, PERF, None, "")
+        if f == self.scenario_file:
+            p = a.path
+            if p == "campus.link_tbit_per_s" and len(self.site_files) > 1:
+                return Input(a, "scenario", f, snap)
+            if p in ("failures.scale", "failures.restart_minutes", "failures.checkpoint_write_minutes"):
+                return Input(a, "scenario", f, snap)
+            if p.startswith("failures.rates.") and p.split(".")[2] in self.gpu_types:
+                return Input(a, "scenario", f, snap)
+            return None
+        if f in self.site_files:
+            if a.path.startswith("site.fabric."):
+                return Input(a, "topology", f, snap)
+            if a.path.startswith("pools["):
+                i = int(a.path[6 : a.path.index("]")])
+                pool = self._raw(f)["pools"][i]
+                if pool.get("name") in self.pool_names and ".fabric." in a.path:
+                    return Input(a, "topology", f, snap)
+            return None
+        if f == self.workload_file and a.path.startswith(self.table):
+            if a.path.endswith(".global_batch"):
+                snap = "batch"
+            return Input(a, "workload", f, snap)
+        return None
+
+    def _raw(self, f: Path) -> dict:
+        if f not in self.raw:
+            self.raw[f] = read_toml(f)
+        return self.raw[f]
+
+    # -- evaluation --------------------------------------------------------------------------
+    @property
+    def problem(self) -> sensitivity.Problem:
+        return sensitivity.Problem(
+            tuple(i.name for i in self.inputs),
+            tuple((float(i.assumption.low), float(i.assumption.high)) for i in self.inputs),
+        )
+
+    @property
+    def nominal(self) -> dict[str, float]:
+        return {i.name: float(i.assumption.value) for i in self.inputs}
+
+    def _snapped(self, inp: Input, x: float, doc: dict) -> float:
+        """A sampled value made valid: integers rounded (powers of two kept powers of two), a
+        global batch a whole number of micro-batches per data-parallel rank."""
+        if inp.snap == "round":
+            return int(round(x))
+        if inp.snap == "pow2":
+            return int(2 ** round(math.log2(x)))
+        if inp.snap == "batch":
+            job = doc
+            for part in self.table.rstrip(".").replace("]", "").split("["):
+                job = job[int(part)] if part.isdigit() else job[part]
+            micro = job["training"]["micro_batch"]
+            micro = micro["value"] if isinstance(micro, dict) else micro
+            q = self.job.max_dp * micro
+            return int(max(1, round(x / q)) * q)
+        return x
+
+    def mfu(self, values: Mapping[str, float]) -> float:
+        """The modelled MFU with these inputs (by name) set; the rest at their values."""
+        docs: dict[Path, dict] = {}
+        touched: dict[Path, set[str]] = {}
+        perf_values = {}
+        for inp in self.inputs:
+            if inp.name not in values:
+                continue
+            if inp.kind == PERF:
+                perf_values[inp.assumption.path] = float(values[inp.name])
+                continue
+            doc = docs.get(inp.file, self.raw[inp.file])
+            v = self._snapped(inp, values[inp.name], doc)
+            docs[inp.file] = with_value(doc, inp.assumption.path, v)
+            touched.setdefault(inp.file, set()).add(inp.assumption.path.split(".")[0].split("[")[0])
+        prep = self._prepared(docs, touched)
+        with constants_set(perf_values):
+            return baseline_mfu(prep, self.name)
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        names = self.problem.names
+        return np.array([self.mfu(dict(zip(names, row, strict=True))) for row in np.atleast_2d(X)])
+
+    def _prepared(self, docs: dict[Path, dict], touched: dict[Path, set[str]]):
+        """The prepared scenario with the sampled documents' tables re-validated and swapped in
+        (only the tables a sample touched, and only what they feed)."""
+        prep = self.prep
+        scenario = prep.scenario
+        if self.scenario_file in docs:
+            doc = docs[self.scenario_file]
+            scenario = scenario.model_copy(
+                update={
+                    k: validate(Scenario.model_fields[k].annotation, doc[k], self.scenario_file)
+                    for k in touched[self.scenario_file]
+                }
+            )
+        topo = prep.topology
+        specs = {
+            self._site_file[f]: validate(TopologyFile, d, f, {"base_dir": f.parent}, check=False)
+            for f, d in docs.items()
+            if f in self.site_files
+        }
+        link = scenario.campus.link_tbit_per_s
+        if specs or link != topo.campus_link_tbit_per_s:
+            topo = rebuilt(topo, specs, link)
+        workloads = prep.workloads
+        if self.workload_file in docs:
+            table, j = self.table.rstrip("]." ).split("[")
+            node = docs[self.workload_file][table][int(j)]
+            job = validate(type(self.job.shape), node, self.workload_file,
+                           {"base_dir": self.workload_file.parent})
+            w = workloads[self.workload_index]
+            items = list(getattr(w, table))
+            items[int(j)] = job
+            workloads = (
+                workloads[: self.workload_index]
+                + (w.model_copy(update={table: items}),)
+                + workloads[self.workload_index + 1 :]
+            )
+        return replace(prep, scenario=scenario, topology=topo, workloads=workloads)
+
+
+def with_value(raw: dict, path: str, value: float) -> dict:
+    """A copy of a raw document with the number at `path` set: only the tables along the path
+    are copied, the rest is shared with `raw` (which is left as it was)."""
+    parts: list[str | int] = []
+    for piece in path.split("."):
+        head, *idx = piece.replace("]", "").split("[")
+        parts += ([head] if head else []) + [int(i) for i in idx]
+    out = copy.copy(raw)
+    node = out
+    for p in parts[:-1]:
+        node[p] = copy.copy(node[p])
+        node = node[p]
+    set_value(node, parts[-1] if isinstance(parts[-1], str) else f"[{parts[-1]}]", value)
+    return out
+
+
+def rebuilt(topo: Topology, specs: Mapping[str, TopologyFile], link: float) -> Topology:
+    """The campus with the fabric tables of re-validated topology files (by the file name its
+    sites carry) swapped in."""
+    sites = []
+    for si in topo.sites:
+        spec = specs.get(si.file)
+        fab = spec.site.fabric.inter_pool_oversubscription if spec else si.inter_pool_oversubscription
+        sites.append(replace(si, inter_pool_oversubscription=fab))
+    pools = []
+    for p in topo.pools:
+        spec = specs.get(p.site.file)
+        fabric = next(q.fabric for q in spec.pools if q.name == p.name) if spec else p.fabric
+        pools.append(replace(p, site=sites[p.site.index], fabric=fabric))
+    layout = lambda f: (f.domains_per_leaf_group, f.leaf_groups_per_pod)  # noqa: E731
+    if any(layout(a.fabric) != layout(b.fabric) for a, b in zip(topo.pools, pools, strict=True)):
+        return Topology(sites, pools, topo.phases, link)
+    # Same domain layout: share the per-domain arrays, swap the figures (a 0.7 ms rebuild saved
+    # per sample).
+    out = copy.copy(topo)
+    out.sites, out.pools, out.campus_link_tbit_per_s = sites, pools, link
+    out.pool_by_name = {p.name: p for p in pools}
+    return out
+
+
+def baseline_mfu(prep, name: str) -> float:
+    """The job's MFU as `sim explain` models it without a run: full size on an empty campus,
+    times the expected failure factor."""
+    job = find_job(prep, name)
+    setup = full_size(prep, job)
+    shape = job.shape
+    p = shape.parallelism
+    unit = p.tp * p.pp * p.cp
+    tj = train_job(shape.model, shape.training, p, sum(setup.by_type.values()) // unit)
+    place = replace(setup.placement(shape.partitioning), jitter_cv=perf_constants.STEP_JITTER_CV)
+    return perf.step(tj, place).mfu * expected_failures(prep, job, setup)
+
+
+# -- the analysis ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Analysis:
+    job: str
+    mfu: float  # at every input's value
+    inputs: tuple[Input, ...]
+    unread: tuple[Assumption, ...]
+    screening: sensitivity.Screening
+    sobol: sensitivity.Indices
+    swings: dict[str, tuple[float, float]]  # one at a time: MFU at the input's low and high
+    posterior: sensitivity.Posterior | None
+    seed: int
+
+    @property
+    def screened_out(self) -> list[str]:
+        return [n for n in self.screening.mu_star if n not in self.sobol.ST]
+
+    def to_dict(self) -> dict:
+        out = {
+            "sobol": {
+                n: {
+                    "S1": self.sobol.S1[n],
+                    "S1_conf": self.sobol.S1_conf[n],
+                    "ST": self.sobol.ST[n],
+                    "ST_conf": self.sobol.ST_conf[n],
+                }
+                for n in self.sobol.ranking()
+            },
+            "sobol_conf_level": self.sobol.conf_level,
+            "morris_mu_star": self.screening.mu_star,
+            "screened_out": self.screened_out,
+            "swings": {n: list(v) for n, v in self.swings.items()},
+            "prior": {i.name: [i.assumption.low, i.assumption.high] for i in self.inputs},
+            "not_read_by_this_job": [key(a) for a in self.unread],
+            "evaluations": self.screening.evaluations + self.sobol.evaluations
+            + 2 * len(self.swings) + (self.posterior.samples if self.posterior else 0),
+            "seed": self.seed,
+        }
+        if self.posterior is not None:
+            post = self.posterior
+            out["observed_mfu"] = post.observed
+            out["tolerance"] = post.tolerance
+            out["consistent_fraction"] = post.consistent_fraction
+            out["posterior"] = {n: list(v) for n, v in post.ranges.items()}
+            out["closest"] = [{"mfu": y, "inputs": x} for y, x in post.closest]
+            out["mfu_range_over_prior"] = list(post.output_range)
+        return out
+
+
+def analyse(
+    prep,
+    name: str,
+    samples: int = 256,
+    seed: int = 0,
+    observed: float | None = None,
+    tolerance: float = 0.02,
+    rejection_samples: int = 4096,
+    trajectories: int = 20,
+) -> Analysis:
+    """Morris screening over every ranged input the job reads; Sobol S1/ST on those whose
+    mean elementary effect is at least 2% of the largest; one-at-a-time swings; and, with an
+    observation, rejection sampling over all of them. Deterministic for `seed`."""
+    model = JobMFU(prep, name)
+    problem = model.problem
+    base = model.mfu({})
+    screen = sensitivity.screen(model, problem, trajectories, seed)
+    kept = screen.kept() or list(problem.names)
+    sub = problem.subset(kept)
+
+    def partial(X: np.ndarray) -> np.ndarray:  # the kept inputs vary, the rest stay at value
+        return np.array([model.mfu(dict(zip(sub.names, row, strict=True))) for row in X])
+
+    indices = sensitivity.sobol(partial, sub, samples, seed)
+    swings = {
+        i.name: (model.mfu({i.name: i.assumption.low}), model.mfu({i.name: i.assumption.high}))
+        for i in model.inputs
+    }
+    post = None
+    if observed is not None:
+        post = sensitivity.reject(model, problem, observed, tolerance, rejection_samples, seed)
+    return Analysis(name, base, tuple(model.inputs), tuple(model.unread), screen, indices, swings,
+                    post, seed)
