@@ -379,3 +379,90 @@ def analyse(
         post = sensitivity.reject(model, problem, observed, tolerance, rejection_samples, seed)
     return Analysis(name, base, tuple(model.inputs), tuple(model.unread), screen, indices, swings,
                     post, seed)
+
+
+def _short(name: str) -> str:
+    """`topologies/colossus1.toml:site.fabric.x` -> `colossus1.toml site.fabric.x`."""
+    file, path = name.split(":", 1)
+    return f"{file.rsplit('/', 1)[-1]} {path}"
+
+
+def format_analysis(a: Analysis) -> str:
+    """The sensitivity ranking and, with an observation, what it rules in and out, as text."""
+    ind, scr = a.sobol, a.screening
+    n_sobol = ind.evaluations
+    lines = [
+        f"sensitivity of {a.job}'s modelled MFU ({a.mfu:.1%}) to the {len(a.inputs)} ranged "
+        f"assumptions it reads (uniform over each range, seed {a.seed}):",
+        f"Morris screening: {scr.evaluations:,} runs; "
+        + (
+            f"screened out (mean effect below 2% of the largest): "
+            + ", ".join(_short(n) for n in a.screened_out)
+            if a.screened_out
+            else "none screened out"
+        ),
+        f"Sobol indices: {n_sobol:,} runs, {ind.conf_level:.0%} intervals; "
+        f"MFU at each input's low and high, the others at their values:",
+        f"  {'assumption':62s} {'S1':>13s} {'ST':>13s}  {'MFU low .. high':>16s}",
+    ]
+    for n in ind.ranking():
+        lo, hi = a.swings[n]
+        lines.append(
+            f"  {_short(n):62s} {ind.S1[n]:5.2f} ± {ind.S1_conf[n]:4.2f}  {ind.ST[n]:5.2f} ± "
+            f"{ind.ST_conf[n]:4.2f}  {lo:6.1%} .. {hi:5.1%}"
+        )
+    if a.unread:
+        lines.append(
+            f"not read by this job's MFU: {len(a.unread)} more assumptions of the scenario "
+            "(prices, serving, other jobs, other sites); `sim assumptions FILE` lists them"
+        )
+    p = a.posterior
+    if p is None:
+        return "\n".join(lines)
+    lines.append("")
+    kept = round(p.consistent_fraction * p.samples)
+    head = (
+        f"observed MFU {p.observed:.1%} ± {p.tolerance:.1%}: {kept:,} of {p.samples:,} samples "
+        f"reproduce it ({p.consistent_fraction:.2%} of the prior space)"
+    )
+    if not p.ranges:
+        lines.append(head.replace(f"{kept:,} of", "none of"))
+        lines.append(
+            f"  over the declared ranges the model gives {p.output_range[0]:.1%} to "
+            f"{p.output_range[1]:.1%}; the closest samples:"
+        )
+        top = ind.ranking()[:4]
+        for y, x in p.closest:
+            moved = ", ".join(f"{_short(k).split(' ', 1)[1]}={x[k]:.3g}" for k in top if k in x)
+            lines.append(f"    MFU {y:.1%}: {moved}")
+        return "\n".join(lines)
+    lines += [head, f"  {'assumption':62s} {'prior':>17s}   {'surviving':>17s}"]
+    prior = {i.name: (i.assumption.low, i.assumption.high) for i in a.inputs}
+    order = sorted(p.ranges, key=lambda n: _narrowing(p.ranges[n], prior[n]))
+    for n in order:
+        (lo, hi), (plo, phi) = p.ranges[n], prior[n]
+        narrow = _narrowing((lo, hi), (plo, phi))
+        mark = "  rules out " + _ruled_out((lo, hi), (plo, phi)) if narrow < 0.8 else ""
+        lines.append(
+            f"  {_short(n):62s} [{_num(plo)}, {_num(phi)}]   [{_num(lo)}, {_num(hi)}]{mark}"
+        )
+    return "\n".join(lines)
+
+
+def _num(v: float) -> str:
+    return f"{v:7,.0f}" if abs(v) >= 1000 else f"{v:7.3g}"
+
+
+def _narrowing(surv: tuple[float, float], prior: tuple[float, float]) -> float:
+    """Surviving width over prior width (1 = the observation says nothing about it)."""
+    width = prior[1] - prior[0]
+    return (surv[1] - surv[0]) / width if width > 0 else 1.0
+
+
+def _ruled_out(surv: tuple[float, float], prior: tuple[float, float]) -> str:
+    parts = []
+    if surv[0] > prior[0] + 0.1 * (prior[1] - prior[0]):
+        parts.append(f"below {_num(surv[0]).strip()}")
+    if surv[1] < prior[1] - 0.1 * (prior[1] - prior[0]):
+        parts.append(f"above {_num(surv[1]).strip()}")
+    return " and ".join(parts) or "its ends"

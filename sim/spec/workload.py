@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sim.assumptions import AssumedFloat
+from sim.assumptions import AssumedFloat, AssumedInt
 from sim.errors import Problem
 from sim.spec.base import FilePath, Strict
 from sim.spec.mfu import ModelSpec, ParallelismSpec, TrainingSpec
@@ -90,7 +90,7 @@ class Tranche(Strict):
 
     start: dt.date | None = None  # default: the lease start
     pools: Pools = Field(min_length=1)
-    gpus: int | None = Field(default=None, gt=0, le=10_000_000)
+    gpus: AssumedInt | None = Field(default=None, gt=0, le=10_000_000)
     mw: float | None = Field(default=None, gt=0, le=100_000)
 
     @model_validator(mode="after")
