@@ -16,14 +16,14 @@ import copy
 import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from sim import perf, sensitivity
 from sim.assumptions import PERF_CONSTANTS_FILE, Assumption, collect, key, set_value
-from sim.explain import expected_failures, find_job, full_size
+from sim.explain import Explanation, expected_failures, explain, find_job, full_size
 from sim.perf import constants as perf_constants
 from sim.spec.base import read_toml, validate
 from sim.spec.mfu import train_job
@@ -180,8 +180,9 @@ class JobMFU:
             return int(max(1, round(x / q)) * q)
         return x
 
-    def mfu(self, values: Mapping[str, float]) -> float:
-        """The modelled MFU with these inputs (by name) set; the rest at their values."""
+    def _documents(self, values: Mapping[str, float]):
+        """Copies of the raw documents with these values set, the top-level tables touched per
+        document, and the perf constants to set."""
         docs: dict[Path, dict] = {}
         touched: dict[Path, set[str]] = {}
         perf_values = {}
@@ -195,9 +196,20 @@ class JobMFU:
             v = self._snapped(inp, values[inp.name], doc)
             docs[inp.file] = with_value(doc, inp.assumption.path, v)
             touched.setdefault(inp.file, set()).add(inp.assumption.path.split(".")[0].split("[")[0])
+        return docs, touched, perf_values
+
+    def mfu(self, values: Mapping[str, float]) -> float:
+        """The modelled MFU with these inputs (by name) set; the rest at their values."""
+        docs, touched, perf_values = self._documents(values)
         prep = self._prepared(docs, touched)
         with constants_set(perf_values):
             return baseline_mfu(prep, self.name)
+
+    def explain(self, values: Mapping[str, float]) -> Explanation:
+        """`sim explain`'s full what-if table with these inputs set (slower than `mfu`)."""
+        docs, touched, perf_values = self._documents(values)
+        with constants_set(perf_values):
+            return explain(self._prepared(docs, touched), self.name)
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         names = self.problem.names
@@ -309,6 +321,8 @@ class Analysis:
     swings: dict[str, tuple[float, float]]  # one at a time: MFU at the input's low and high
     posterior: sensitivity.Posterior | None
     seed: int
+    # what-if MFU over the samples consistent with the observation: key -> (label, low, mid, high)
+    whatif: dict[str, tuple[str, float, float, float]] = field(default_factory=dict)
 
     @property
     def screened_out(self) -> list[str]:
@@ -343,6 +357,10 @@ class Analysis:
             out["posterior"] = {n: list(v) for n, v in post.ranges.items()}
             out["closest"] = [{"mfu": y, "inputs": x} for y, x in post.closest]
             out["mfu_range_over_prior"] = list(post.output_range)
+            out["whatif_given_observation"] = {
+                k: {"what": w[0], "low": w[1], "median": w[2], "high": w[3]}
+                for k, w in self.whatif.items()
+            }
         return out
 
 
@@ -374,11 +392,30 @@ def analyse(
         i.name: (model.mfu({i.name: i.assumption.low}), model.mfu({i.name: i.assumption.high}))
         for i in model.inputs
     }
-    post = None
+    post, whatif = None, {}
     if observed is not None:
         post = sensitivity.reject(model, problem, observed, tolerance, rejection_samples, seed)
+        whatif = whatifs([model.explain(x) for x in post.accepted[:WHATIF_SAMPLES]])
     return Analysis(name, base, tuple(model.inputs), tuple(model.unread), screen, indices, swings,
-                    post, seed)
+                    post, seed, whatif)
+
+
+WHATIF_SAMPLES = 200  # consistent samples the what-if intervals are taken over (the first ones)
+
+
+def whatifs(explanations: list[Explanation]) -> dict[str, tuple[str, float, float, float]]:
+    """Each what-if's MFU over explanations of consistent samples: 5th, 50th, 95th percentile."""
+    if not explanations:
+        return {}
+    out = {}
+    for a in explanations[0].ablations:
+        v = np.array([next(x.mfu for x in e.ablations if x.key == a.key) for e in explanations])
+        lo, mid, hi = np.percentile(v, [5, 50, 95])
+        out[a.key] = (a.label, float(lo), float(mid), float(hi))
+    v = np.array([e.combined for e in explanations])
+    lo, mid, hi = np.percentile(v, [5, 50, 95])
+    out["all_removed"] = ("every bottleneck removed together", float(lo), float(mid), float(hi))
+    return out
 
 
 def _short(name: str) -> str:
@@ -437,6 +474,14 @@ def format_analysis(a: Analysis) -> str:
             lines.append(f"    MFU {y:.1%}: {moved}")
         return "\n".join(lines)
     lines += [head, f"  {'assumption':62s} {'prior':>17s}   {'surviving':>17s}"]
+    if a.whatif:
+        n = min(len(p.accepted), WHATIF_SAMPLES)
+        tail = ["", f"what-ifs given the observation (MFU over {n} consistent samples: median, "
+                "5-95%):"]
+        for k, (what, lo, mid, hi) in sorted(a.whatif.items(), key=lambda kv: -kv[1][2]):
+            tail.append(f"  {what:56s} {mid:6.1%}  ({lo:.1%} - {hi:.1%})")
+    else:
+        tail = []
     prior = {i.name: (i.assumption.low, i.assumption.high) for i in a.inputs}
     order = sorted(p.ranges, key=lambda n: _narrowing(p.ranges[n], prior[n]))
     for n in order:
@@ -446,7 +491,7 @@ def format_analysis(a: Analysis) -> str:
         lines.append(
             f"  {_short(n):62s} [{_num(plo)}, {_num(phi)}]   [{_num(lo)}, {_num(hi)}]{mark}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + tail)
 
 
 def _num(v: float) -> str:

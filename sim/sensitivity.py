@@ -149,6 +149,7 @@ class Posterior:
     ranges: dict[str, tuple[float, float]]
     closest: list[tuple[float, dict[str, float]]] = field(default_factory=list)  # (y, inputs)
     output_range: tuple[float, float] = (math.nan, math.nan)
+    accepted: tuple[dict[str, float], ...] = ()  # the samples that reproduce the observation
 
 
 def reject(f: Model, problem: Problem, observed: float, tolerance: float, samples: int = 4096,
@@ -170,5 +171,6 @@ def reject(f: Model, problem: Problem, observed: float, tolerance: float, sample
     if not ok.any():
         for j in np.argsort(np.abs(Y - observed), kind="stable")[:closest]:
             near.append((float(Y[j]), {n: float(X[j, i]) for i, n in enumerate(names)}))
+    accepted = tuple({n: float(x) for n, x in zip(names, row, strict=True)} for row in X[ok])
     return Posterior(observed, tolerance, samples, float(ok.mean()), ranges, near,
-                     (float(Y.min()), float(Y.max())))
+                     (float(Y.min()), float(Y.max())), accepted)
