@@ -511,3 +511,45 @@ def _ruled_out(surv: tuple[float, float], prior: tuple[float, float]) -> str:
     if surv[1] < prior[1] - 0.1 * (prior[1] - prior[0]):
         parts.append(f"above {_num(surv[1]).strip()}")
     return " and ".join(parts) or "its ends"
+
+
+def tornado(a: Analysis, top: int = 12):
+    """A plotly tornado chart: for each input (largest total-order Sobol index first), the MFU
+    at its low and high end with the others at their values, labelled with S1 and ST."""
+    import plotly.graph_objects as go
+
+    names = [n for n in a.sobol.ranking()][:top][::-1]  # plotly draws the first bar lowest
+    lo = [a.swings[n][0] for n in names]
+    hi = [a.swings[n][1] for n in names]
+    labels = [_short(n) for n in names]
+    text = [
+        f"ST {a.sobol.ST[n]:.2f} ± {a.sobol.ST_conf[n]:.2f}, S1 {a.sobol.S1[n]:.2f}" for n in names
+    ]
+    fig = go.Figure()
+    for vals, side, colour in ((lo, "at low end", "#4c78a8"), (hi, "at high end", "#f58518")):
+        fig.add_trace(
+            go.Bar(
+                y=labels,
+                x=[100 * (v - a.mfu) for v in vals],
+                base=100 * a.mfu,
+                orientation="h",
+                name=f"MFU with the input {side}",
+                marker_color=colour,
+                customdata=[[100 * v, t] for v, t in zip(vals, text, strict=True)],
+                hovertemplate="%{y}<br>MFU %{customdata[0]:.1f}%<br>%{customdata[1]}<extra></extra>",
+            )
+        )
+    fig.add_vline(x=100 * a.mfu, line_dash="dot", annotation_text=f"modelled {a.mfu:.1%}")
+    if a.posterior is not None:
+        fig.add_vrect(
+            x0=100 * (a.posterior.observed - a.posterior.tolerance),
+            x1=100 * (a.posterior.observed + a.posterior.tolerance),
+            fillcolor="green", opacity=0.12, line_width=0,
+            annotation_text=f"observed {a.posterior.observed:.0%}",
+        )
+    fig.update_layout(
+        title=f"{a.job}: MFU swing of each assumption over its range (ranked by Sobol ST)",
+        barmode="overlay", xaxis_title="MFU (%)", height=120 + 28 * len(names),
+        legend={"orientation": "h"}, margin={"l": 380},
+    )
+    return fig

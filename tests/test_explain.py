@@ -12,7 +12,7 @@ import pytest
 from sim import perf
 from sim.cli import main
 from sim.explain import BOTTLENECKS, explain, format_explanation
-from sim.hypotheses import JobMFU, analyse
+from sim.hypotheses import JobMFU, analyse, tornado
 from sim.runner import prepare, run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,6 +148,9 @@ def test_sensitivity_is_deterministic_for_a_seed():
     b = analyse(prep, "grok4-c1", samples=16, seed=3, observed=0.11, rejection_samples=256,
                 trajectories=4)
     assert a.to_dict() == b.to_dict()
+    fig = tornado(a)  # the report's chart: one bar pair per input, largest ST on top
+    assert [t.y[-1] for t in fig.data] == [a.sobol.ranking()[0].split(":", 1)[0].rsplit("/", 1)[-1]
+                                           + " " + a.sobol.ranking()[0].split(":", 1)[1]] * 2
 
 
 def test_cli(capsys):
