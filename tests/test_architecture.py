@@ -15,16 +15,19 @@ LAYERS = [
         "hardware",
         "trace_file",
         "traces",
-    },  # spec.base, .topology, .scenario, ...; traces: importers
-    {"topology", "perf", "economics"},
+        "assumptions",
+    },  # spec.base, .topology, .scenario, ...; traces: importers; assumptions: the value tags
+    {"topology", "perf", "economics", "sensitivity", "availability"},
     {"spec.mfu", "spec.workload"},  # input files whose checks call the perf model
     {"cluster", "policies"},
     {"records", "recorder"},
     {"model"},
     {"output", "report", "expect", "diff", "explain"},
+    {"hypotheses"},  # samples explain's model over the ranged assumptions
     {"runner", "sweep", "compare", "htmlreport", "plots", "cli", "__main__"},
 ]
-NO_SIMPY = ("hardware", "topology", "perf", "economics", "cluster", "policies", "spec", "records")
+NO_SIMPY = ("hardware", "topology", "perf", "economics", "cluster", "policies", "spec", "records",
+            "sensitivity", "availability", "assumptions")
 
 
 def layer_of(module: str) -> int:
