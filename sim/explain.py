@@ -337,7 +337,9 @@ def explain(prep, name: str, run_dir: str | Path | None = None) -> Explanation:
         return cache[removed][0]
 
     labels = {
-        "homogeneous": f"homogeneous: all {total:,} {most} (the majority type)",
+        "homogeneous": f"homogeneous: all {total:,} {most} (the majority type)"
+        if mixed
+        else f"homogeneous GPUs (already all {most})",
         "ideal_fabric": "ideal fabric (non-blocking, every link at NIC rate)",
         "no_failures": "no failures or restarts",
         "no_bubble": "no pipeline bubble",

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from sim import perf, sensitivity
+from sim.errors import InputError
 from sim.assumptions import PERF_CONSTANTS_FILE, Assumption, collect, key, set_value
 from sim.explain import Explanation, expected_failures, explain, find_job, full_size
 from sim.perf import constants as perf_constants
@@ -378,6 +379,13 @@ def analyse(
     mean elementary effect is at least 2% of the largest; one-at-a-time swings; and, with an
     observation, rejection sampling over all of them. Deterministic for `seed`."""
     model = JobMFU(prep, name)
+    if not model.inputs:
+        raise InputError.single(
+            "--sensitivity",
+            f"no ranged assumption enters {name}'s MFU; tag inputs as "
+            "{ value = X, assumed = [low, high], why = \"...\" } (see `sim assumptions FILE`)",
+            str(prep.path),
+        )
     problem = model.problem
     base = model.mfu({})
     screen = sensitivity.screen(model, problem, trajectories, seed)
