@@ -37,6 +37,8 @@ from sim.runner import prepare
               "that survive (implies --sensitivity).")
 @click.option("--tolerance", type=click.FloatRange(0, 1, min_open=True), default=0.02,
               show_default=True, help="How close a sample's MFU must come to --observed-mfu.")
+@click.option("--html", "html", type=click.Path(dir_okay=False), default=None,
+              help="Also write the tornado chart of the sensitivity run as one offline HTML file.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def command(
     file: str,
@@ -47,6 +49,7 @@ def command(
     seed: int,
     observed_mfu: float | None,
     tolerance: float,
+    html: str | None,
     as_json: bool,
 ) -> None:
     """Rerun the job's MFU with each bottleneck removed (homogeneous GPUs, ideal fabric, no
@@ -63,6 +66,12 @@ def command(
         from sim.hypotheses import analyse, format_analysis
 
         analysis = analyse(prep, job, samples, seed, observed_mfu, tolerance, 64 * samples)
+        if html:
+            from sim.hypotheses import tornado
+
+            tornado(analysis).write_html(html, include_plotlyjs=True, full_html=True)
+    elif html:
+        raise InputError.single("--html", "the tornado chart needs --sensitivity", html)
     if as_json:
         out = e.to_dict()
         if analysis is not None:
