@@ -23,13 +23,13 @@ import numpy as np
 
 from sim import perf, sensitivity
 from sim.errors import InputError
-from sim.assumptions import PERF_CONSTANTS_FILE, Assumption, collect, key, set_value
+from sim.assumptions import PERF_CONSTANTS_FILE, Assumption, collect, key
 from sim.explain import Explanation, expected_failures, explain, find_job, full_size
 from sim.perf import constants as perf_constants
 from sim.spec.base import read_toml, validate
 from sim.spec.mfu import train_job
 from sim.spec.scenario import Scenario
-from sim.spec.topology import TopologyFile
+from sim.spec.topology import PoolFabric, SiteFabric
 from sim.spec.workload import WorkloadFile
 from sim.topology import Topology
 
@@ -46,10 +46,11 @@ def constants_set(values: Mapping[str, float]) -> Iterator[None]:
             name, *rest = path.split(".")
             if name not in saved:
                 saved[name] = getattr(perf_constants, name)
-                setattr(perf_constants, name, copy.deepcopy(saved[name]))
-            if rest:
-                node = getattr(perf_constants, name)
+            if rest:  # a table: copied along the path, never changed in place
+                node = dict(getattr(perf_constants, name))
+                setattr(perf_constants, name, node)
                 for p in rest[:-1]:
+                    node[p] = dict(node[p])
                     node = node[p]
                 node[rest[-1]] = v
             else:
@@ -99,6 +100,7 @@ class JobMFU:
         for inp in self.inputs:
             if inp.file is not None and inp.file not in self.raw:
                 self.raw[inp.file] = read_toml(inp.file)
+        self._paths = [(i, i.name, path_parts(i.assumption.path)) for i in self.inputs]
 
     def _where_the_job_is(self) -> tuple[Path, str]:
         pairs = zip(self.prep.scenario.workloads, self.prep.workloads, strict=True)
@@ -182,21 +184,34 @@ class JobMFU:
         return x
 
     def _documents(self, values: Mapping[str, float]):
-        """Copies of the raw documents with these values set, the top-level tables touched per
-        document, and the perf constants to set."""
+        """Copies of the raw documents with these values set (copy on write: only the tables on
+        the paths set are copied), the top-level tables touched per document, and the perf
+        constants to set."""
         docs: dict[Path, dict] = {}
+        fresh: set[int] = set()  # ids of the tables already copied for this sample
         touched: dict[Path, set[str]] = {}
         perf_values = {}
-        for inp in self.inputs:
-            if inp.name not in values:
+        for inp, name, parts in self._paths:
+            if name not in values:
                 continue
             if inp.kind == PERF:
-                perf_values[inp.assumption.path] = float(values[inp.name])
+                perf_values[inp.assumption.path] = float(values[name])
                 continue
-            doc = docs.get(inp.file, self.raw[inp.file])
-            v = self._snapped(inp, values[inp.name], doc)
-            docs[inp.file] = with_value(doc, inp.assumption.path, v)
-            touched.setdefault(inp.file, set()).add(inp.assumption.path.split(".")[0].split("[")[0])
+            doc = docs.get(inp.file)
+            if doc is None:
+                doc = docs[inp.file] = copy.copy(self.raw[inp.file])
+                fresh.add(id(doc))
+            v = self._snapped(inp, values[name], doc)
+            node = doc
+            for p in parts[:-1]:
+                child = node[p]
+                if id(child) not in fresh:
+                    child = node[p] = copy.copy(child)
+                    fresh.add(id(child))
+                node = child
+            last = parts[-1]
+            node[last] = {**node[last], "value": v} if isinstance(node[last], dict) else v
+            touched.setdefault(inp.file, set()).add(parts[0])
         return docs, touched, perf_values
 
     def mfu(self, values: Mapping[str, float]) -> float:
@@ -230,14 +245,16 @@ class JobMFU:
                 }
             )
         topo = prep.topology
-        specs = {
-            self._site_file[f]: validate(TopologyFile, d, f, {"base_dir": f.parent}, check=False)
-            for f, d in docs.items()
-            if f in self.site_files
-        }
+        sites, pools = {}, {}  # only the fabric tables a sample can touch are re-validated
+        for f, d in docs.items():
+            if f in self.site_files:
+                sites[self._site_file[f]] = validate(SiteFabric, d["site"].get("fabric", {}), f)
+                for pool in d["pools"]:
+                    if pool["name"] in self.pool_names:
+                        pools[pool["name"]] = validate(PoolFabric, pool["fabric"], f)
         link = scenario.campus.link_tbit_per_s
-        if specs or link != topo.campus_link_tbit_per_s:
-            topo = rebuilt(topo, specs, link)
+        if sites or link != topo.campus_link_tbit_per_s:
+            topo = rebuilt(topo, sites, pools, link)
         workloads = prep.workloads
         if self.workload_file in docs:
             table, j = self.table.rstrip("]." ).split("[")
@@ -255,34 +272,31 @@ class JobMFU:
         return replace(prep, scenario=scenario, topology=topo, workloads=workloads)
 
 
-def with_value(raw: dict, path: str, value: float) -> dict:
-    """A copy of a raw document with the number at `path` set: only the tables along the path
-    are copied, the rest is shared with `raw` (which is left as it was)."""
+def path_parts(path: str) -> list[str | int]:
+    """`pools[2].fabric.x` -> ["pools", 2, "fabric", "x"] (as `sim.assumptions.find` names it)."""
     parts: list[str | int] = []
     for piece in path.split("."):
         head, *idx = piece.replace("]", "").split("[")
         parts += ([head] if head else []) + [int(i) for i in idx]
-    out = copy.copy(raw)
-    node = out
-    for p in parts[:-1]:
-        node[p] = copy.copy(node[p])
-        node = node[p]
-    set_value(node, parts[-1] if isinstance(parts[-1], str) else f"[{parts[-1]}]", value)
-    return out
+    return parts
 
 
-def rebuilt(topo: Topology, specs: Mapping[str, TopologyFile], link: float) -> Topology:
-    """The campus with the fabric tables of re-validated topology files (by the file name its
-    sites carry) swapped in."""
+def rebuilt(
+    topo: Topology,
+    site_fabric: Mapping[str, SiteFabric],
+    pool_fabric: Mapping[str, PoolFabric],
+    link: float,
+) -> Topology:
+    """The campus with re-validated fabric tables swapped in: a site's by the topology file
+    name it carries, a pool's by its name."""
     sites = []
     for si in topo.sites:
-        spec = specs.get(si.file)
-        fab = spec.site.fabric.inter_pool_oversubscription if spec else si.inter_pool_oversubscription
-        sites.append(replace(si, inter_pool_oversubscription=fab))
+        fab = site_fabric.get(si.file)
+        over = fab.inter_pool_oversubscription if fab else si.inter_pool_oversubscription
+        sites.append(replace(si, inter_pool_oversubscription=over))
     pools = []
     for p in topo.pools:
-        spec = specs.get(p.site.file)
-        fabric = next(q.fabric for q in spec.pools if q.name == p.name) if spec else p.fabric
+        fabric = pool_fabric.get(p.name, p.fabric)
         pools.append(replace(p, site=sites[p.site.index], fabric=fabric))
     layout = lambda f: (f.domains_per_leaf_group, f.leaf_groups_per_pod)  # noqa: E731
     if any(layout(a.fabric) != layout(b.fabric) for a, b in zip(topo.pools, pools, strict=True)):

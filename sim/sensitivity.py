@@ -127,8 +127,11 @@ def sobol(f: Model, problem: Problem, samples: int = 256, seed: int = 0,
     if np.ptp(Y) == 0.0:  # a constant output: no input explains any variance
         zero = dict.fromkeys(names, 0.0)
         return Indices(zero, zero, zero, zero, len(Y), conf_level, 0.0)
+    # SALib seeds its bootstrap only for a truthy seed (0 falls back to numpy's global state):
+    # derive a non-zero one from ours.
+    boot = int(np.random.SeedSequence(seed).generate_state(1)[0]) | 1
     r = sobol_analyze.analyze(problem.salib(), Y, calc_second_order=False, conf_level=conf_level,
-                              seed=seed)
+                              seed=boot)
     d = lambda a: dict(zip(names, map(float, a), strict=True))  # noqa: E731
     return Indices(d(r["S1"]), d(r["S1_conf"]), d(r["ST"]), d(r["ST_conf"]), len(Y), conf_level,
                    float(np.var(Y)))
