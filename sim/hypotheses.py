@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -69,6 +70,7 @@ class Input:
     kind: str  # scenario, topology, workload or perf
     file: Path | None  # the raw document it is set in (None for perf constants)
     snap: str  # "" (continuous), "round", "pow2" or "batch" (a multiple of dp x micro-batch)
+    label: str = ""  # for people: the file's name, then the path with pools and jobs by name
 
     @property
     def name(self) -> str:
@@ -100,7 +102,18 @@ class JobMFU:
         for inp in self.inputs:
             if inp.file is not None and inp.file not in self.raw:
                 self.raw[inp.file] = read_toml(inp.file)
+        self.inputs = [replace(i, label=self._label(i)) for i in self.inputs]
         self._paths = [(i, i.name, path_parts(i.assumption.path)) for i in self.inputs]
+
+    def _label(self, inp: Input) -> str:
+        """`colossus1.toml c1-h100.fabric.leaf_oversubscription` for `pools[0].fabric...`."""
+        a = inp.assumption
+        file = a.file.rsplit("/", 1)[-1]
+        m = re.match(r"^(pools|training|streams)\[(\d+)\]\.(.*)$", a.path)
+        if m and inp.file is not None:
+            item = self.raw[inp.file][m.group(1)][int(m.group(2))]
+            return f"{file} {item.get('name', m.group(1))}.{m.group(3)}"
+        return f"{file} {a.path}"
 
     def _where_the_job_is(self) -> tuple[Path, str]:
         pairs = zip(self.prep.scenario.workloads, self.prep.workloads, strict=True)
@@ -440,16 +453,15 @@ def whatifs(explanations: list[Explanation]) -> dict[str, tuple[str, float, floa
     return out
 
 
-def _short(name: str) -> str:
-    """`topologies/colossus1.toml:site.fabric.x` -> `colossus1.toml site.fabric.x`."""
-    file, path = name.split(":", 1)
-    return f"{file.rsplit('/', 1)[-1]} {path}"
+def _labels(a: Analysis) -> dict[str, str]:
+    return {i.name: i.label or i.name for i in a.inputs}
 
 
 def format_analysis(a: Analysis) -> str:
     """The sensitivity ranking and, with an observation, what it rules in and out, as text."""
     ind, scr = a.sobol, a.screening
     n_sobol = ind.evaluations
+    _short = _labels(a).__getitem__
     lines = [
         f"sensitivity of {a.job}'s modelled MFU ({a.mfu:.1%}) to the {len(a.inputs)} ranged "
         f"assumptions it reads (uniform over each range, seed {a.seed}):",
@@ -543,7 +555,7 @@ def tornado(a: Analysis, top: int = 12):
     names = [n for n in a.sobol.ranking()][:top][::-1]  # plotly draws the first bar lowest
     lo = [a.swings[n][0] for n in names]
     hi = [a.swings[n][1] for n in names]
-    labels = [_short(n) for n in names]
+    labels = [_labels(a)[n] for n in names]
     text = [
         f"ST {a.sobol.ST[n]:.2f} ± {a.sobol.ST_conf[n]:.2f}, S1 {a.sobol.S1[n]:.2f}" for n in names
     ]

@@ -151,8 +151,8 @@ def test_sensitivity_is_deterministic_for_a_seed():
                 trajectories=4)
     assert a.to_dict() == b.to_dict()
     fig = tornado(a)  # the report's chart: one bar pair per input, largest ST on top
-    assert [t.y[-1] for t in fig.data] == [a.sobol.ranking()[0].split(":", 1)[0].rsplit("/", 1)[-1]
-                                           + " " + a.sobol.ranking()[0].split(":", 1)[1]] * 2
+    label = {i.name: i.label for i in a.inputs}[a.sobol.ranking()[0]]
+    assert [t.y[-1] for t in fig.data] == [label] * 2
 
 
 def test_cli(capsys):
