@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from sim.finance import statement
+from sim.finance.chart import ACCOUNTS
+
 
 def _read(run_dir: Path, table: str) -> pd.DataFrame:
     return pd.read_parquet(run_dir / f"{table}.parquet")
@@ -53,8 +56,15 @@ def summarize_frames(frames: dict[str, pd.DataFrame], manifest: dict, scenario: 
     }
     # money, from the ledger
     by_account = ledger.groupby("account", observed=True).amount_usd.sum()
-    revenue = float(ledger.amount_usd[ledger.amount_usd > 0].sum())
-    cost = float(-ledger.amount_usd[ledger.amount_usd < 0].sum())
+    accounts = {str(k): float(v) for k, v in by_account.items()}
+    stmt = statement.lines(accounts)  # the statement over the whole horizon (chart lines)
+    revenue = stmt["revenue_usd"]
+    cost = stmt["cost_of_revenue_usd"] + stmt["rnd_usd"] + stmt["sga_usd"]
+    # the campus margin: what the campus earns (leases, tokens, fees) less what it costs to run
+    # and own (power, facility opex, depreciation); no given lines, no capex
+    campus = [a for a in accounts if not ACCOUNTS[a].given and ACCOUNTS[a].line != "capex"]
+    campus_revenue = sum(accounts[a] for a in campus if ACCOUNTS[a].line == "revenue")
+    margin = sum(accounts[a] for a in campus)
     online_h = pools.groupby("pool", observed=True).gpu_hours_online.sum()
     pool_revenue = (
         ledger[ledger.account.isin(["lease_revenue", "token_revenue"])]
@@ -139,12 +149,20 @@ def summarize_frames(frames: dict[str, pd.DataFrame], manifest: dict, scenario: 
         "money": {
             "revenue_usd": revenue,
             "cost_usd": cost,
-            "margin_usd": revenue - cost,
+            "margin_usd": margin,
             "revenue_usd_per_year": revenue / years,
             "cost_usd_per_year": cost / years,
-            "margin_usd_per_year": (revenue - cost) / years,
-            "by_account_usd": {k: float(v) for k, v in by_account.items()},
-            "revenue_usd_per_gw_year": revenue / years / facility_gw if facility_gw else None,
+            "margin_usd_per_year": margin / years,
+            "operating_result_usd": stmt["operating_result_usd"],
+            "operating_result_usd_per_year": stmt["operating_result_usd"] / years,
+            "free_cash_flow_usd": stmt["free_cash_flow_usd"],
+            "free_cash_flow_usd_per_year": stmt["free_cash_flow_usd"] / years,
+            "capex_usd": stmt["capex_usd"],
+            "d_and_a_usd": stmt["d_and_a_usd"],
+            "by_account_usd": accounts,
+            "revenue_usd_per_gw_year": campus_revenue / years / facility_gw
+            if facility_gw
+            else None,
             "revenue_usd_per_gpu_hour_by_pool": {
                 k: float(pool_revenue.get(k, 0.0) / v) for k, v in online_h.items() if v > 0
             },
@@ -183,8 +201,13 @@ def format_summary(s: dict) -> str:
     lines.append(
         f"revenue ${m['revenue_usd'] / 1e9:,.2f}B (leases ${s['lease_revenue_usd'] / 1e9:,.2f}B, "
         f"tokens ${s['token_revenue_usd'] / 1e9:,.2f}B), cost ${m['cost_usd'] / 1e9:,.2f}B, "
-        f"margin ${m['margin_usd'] / 1e9:,.2f}B; per year: revenue "
+        f"campus margin ${m['margin_usd'] / 1e9:,.2f}B; per year: revenue "
         f"${m['revenue_usd_per_year'] / 1e9:,.2f}B, margin ${m['margin_usd_per_year'] / 1e9:,.2f}B"
+    )
+    lines.append(
+        f"operating result ${m['operating_result_usd'] / 1e9:,.2f}B, capex "
+        f"${m['capex_usd'] / 1e9:,.2f}B, free cash flow ${m['free_cash_flow_usd'] / 1e9:,.2f}B "
+        f"(sim statement RUN_DIR for the statement by period)"
     )
     for name, c in s["contracts"].items():
         per_gw = c["usd_per_gw_year"]
@@ -264,6 +287,12 @@ def kpis_of(s: dict) -> dict[str, float]:
     put("cost.per_year_usd", m["cost_usd_per_year"])
     put("margin.total_usd", m["margin_usd"])
     put("margin.per_year_usd", m["margin_usd_per_year"])
+    put("operating_result.total_usd", m["operating_result_usd"])
+    put("operating_result.per_year_usd", m["operating_result_usd_per_year"])
+    put("free_cash_flow.total_usd", m["free_cash_flow_usd"])
+    put("free_cash_flow.per_year_usd", m["free_cash_flow_usd_per_year"])
+    put("capex.total_usd", m["capex_usd"])
+    put("d_and_a.total_usd", m["d_and_a_usd"])
     for k, v in m["by_account_usd"].items():
         put(f"ledger.{k}_usd", v)
     for k, v in m["revenue_usd_per_gpu_hour_by_pool"].items():

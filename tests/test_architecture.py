@@ -12,7 +12,8 @@ SIM = Path(__file__).resolve().parent.parent / "sim"
 LAYERS = {
     "edges": {"errors", "units"},
     "data": {"spec", "records", "rng", "assumptions", "trace_file", "traces"},
-    "physics and money": {"hardware", "topology", "perf", "economics", "sensitivity", "availability"},
+    "physics and money": {"hardware", "topology", "perf", "economics", "finance", "sensitivity",
+                          "availability"},
     "state and decisions": {"cluster", "policies"},
     "accounting": {"accounting", "ledger", "jobrate"},
     "time": {"engine"},
@@ -30,6 +31,7 @@ LAYERS = {
         "explain",
         "hypotheses",  # samples explain's model over the ranged assumptions
         "htmlreport",
+        "statement",
     },
 }
 PLANNED = {"units"}  # in DESIGN.md's table, not written yet
@@ -42,12 +44,14 @@ ALLOWED_UP = {
     ("spec.mfu", "topology"): "an MFU file's fabric is built by the topology",
     ("spec.serve", "hardware"): "a serve file names GPU types of the catalog",
     ("records", "perf"): "the attribution columns are the perf model's factors",
+    ("spec.workload", "finance"): "a workload's given series names accounts of the chart",
 }
 PURE = (
     "hardware",
     "topology",
     "perf",
     "economics",
+    "finance",
     "cluster",
     "policies",
     "accounting",

@@ -13,7 +13,7 @@ from sim.spec.base import load, read_toml
 from sim.spec.topology import TopologyFile
 from sim.spec.workload import WorkloadFile
 
-WORKLOAD_TABLES = ("training", "streams", "leases", "serving", "traces")
+WORKLOAD_TABLES = tuple(WorkloadFile.model_fields)  # training, streams, leases, serving, ...
 
 
 def file_kind(path: str | Path) -> str:
