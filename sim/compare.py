@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sim.report import policy_label
 from sim.runner import prepare, simulate
 
 # The comparison's columns: (column, what it is)
@@ -37,7 +38,7 @@ def _one(path: str, table: dict, seed: int, out: str) -> dict:
     delivered = sum(c["gpu_hours_delivered"] for c in contracts)
     contracted = sum(c["gpu_hours_contracted"] for c in contracts)
     row = {
-        "policy": policy,
+        "policy": policy_label(table),  # "fifo+backfill" when the scenario's fifo backfills
         "seed": seed,
         "revenue_usd_per_year": s["money"]["revenue_usd_per_year"],
         "cost_usd_per_year": s["money"]["cost_usd_per_year"],

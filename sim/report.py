@@ -21,6 +21,19 @@ def _mfu(df: pd.DataFrame, by: str) -> dict[str, float]:
     return (g.model_flops / g.peak_flop).round(4).to_dict()
 
 
+def policy_label(policy: dict) -> str:
+    """A policy as people name it: its kind, plus each parameter switched on
+    (`{kind = "fifo", params = {backfill = true}}` is "fifo+backfill")."""
+    params = policy.get("params") or {}
+    on = [k for k, v in params.items() if v is True]
+    return "+".join([str(policy.get("kind", "?")), *on])
+
+
+def pool_set(name: str) -> str:
+    """A job's pools, "c1-h100,c1-h200" as "c1-h100 + c1-h200" (one pool stays as it is)."""
+    return " + ".join(str(name).split(","))
+
+
 def summarize(run_dir: str | Path) -> dict:
     """KPIs of one run folder, from its tables (a pure function of the folder)."""
     run_dir = Path(run_dir)
@@ -115,6 +128,7 @@ def summarize_frames(frames: dict[str, pd.DataFrame], manifest: dict, scenario: 
         "scenario": manifest["scenario"],
         "seed": manifest["seed"],
         "policy": scenario["policy"]["kind"],
+        "policy_label": policy_label(scenario["policy"]),
         "failures": failures,
         "years": years,
         "mfu_by_pool": _mfu(seg, "pool_set"),
@@ -170,6 +184,10 @@ def summarize_frames(frames: dict[str, pd.DataFrame], manifest: dict, scenario: 
         "lease_revenue_usd": float(by_account.get("lease_revenue", 0.0)),
         "token_revenue_usd": float(by_account.get("token_revenue", 0.0)),
         "events": manifest["events"],
+        # rows of events.parquet: the state changes recorded, fewer than the SimPy events
+        "event_rows": len(frames["events"])
+        if "events" in frames
+        else manifest.get("rows", {}).get("events"),
         "events_per_s": manifest["events_per_s"],
         "wall_s": manifest["wall_s"],
     }
@@ -177,12 +195,22 @@ def summarize_frames(frames: dict[str, pd.DataFrame], manifest: dict, scenario: 
 
 def format_summary(s: dict) -> str:
     """A short human-readable summary."""
+    rows = s.get("event_rows")
     lines = [
-        f"{s['scenario']} seed={s['seed']}: {s['events']:,} events in {s['wall_s']:.2f} s "
-        f"({s['events_per_s'] or 0:,} events/s)"
+        f"{s['scenario']} seed={s['seed']}, policy {s.get('policy_label', s['policy'])}: "
+        f"{s['events']:,} simulation events (SimPy steps) in {s['wall_s']:.2f} s "
+        f"({s['events_per_s'] or 0:,}/s)"
     ]
+    if rows:
+        lines.append(
+            f"  events.parquet: {rows:,} rows, one per recorded state change (submit, start, "
+            "finish, failure, lease, phase)"
+        )
     lines.append(f"MFU, all training: {_pct(s['mfu_all_training'])}")
-    lines += [f"  pool {k}: {_pct(v)}" for k, v in s["mfu_by_pool"].items()]
+    lines += [
+        f"  {'pools' if ',' in k else 'pool'} {pool_set(k)}: {_pct(v)}"
+        for k, v in s["mfu_by_pool"].items()
+    ]
     lines += [f"  class {k}: {_pct(v)}" for k, v in s["mfu_by_job_class"].items()]
     lines.append(
         "GPU-hours by owner: "
@@ -225,8 +253,9 @@ def format_summary(s: dict) -> str:
         )
         lines.append(
             "  training goodput lost to them (GPU-hours): "
-            + ", ".join(
-                f"{k} {v / 1e6:,.2f}M" for k, v in f["training_gpu_hours_lost_by_pool"].items()
+            + "; ".join(
+                f"{pool_set(k)} {v / 1e6:,.2f}M"
+                for k, v in f["training_gpu_hours_lost_by_pool"].items()
             )
         )
     if s["finish"]:

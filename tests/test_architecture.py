@@ -32,6 +32,7 @@ LAYERS = {
         "hypotheses",  # samples explain's model over the ranged assumptions
         "htmlreport",
         "statement",
+        "plots",  # the report's figures and sections (sim/plots/), below htmlreport's page
     },
 }
 PLANNED = {"units"}  # in DESIGN.md's table, not written yet
