@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator
@@ -54,6 +55,10 @@ def _unwrap(v: Any) -> Any:
 
 # A number that may carry an `assumed` range or a `source` (see the module docstring).
 Assumed = Annotated[Any, BeforeValidator(_unwrap)]
+# The same for a field of a known type, so that pydantic's own constraints (ge, le) still apply:
+# `oversubscription: AssumedFloat = Field(default=1.0, ge=1)`.
+AssumedFloat = Annotated[float, BeforeValidator(_unwrap)]
+AssumedInt = Annotated[int, BeforeValidator(_unwrap)]
 
 
 @dataclass(frozen=True)
@@ -118,3 +123,66 @@ def set_value(raw: dict, path: str, value: float) -> None:
         node[last] = {**node[last], "value": value}
     else:
         node[last] = value
+
+
+DATA = Path(__file__).parent / "data"
+CATALOG_FILE = DATA / "gpus.toml"
+PERF_CONSTANTS_FILE = DATA / "perf-constants.toml"  # ranges of sim/perf/constants.py
+
+
+def label(path: str | Path) -> str:
+    """A file as the listing names it: relative to the working directory where possible."""
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)
+
+
+def key(a: Assumption) -> str:
+    """The name an assumption goes by in sensitivity output: `file:dotted.path`."""
+    return f"{a.file}:{a.path}"
+
+
+def _read(path: Path) -> dict:
+    from sim.spec.base import read_toml  # spec models import this module; load lazily
+
+    return read_toml(path)
+
+
+def collect(path: str | Path) -> list[Assumption]:
+    """Every tagged number a scenario or mfu file rests on, with the file it is set in: the
+    file itself, the topology and workload files it names, the catalog entries of the GPU
+    types it uses, and the perf model's constant ranges (`sim/data/perf-constants.toml`)."""
+    path = Path(path)
+    raw = _read(path)
+    files: list[tuple[Path, dict]] = [(path, raw)]
+    gpus: set[str] = set()
+    base = path.parent
+    if "sites" in raw:  # a scenario
+        for site in raw.get("sites", []):
+            if isinstance(site, dict) and "topology" in site:
+                t = (base / site["topology"]).resolve()
+                traw = _read(t)
+                files.append((t, traw))
+                gpus |= {p.get("gpu") for p in traw.get("pools", []) if isinstance(p, dict)}
+        for w in raw.get("workloads", []):
+            w = (base / w).resolve()
+            files.append((w, _read(w)))
+    elif "hardware" in raw:  # an mfu file
+        hw = raw["hardware"]
+        gpus |= set(hw.get("mix") or {}) | ({hw["gpu"]} if hw.get("gpu") else set())
+        if hw.get("topology"):
+            t = (base / hw["topology"]).resolve()
+            files.append((t, _read(t)))
+    out: list[Assumption] = []
+    for f, doc in files:
+        out += find(doc, label(f))
+    catalog = _read(CATALOG_FILE)
+    for g in sorted(x for x in gpus if x in catalog):
+        out += find(catalog[g], label(CATALOG_FILE), g)
+    for a in find(_read(PERF_CONSTANTS_FILE), label(PERF_CONSTANTS_FILE)):
+        parts = a.path.split(".")
+        if len(parts) == 1 or not gpus or parts[1] in gpus:
+            out.append(a)
+    return out

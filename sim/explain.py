@@ -4,15 +4,18 @@ would recover. Pure functions over the perf model; `sim explain` prints them."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 
 import pandas as pd
 
-from sim import jobrate, perf
+from sim import availability, jobrate, perf
+from sim.engine.failures import domain_rate
 from sim.errors import InputError
 from sim.hardware import catalog
+from sim.perf import constants as perf_constants
+from sim.sensitivity import shapley
 from sim.spec.mfu import train_job as _train_job
 from sim.spec.workload import JobShape
 
@@ -83,11 +86,18 @@ class Explanation:
     base: perf.StepResult
     mfu: float  # baseline with the failure factor
     ablations: tuple[Ablation, ...]
-    combined: float  # all five removed together
+    combined: float  # every bottleneck removed together
+    shapley: dict[str, float] = field(default_factory=dict)  # bottleneck -> share of the gap
+    gap: float = 0.0  # combined - mfu, what the Shapley shares divide (exactly)
+    homogeneous_step_s: dict[str, float] = field(default_factory=dict)  # all of one type
+
+    @property
+    def main(self) -> list[Ablation]:
+        return [a for a in self.ablations if a.main]
 
     @property
     def largest(self) -> Ablation:
-        return max((a for a in self.ablations if a.main), key=lambda a: a.mfu)
+        return max(self.main, key=lambda a: a.mfu)
 
     def share(self, a: Ablation) -> float | None:
         gap = self.combined - self.mfu
@@ -104,6 +114,9 @@ class Explanation:
             "cross_type_gbit_per_s": self.setup.cross,
             "partitioning": self.partitioning,
             "mfu": self.mfu,
+            "gap": self.gap,
+            "shapley": self.shapley,
+            "failures_from": self.setup.failures_from,
             "step_time_s": self.base.step_time_s,
             "attribution": dict(self.base.attribution, failures=self.setup.failures),
             "ablations": [
@@ -218,78 +231,114 @@ def from_run(prep, job: Found, name: str, run_dir: Path) -> Setup:
     )
 
 
-def matching_run(prep) -> Path | None:
-    """The scenario's default run folder, if it was made from exactly this scenario."""
-    sc = prep.scenario
-    d = Path(prep.path).parent / "out" / sc.name / f"seed={sc.seed}"
-    try:
-        manifest = json.loads((d / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return d if manifest.get("scenario_hash") == prep.digest() else None
+def expected_failures(prep, job: Found, setup: Setup) -> float:
+    """The job's expected useful share of time under the scenario's failure rates and its
+    checkpoint interval (sim.availability, Daly 2006): what `--run` would measure, on average."""
+    topo, fs = prep.topology, prep.scenario.failures
+    rate = 0.0  # failures per hour of the job's domains, as the engine draws them
+    for name, n in setup.alloc.items():
+        pool = topo.pool(name)
+        rate += -(-n // pool.gpus_per_domain) * domain_rate(fs, pool)
+    write_h = fs.checkpoint_write_minutes / 60
+    every = getattr(job.shape, "checkpoint_interval_h", 1.0)
+    tau = jobrate.checkpoint_h(every, rate, write_h)
+    return availability.useful_fraction(rate, tau, write_h, fs.restart_minutes / 60)
+
+
+# The bottlenecks the Shapley shares divide the gap between, each with the ablation removing it.
+BOTTLENECKS = {
+    "mixed_generations": "homogeneous",
+    "fabric": "ideal_fabric",
+    "failures": "no_failures",
+    "pipeline_bubble": "no_bubble",
+    "exposed_communication": "perfect_overlap",
+    "stragglers": "no_jitter",
+}
 
 
 def explain(prep, name: str, run_dir: str | Path | None = None) -> Explanation:
-    """Baseline MFU of the job and what removing each bottleneck alone would give; `prep` is a
-    prepared scenario (`sim.runner.prepare`)."""
+    """Baseline MFU of the job, what removing each bottleneck alone would give, and each
+    bottleneck's Shapley share of the gap to all removed; `prep` is a prepared scenario
+    (`sim.runner.prepare`). The failure factor comes from `run_dir` when given, else from the
+    expectation under the scenario's failure rates (a run folder is never looked up)."""
     job = find_job(prep, name)
     setup = from_run(prep, job, name, Path(run_dir)) if run_dir else full_size(prep, job)
-    source = Path(run_dir) if run_dir else matching_run(prep)
-    f = failure_factor(source, name, job.kind) if source else None
-    if f is not None:
-        setup = replace(setup, failures=f, failures_from=str(source))
+    if run_dir:
+        f = failure_factor(Path(run_dir), name, job.kind)
+        if f is None:
+            raise InputError.single("--run", f"no job row of {name} in this run", str(run_dir))
+        setup = replace(setup, failures=f, failures_from=f"measured in {run_dir}")
+    else:
+        f = expected_failures(prep, job, setup)
+        setup = replace(setup, failures=f, failures_from="expected")
     shape = job.shape
     part = shape.partitioning
     unit = shape.parallelism.tp * shape.parallelism.pp * shape.parallelism.cp
     total = sum(setup.by_type.values())
     tj = _train_job(shape.model, shape.training, shape.parallelism, total // unit)
-    place = setup.placement(part)
+    place = replace(setup.placement(part), jitter_cv=perf_constants.STEP_JITTER_CV)
     base = perf.step(tj, place)
-    f = setup.failures
 
     prec = shape.training.precision
     gpus = catalog()
-    fastest = max(setup.by_type, key=lambda g: gpus[g].peak_tflops(prec))
-    homo = perf.Placement(((fastest, total),), part, ((fastest, setup.fabric[fastest]),), None)
-    nics = {g: gpus[g].nic_gbit_per_s for g in setup.by_type}
-    ideal = replace(
-        place,
-        fabric_gbit_per_s=tuple(sorted((g, IDEAL_GBIT_PER_S) for g in setup.by_type)),
-        cross_type_gbit_per_s=min(nics.values()) if len(nics) > 1 else None,
-    )
-    ideal_homo = perf.Placement(((fastest, total),), part, ((fastest, IDEAL_GBIT_PER_S),), None)
-
-    def mfu(p: perf.Placement, failures: float = f, **kw) -> tuple[float, float]:
-        r = perf.step(tj, p, **kw)
-        return r.mfu * failures, r.step_time_s / failures
-
     mixed = len(setup.by_type) > 1
-    rows = [
-        ("homogeneous", f"homogeneous GPUs (all {total:,} {fastest})", *mfu(homo), True),
-        ("ideal_fabric", "ideal fabric (non-blocking, every link at NIC rate)", *mfu(ideal), True),
-        ("no_failures", "no failures or restarts", *mfu(place, 1.0), True),
-        ("no_bubble", "no pipeline bubble", *mfu(place, no_bubble=True), True),
-        (
-            "perfect_overlap",
-            "perfect overlap (all communication hidden)",
-            *mfu(place, perfect_overlap=True),
-            True,
-        ),
-        (
-            "no_jitter",
-            "no per-GPU step jitter (stragglers)",
-            *mfu(replace(place, jitter_cv=0.0)),
-            False,
-        ),
-    ]
-    if mixed:
-        most = max(setup.by_type, key=lambda g: setup.by_type[g])
-        same = perf.Placement(((most, total),), part, ((most, setup.fabric[most]),), None)
+    most = max(setup.by_type, key=lambda g: setup.by_type[g])
+    fastest = max(setup.by_type, key=lambda g: gpus[g].peak_tflops(prec))
+    nics = {g: gpus[g].nic_gbit_per_s for g in setup.by_type}
+
+    def placed(removed: frozenset, homo: str = most) -> perf.Placement:
+        """The job's placement with the fabric and mixing bottlenecks in `removed` taken away."""
+        ideal = "ideal_fabric" in removed
+        if "homogeneous" in removed:
+            bw = IDEAL_GBIT_PER_S if ideal else setup.fabric[homo]
+            p = perf.Placement(((homo, total),), part, ((homo, bw),), None)
+        elif ideal:
+            p = replace(
+                place,
+                fabric_gbit_per_s=tuple(sorted((g, IDEAL_GBIT_PER_S) for g in setup.by_type)),
+                cross_type_gbit_per_s=min(nics.values()) if mixed else None,
+            )
+        else:
+            p = place
+        jitter = 0.0 if "no_jitter" in removed else place.jitter_cv
+        return replace(p, jitter_cv=jitter)
+
+    def run(removed: frozenset, homo: str = most) -> tuple[float, float]:
+        keep = 1.0 if "no_failures" in removed else f
+        r = perf.step(
+            tj,
+            placed(removed, homo),
+            no_bubble="no_bubble" in removed,
+            perfect_overlap="perfect_overlap" in removed,
+        )
+        return r.mfu * keep, r.step_time_s / keep
+
+    cache: dict[frozenset, tuple[float, float]] = {}
+
+    def value(removed: frozenset) -> float:
+        if removed not in cache:
+            cache[removed] = run(removed)
+        return cache[removed][0]
+
+    labels = {
+        "homogeneous": f"homogeneous: all {total:,} {most} (the majority type)"
+        if mixed
+        else f"homogeneous GPUs (already all {most})",
+        "ideal_fabric": "ideal fabric (non-blocking, every link at NIC rate)",
+        "no_failures": "no failures or restarts",
+        "no_bubble": "no pipeline bubble",
+        "perfect_overlap": "perfect overlap (all communication hidden)",
+        "no_jitter": "no per-GPU step jitter (stragglers)",
+    }
+    players = tuple(BOTTLENECKS.values())
+    shares = shapley(lambda s: value(frozenset(s)), players)
+    rows = [(k, labels[k], *run(frozenset({k})), True) for k in players]
+    if mixed and fastest != most:
         rows.append(
             (
-                "homogeneous_majority",
-                f"homogeneous GPUs of the majority type (all {most})",
-                *mfu(same),
+                "homogeneous_fastest",
+                f"homogeneous: all {total:,} {fastest} (the fastest type)",
+                *run(frozenset({"homogeneous"}), fastest),
                 False,
             )
         )
@@ -298,11 +347,11 @@ def explain(prep, name: str, run_dir: str | Path | None = None) -> Explanation:
             (
                 "proportional",
                 "heterogeneity-aware partitioning (same GPUs)",
-                *mfu(replace(place, partitioning="proportional")),
+                *run_partitioned(tj, place, f),
                 False,
             )
         )
-    combined, _ = mfu(ideal_homo, 1.0, no_bubble=True, perfect_overlap=True)
+    everything = frozenset(players)
     return Explanation(
         name,
         job.kind,
@@ -311,47 +360,83 @@ def explain(prep, name: str, run_dir: str | Path | None = None) -> Explanation:
         base,
         base.mfu * f,
         tuple(Ablation(*r) for r in rows),
-        combined,
+        value(everything),
+        {b: float(shares[a]) for b, a in BOTTLENECKS.items()},
+        float(Fraction(value(everything)) - Fraction(value(frozenset()))),
+        {g: run(frozenset({"homogeneous"}), g)[1] for g in setup.by_type} if mixed else {},
     )
 
 
+def run_partitioned(tj, place: perf.Placement, failures: float) -> tuple[float, float]:
+    """MFU and step time with work split in proportion to each type's speed (same GPUs)."""
+    r = perf.step(tj, replace(place, partitioning="proportional"))
+    return r.mfu * failures, r.step_time_s / failures
+
+
 def format_explanation(e: Explanation) -> str:
-    """The what-if table as text."""
+    """The what-if table as text: the bottlenecks with their Shapley shares, then related
+    what-ifs, then the diagnosis."""
     s = e.setup
     mix = " + ".join(f"{n:,} {g}" for g, n in s.by_type.items())
     fab = ", ".join(f"{g} {bw:,.0f}" for g, bw in s.fabric.items())
+    if s.failures_from == "expected":
+        fail_note = (
+            "expected under the scenario's failure rates and checkpoint interval "
+            "(no run read; give --run DIR to use a run's measured factor)"
+        )
+    else:
+        fail_note = s.failures_from
     lines = [
         f"{e.job} ({e.kind}): {mix} = {sum(s.by_type.values()):,} GPUs, {e.partitioning} partitioning",
         f"placement: {s.source}",
         f"fabric per GPU (Gbit/s): {fab}"
         + (f"; between types {s.cross:,.0f}" if s.cross is not None else ""),
-        f"MFU now: {e.mfu:.1%} (step {e.base.step_time_s:.2f} s)",
-        "attribution (fraction kept): "
+        f"failures: useful share {s.failures:.3f}, {fail_note}",
+        f"MFU now: {e.mfu:.1%} (step {e.base.step_time_s / s.failures:.2f} s with failures, "
+        f"{e.base.step_time_s:.2f} s without)",
+        "attribution (fraction kept, chained): "
         + ", ".join(f"{k} {v:.3f}" for k, v in e.base.attribution.items() if k != "failures")
         + f", failures {s.failures:.3f}",
         "",
-        "what-if, each bottleneck removed alone:",
+        f"{'each bottleneck removed alone':54s} {'MFU':>6s} {'gain':>9s}  "
+        f"{'Shapley share (order-free)':>26s}",
     ]
-    for a in sorted(e.ablations, key=lambda a: -a.mfu):
-        share = e.share(a)
+    by_key = {v: k for k, v in BOTTLENECKS.items()}
+    for a in sorted(e.main, key=lambda a: -e.shapley.get(by_key[a.key], 0.0)):
+        sh = e.shapley.get(by_key[a.key], 0.0)
+        pct = f" ({sh / e.gap:4.0%})" if e.gap > 1e-12 else ""
         lines.append(
-            f"  {a.label:52s} {a.mfu:6.1%}  {100 * (a.mfu - e.mfu):+6.1f} pts  x{a.mfu / e.mfu:5.2f}"
-            + (f"  {share:4.0%} of the gap" if share is not None else "")
-            + ("" if a.main else "  (related)")
+            f"  {a.label:52s} {a.mfu:6.1%} {100 * (a.mfu - e.mfu):+6.1f} pts  "
+            f"{100 * sh:+17.1f} pts{pct}"
         )
-    lines.append(f"  {'all five removed together':52s} {e.combined:6.1%}")
-    big = e.largest
-    share = e.share(big)
-    lines += [
-        "",
-        f"largest bottleneck: {big.label}: alone it lifts MFU from {e.mfu:.1%} to {big.mfu:.1%}"
-        + (
-            f", {share:.0%} of the {100 * (e.combined - e.mfu):.1f} points lost to the five"
-            if share is not None
-            else ""
+    lines.append(
+        f"  {'all ' + str(len(e.main)) + ' removed together':52s} {e.combined:6.1%} "
+        f"{100 * e.gap:+6.1f} pts  {100 * sum(e.shapley.values()):+17.1f} pts (sum)"
+    )
+    related = [a for a in e.ablations if not a.main]
+    if related:
+        lines += ["", "related what-ifs (not part of the sum):"]
+        for a in sorted(related, key=lambda a: -a.mfu):
+            lines.append(f"  {a.label:52s} {a.mfu:6.1%} {100 * (a.mfu - e.mfu):+6.1f} pts")
+    fast = next((a for a in related if a.key == "homogeneous_fastest"), None)
+    homo = next((a for a in e.main if a.key == "homogeneous"), None)
+    if fast and homo and fast.mfu < homo.mfu and e.homogeneous_step_s:
+        t = e.homogeneous_step_s
+        g_fast, g_most = min(t, key=t.get), max(s.by_type, key=lambda g: s.by_type[g])
+        lines.append(
+            f"  (all {g_fast} is {t[g_most] / t[g_fast]:.2f}x faster than all {g_most}, "
+            f"{t[g_fast]:.2f} vs {t[g_most]:.2f} s per step, yet its MFU is lower: MFU is a "
+            "share of peak, and a higher peak on the same NIC leaves more communication exposed)"
         )
-        + ".",
-    ]
+    top = max(e.shapley, key=e.shapley.get) if e.shapley else None
+    lines.append("")
+    if top is not None and e.gap > 1e-12:
+        a = next(x for x in e.main if x.key == BOTTLENECKS[top])
+        lines.append(
+            f"largest bottleneck: {a.label}: {100 * e.shapley[top]:.1f} of the "
+            f"{100 * e.gap:.1f} points between {e.mfu:.1%} and {e.combined:.1%} "
+            f"({e.shapley[top] / e.gap:.0%}, Shapley); alone it lifts MFU to {a.mfu:.1%}."
+        )
     att = dict(e.base.attribution, failures=s.failures)
     worst = min(att, key=att.get)
     why = WHY.get(worst, "")
@@ -360,11 +445,4 @@ def format_explanation(e: Explanation) -> str:
     lines.append(
         f"largest single factor: {worst} keeps {att[worst]:.3f}" + (f" ({why})" if why else "")
     )
-    if s.failures_from:
-        lines.append(f"(failures: the job's running time that counted in {s.failures_from})")
-    else:
-        lines.append(
-            "(failures: no run of this exact scenario found, taken as none; `sim run` it first, "
-            "or give --run DIR)"
-        )
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from sim.assumptions import AssumedFloat
 from sim.errors import InputError
 from sim.spec.base import Strict, read_toml, validate
 
@@ -32,8 +33,8 @@ class GPU(Strict):
     tdp_w: float = Field(gt=0)
     nvlink_gbyte_per_s: float = Field(gt=0)
     nvlink_domain_gpus: int = Field(gt=0)
-    nic_gbit_per_s: float = Field(gt=0)
-    it_overhead_factor: float = Field(ge=1)
+    nic_gbit_per_s: AssumedFloat = Field(gt=0)
+    it_overhead_factor: AssumedFloat = Field(ge=1)
 
     def peak_tflops(self, precision: Precision) -> float:
         """Dense peak at a precision; a format the GPU lacks runs at the next wider one it has

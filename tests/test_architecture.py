@@ -12,7 +12,8 @@ SIM = Path(__file__).resolve().parent.parent / "sim"
 LAYERS = {
     "edges": {"errors", "units"},
     "data": {"spec", "records", "rng", "assumptions", "trace_file", "traces"},
-    "physics and money": {"hardware", "topology", "perf", "economics", "finance"},
+    "physics and money": {"hardware", "topology", "perf", "economics", "finance", "sensitivity",
+                          "availability"},
     "state and decisions": {"cluster", "policies"},
     "accounting": {"accounting", "ledger", "jobrate"},
     "time": {"engine"},
@@ -28,6 +29,7 @@ LAYERS = {
         "expect",
         "diff",
         "explain",
+        "hypotheses",  # samples explain's model over the ranged assumptions
         "htmlreport",
         "statement",
         "plots",  # the report's figures and sections (sim/plots/), below htmlreport's page
@@ -58,6 +60,8 @@ PURE = (
     "jobrate",
     "spec",
     "records",
+    "sensitivity",
+    "availability",
 )
 ORDER = list(LAYERS)
 

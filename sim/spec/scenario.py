@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from sim.assumptions import Assumed
+from sim.assumptions import Assumed, AssumedFloat
 from sim.errors import InputError, Problem, referenced
 from sim.spec.base import FilePath, Strict, load, read_toml
 from sim.spec.expect import Expectations
@@ -33,7 +33,7 @@ class SiteRef(Strict):
 
 class Campus(Strict):
     # assumed: aggregate bandwidth between the campus's sites; no public figure.
-    link_tbit_per_s: float = Field(default=50.0, gt=0, le=1e6)
+    link_tbit_per_s: AssumedFloat = Field(default=50.0, gt=0, le=1e6)
 
 
 class Policy(Strict):
@@ -48,9 +48,9 @@ class Prices(Strict):
     """Costs of running the campus (defaults cite FACTS.md or say they are assumed)."""
 
     # assumed: Memphis industrial electricity (TVA / MLGW), order of $60-80/MWh.
-    power_usd_per_mwh: float = Field(default=70.0, ge=0, le=10_000)
+    power_usd_per_mwh: AssumedFloat = Field(default=70.0, ge=0, le=10_000)
     # assumed: an idle GPU server draws ~30% of its full IT power.
-    idle_power_fraction: float = Field(default=0.3, ge=0, le=1)
+    idle_power_fraction: AssumedFloat = Field(default=0.3, ge=0, le=1)
     # FACTS.md: servers depreciate over 5-6 years.
     depreciation_years: float = Field(default=5.5, gt=0, le=50)
     # All-in IT capex per GPU by type, USD; defaults in sim/economics.py (CAPEX_USD_PER_GPU).
@@ -58,7 +58,7 @@ class Prices(Strict):
     # FACTS.md: xAI construction (shell, power, cooling) ~$2.7-3B per GW -> $2.85M per MW.
     construction_usd_per_mw: float = Field(default=2.85e6, ge=0, le=1e9)
     # assumed: the shell, power and cooling are depreciated over 20 years.
-    facility_life_years: float = Field(default=20.0, gt=0, le=100)
+    facility_life_years: AssumedFloat = Field(default=20.0, gt=0, le=100)
     # Capex timing and site opex (sim/finance/capex.py); a scenario may tag them with a source
     # or an assumed range. FACTS.md: Colossus 1 built in 122 days -> the facility's
     # construction is booked over the 122 days before a phase comes online.
@@ -74,8 +74,8 @@ class Prices(Strict):
 class RepairTime(Strict):
     """Hours a failed NVLink domain stays down: lognormal by median and sigma, clipped."""
 
-    median_h: float = Field(default=8.0, gt=0, le=10_000)  # assumed: a node swap or a rack fix
-    sigma: float = Field(default=1.0, ge=0, le=5)
+    median_h: AssumedFloat = Field(default=8.0, gt=0, le=10_000)  # assumed: a node swap or a rack fix
+    sigma: AssumedFloat = Field(default=1.0, ge=0, le=5)
     min_h: float = Field(default=0.5, gt=0)
     max_h: float = Field(default=240.0, gt=0)
 
@@ -85,24 +85,24 @@ class FailureRates(Strict):
 
     # Llama 3 (Dubey et al. 2024): 419 unexpected interruptions in 54 days on 16,384 H100
     # -> 419 / (54 x 24 x 16,384) = 1.97e-5 per GPU-hour (one per ~3.1 h for the job).
-    gpu_per_hour: float = Field(default=419 / (54 * 24 * 16_384), ge=0, le=1)
+    gpu_per_hour: AssumedFloat = Field(default=419 / (54 * 24 * 16_384), ge=0, le=1)
     # A per-domain term for faults that take out a whole NVL72 rack (NVLink switch trays,
     # power shelves, liquid cooling). No public rate exists: assumed 1 per rack per 50 days
     # for NVL72, 0 for HGX; a sensitivity parameter.
-    domain_per_day: float | None = Field(default=None, ge=0, le=100)
+    domain_per_day: AssumedFloat | None = Field(default=None, ge=0, le=100)
 
 
 class Failures(Strict):
     """Failures and checkpoint-restart. `scale` multiplies every rate (a sensitivity knob)."""
 
     enabled: bool = True
-    scale: float = Field(default=1.0, ge=0, le=1000)
+    scale: AssumedFloat = Field(default=1.0, ge=0, le=1000)
     rates: dict[str, FailureRates] = {}  # per GPU type; missing types use the defaults
     repair: RepairTime = RepairTime()
     # assumed, Llama-3-like automated recovery: detect, reschedule on spares, load checkpoint.
-    restart_minutes: float = Field(default=2.0, ge=0, le=10_000)
+    restart_minutes: AssumedFloat = Field(default=2.0, ge=0, le=10_000)
     # assumed: asynchronous checkpointing stalls training ~10 s per checkpoint.
-    checkpoint_write_minutes: float = Field(default=10 / 60, ge=0, le=10_000)
+    checkpoint_write_minutes: AssumedFloat = Field(default=10 / 60, ge=0, le=10_000)
 
 
 class Scenario(Strict):

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from sim.assumptions import AssumedFloat, AssumedInt
 from sim.errors import Problem
 from sim.hardware import catalog
 from sim.spec.base import Strict
@@ -21,11 +22,11 @@ class PoolFabric(Strict):
     """
 
     kind: Literal["rail-optimized", "fat-tree"] = "rail-optimized"
-    rails: int = Field(default=8, ge=1, le=72)
+    rails: AssumedInt = Field(default=8, ge=1, le=72)
     domains_per_leaf_group: int = Field(ge=1, le=10_000)
     leaf_groups_per_pod: int = Field(ge=1, le=10_000)
-    leaf_oversubscription: float = Field(default=1.0, ge=1, le=64)
-    spine_oversubscription: float = Field(default=1.0, ge=1, le=64)
+    leaf_oversubscription: AssumedFloat = Field(default=1.0, ge=1, le=64)
+    spine_oversubscription: AssumedFloat = Field(default=1.0, ge=1, le=64)
     switch_radix: int = Field(default=128, ge=2, le=4096)
 
     @model_validator(mode="after")
@@ -69,7 +70,7 @@ class Phase(Strict):
 class SiteFabric(Strict):
     """How a site's pools reach each other: through a core with its own oversubscription."""
 
-    inter_pool_oversubscription: float = Field(default=1.0, ge=1, le=1000)
+    inter_pool_oversubscription: AssumedFloat = Field(default=1.0, ge=1, le=1000)
 
 
 class Site(Strict):

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sim.assumptions import Assumed
+from sim.assumptions import Assumed, AssumedFloat, AssumedInt
 from sim.errors import Problem
 from sim.finance.chart import GIVEN_ACCOUNTS
 from sim.spec.base import FilePath, Strict
@@ -92,7 +92,7 @@ class Tranche(Strict):
 
     start: dt.date | None = None  # default: the lease start
     pools: Pools = Field(min_length=1)
-    gpus: int | None = Field(default=None, gt=0, le=10_000_000)
+    gpus: AssumedInt | None = Field(default=None, gt=0, le=10_000_000)
     mw: float | None = Field(default=None, gt=0, le=100_000)
 
     @model_validator(mode="after")
@@ -198,7 +198,7 @@ class Serving(Strict):
     # [[date, output tokens per day]], linear between points, flat outside.
     demand_tokens_per_day: list[tuple[dt.date, float]] = Field(min_length=1)
     price_usd_per_million_tokens: float = Field(ge=0, le=1e4)  # output tokens
-    utilization: float = Field(default=0.6, gt=0, le=1)  # headroom for peaks and latency
+    utilization: AssumedFloat = Field(default=0.6, gt=0, le=1)  # headroom for peaks and latency
     priority: int = 50
     # latency targets the serving rate is sized for (as `sim serve`); none: offline maximum
     tpot_ms: Annotated[Assumed, Field(gt=0, le=1e6)] | None = None
