@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sim import risk
 from sim.report import summarize
 from sim.runner import prepare, run
 
@@ -24,14 +25,36 @@ COLUMNS = {
     "notices_by_lessor": "lease notices the lessor gave",
     "training_tokens": "tokens trained by internal jobs",
     "training_mfu": "MFU of internal training (model FLOPs / allocated peak)",
+    "revenue_usd": "revenue over the horizon, USD",
+    # until the income statement (issue 16) lands: ledger revenue less ledger costs
+    "revenue_minus_costs_usd": "operating result: revenue - ledger costs over the horizon, USD",
+    "lease_revenue_contracted_usd": "lease revenue contracted within the horizon, USD",
+    "lease_revenue_at_risk_usd": "lease revenue at risk: contracted - realised, USD",
+    "tenant_gpu_hours_taken_back": "tenant impact: GPU-hours the lessor took back",
+    "tenant_gpu_hours_left": "GPU-hours tenants gave up by their own notice",
+    "notices_by_tenant": "lease notices tenants gave",
 }
+
+# The Monte Carlo summary's KPIs (P10/P50/P90 per policy), with the pre-training finish days.
+MONTE_CARLO = (
+    "revenue_usd",
+    "revenue_minus_costs_usd",
+    "lease_revenue_at_risk_usd",
+    "tenant_gpu_hours_taken_back",
+)
 
 
 def _one(path: str, table: dict, seed: int, out: str) -> dict:
     """One run and its comparison row (top level, so process pools can call it)."""
     policy = table["kind"]
-    run_dir, _ = run(path, seed=seed, out=Path(out) / policy, tables={"policy": table})
+    return run_row(path, {"policy": table}, seed, str(Path(out) / policy))
+
+
+def run_row(path: str, tables: dict, seed: int, out: str) -> dict:
+    """Run a scenario (with `tables` replacing its top-level tables) and return its KPI row."""
+    run_dir, _ = run(path, seed=seed, out=Path(out), tables=tables)
     s = summarize(run_dir)
+    policy = s["policy"]
     contracts = s["contracts"].values()
     delivered = sum(c["gpu_hours_delivered"] for c in contracts)
     contracted = sum(c["gpu_hours_contracted"] for c in contracts)
@@ -48,6 +71,9 @@ def _one(path: str, table: dict, seed: int, out: str) -> dict:
         "notices_by_lessor": s["notices"]["lessor"],
         "training_tokens": sum(v["tokens_trained"] for v in s["jobs_by_class"].values()),
         "training_mfu": s["mfu_all_training"],
+        "revenue_usd": s["money"]["revenue_usd"],
+        "revenue_minus_costs_usd": s["money"]["margin_usd"],
+        **risk.run_kpis(run_dir),
     }
     for job, day in s["finish"].items():
         row[f"finish_day:{job}"] = day
@@ -76,6 +102,13 @@ def compare(
         if own_pool:
             executor.shutdown()
     return pd.DataFrame(rows).sort_values(["policy", "seed"], kind="stable").reset_index(drop=True)
+
+
+def monte_carlo(table: pd.DataFrame) -> pd.DataFrame:
+    """P10/P50/P90 per policy of revenue, operating result, lease revenue at risk, tenant
+    impact and each pre-training job's finish day (not finished = after the horizon)."""
+    cols = [*MONTE_CARLO, *sorted(c for c in table.columns if c.startswith("finish_day:"))]
+    return risk.percentiles(table, [c for c in cols if c in table.columns])
 
 
 def spread(table: pd.DataFrame) -> pd.DataFrame:

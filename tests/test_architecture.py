@@ -8,7 +8,7 @@ SIM = Path(__file__).resolve().parent.parent / "sim"
 # Lower layers first; a module may import only from its own layer or below. Names are module
 # paths under sim/, matched by their longest listed prefix.
 LAYERS = [
-    {"errors", "units"},
+    {"errors", "units", "assumptions"},
     {
         "spec",
         "rng",
@@ -16,15 +16,18 @@ LAYERS = [
         "trace_file",
         "traces",
     },  # spec.base, .topology, .scenario, ...; traces: importers
-    {"topology", "perf", "economics"},
+    {"topology", "perf", "economics", "market"},
     {"spec.mfu", "spec.workload"},  # input files whose checks call the perf model
-    {"cluster", "policies"},
+    {"cluster", "policies", "tenants"},
     {"records", "recorder"},
     {"model"},
-    {"output", "report", "expect", "diff", "explain"},
-    {"runner", "sweep", "compare", "htmlreport", "plots", "cli", "__main__"},
+    {"output", "report", "expect", "diff", "explain", "risk"},
+    {"runner", "sweep", "compare", "htmlreport", "plots", "cli", "__main__", "notice_value"},
 ]
-NO_SIMPY = ("hardware", "topology", "perf", "economics", "cluster", "policies", "spec", "records")
+NO_SIMPY = (
+    "hardware", "topology", "perf", "economics", "cluster", "policies", "spec", "records",
+    "market", "tenants",
+)
 
 
 def layer_of(module: str) -> int:

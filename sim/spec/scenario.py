@@ -11,6 +11,7 @@ from pydantic import Field
 from sim.errors import InputError, Problem, referenced
 from sim.spec.base import FilePath, Strict, load, read_toml
 from sim.spec.expect import Expectations
+from sim.spec.risk import ContractRisk
 from sim.spec.topology import TopologyFile
 
 
@@ -105,6 +106,7 @@ class Scenario(Strict):
     prices: Prices = Prices()
     failures: Failures = Failures()
     expect: Expectations = {}  # checks on the run's KPIs (sim/spec/expect.py)
+    contract_risk: ContractRisk = ContractRisk()  # tenant behaviour, notice terms, market prices
 
     def problems(self) -> list[Problem]:
         found = []

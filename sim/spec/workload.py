@@ -7,13 +7,15 @@ A training job's `model`, `training` and `parallelism` tables take the same keys
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from sim.assumptions import Assumed
 from sim.errors import Problem
 from sim.spec.base import FilePath, Strict
 from sim.spec.mfu import ModelSpec, ParallelismSpec, TrainingSpec
+from sim.spec.risk import TenantBehaviour, within
 
 Pools = list[str]
 
@@ -126,6 +128,7 @@ class Lease(Strict):
     )
     priority: int = 100
     tranches: list[Tranche] = Field(min_length=1)
+    behaviour: TenantBehaviour | None = None  # the tenant's hazard of notice and of renewing
 
     @model_validator(mode="after")
     def _one_price(self):
@@ -135,6 +138,27 @@ class Lease(Strict):
                 "give exactly one of price_usd_per_month, price_usd_per_year, price_usd_per_gpu_hour"
             )
         return self
+
+
+class LeaseArrivals(Strict):
+    """New tenants asking for leases: a Poisson stream of requests, each with a drawn size, term
+    and price (a multiple of the market price of the first pool's GPU type on its arrival day).
+    The policy accepts a request by placing it; one it never places ends unserved."""
+
+    name: str = Field(min_length=1)
+    start: dt.date
+    end: dt.date | None = None  # default: the horizon's end
+    arrivals_per_year: Annotated[Assumed, within(0.0, 1e4)]
+    pools: list[str] = Field(min_length=1)
+    gpus: Distribution  # rounded to a whole number of GPUs >= 1
+    term_days: Distribution
+    price_to_market: Distribution  # contract price / market price
+    min_term_days: int = Field(default=0, ge=0, le=36_500)
+    notice_days: int = Field(default=90, ge=0, le=36_500)
+    lessor_may_reclaim: bool = True
+    priority: int = 100
+    behaviour: TenantBehaviour | None = None
+
 
 
 class ServedModelTable(Strict):
@@ -182,11 +206,12 @@ class WorkloadFile(Strict):
     leases: list[Lease] = []
     serving: list[Serving] = []
     traces: list[TraceReplay] = []
+    lease_arrivals: list[LeaseArrivals] = []  # new tenants' lease requests (sim/tenants.py)
 
     def problems(self) -> list[Problem]:
         found = []
         names: dict[str, str] = {}
-        for table in ("training", "streams", "leases", "serving", "traces"):
+        for table in ("training", "streams", "leases", "serving", "traces", "lease_arrivals"):
             for i, item in enumerate(getattr(self, table)):
                 if item.name in names:
                     found.append(
