@@ -123,8 +123,12 @@ def option_values(table: pd.DataFrame, result: str = RESULT) -> dict[str, dict]:
             "unpaired_ci_low_usd": ulo,
             "unpaired_ci_high_usd": uhi,
             "operating_result_mean_usd": float(g.loc[seeds, result].mean()),
-            "lease_revenue_at_risk_mean_usd": float(g.loc[seeds, "lease_revenue_at_risk_usd"].mean()),
-            "tenant_gpu_hours_taken_back_mean": float(g.loc[seeds, "tenant_gpu_hours_taken_back"].mean()),
+            "lease_revenue_at_risk_mean_usd": float(
+                g.loc[seeds, "lease_revenue_at_risk_usd"].mean()
+            ),
+            "tenant_gpu_hours_taken_back_mean": float(
+                g.loc[seeds, "tenant_gpu_hours_taken_back"].mean()
+            ),
             "notices_by_tenant_mean": float(g.loc[seeds, "notices_by_tenant"].mean()),
             "notices_by_lessor_mean": float(g.loc[seeds, "notices_by_lessor"].mean()),
             "milestones": days,

@@ -78,7 +78,9 @@ def idle_market_value_usd(pools: pd.DataFrame, curves: Mapping[str, MarketCurve]
     """Idle GPU-hours valued at the market rental price of their GPU type on their day."""
     total = 0.0
     idle = pools[pools.gpu_hours_idle > 0]
-    for (gpu, day), hours in idle.groupby(["gpu", "date"], observed=True).gpu_hours_idle.sum().items():
+    for (gpu, day), hours in (
+        idle.groupby(["gpu", "date"], observed=True).gpu_hours_idle.sum().items()
+    ):
         if gpu in curves:
             total += hours * market.price_usd_per_gpu_hour(curves[gpu], day.date())
     return total
@@ -97,9 +99,7 @@ def quantile(values: Sequence[float], q: float) -> float:
     return float(x[lo] + (x[hi] - x[lo]) * (pos - lo))
 
 
-def percentiles(
-    table: pd.DataFrame, columns: Sequence[str], by: str = "policy"
-) -> pd.DataFrame:
+def percentiles(table: pd.DataFrame, columns: Sequence[str], by: str = "policy") -> pd.DataFrame:
     """P10/P50/P90 of each column over the seeds, one row per `by` value (in order of first
     appearance) and one column per (KPI, percentile). Missing milestones count as +inf."""
     rows = {}
@@ -107,10 +107,7 @@ def percentiles(
         row = {}
         for col in columns:
             vals = g[col].astype(float)
-            if col.startswith("finish_day:"):
-                vals = vals.fillna(math.inf)
-            else:
-                vals = vals.dropna()
+            vals = vals.fillna(math.inf) if col.startswith("finish_day:") else vals.dropna()
             for p in PERCENTILES:
                 row[(col, f"P{p}")] = quantile(vals.to_numpy(), p / 100.0)
         rows[key] = row

@@ -25,8 +25,16 @@ LAYERS = [
     {"runner", "sweep", "compare", "htmlreport", "plots", "cli", "__main__", "notice_value"},
 ]
 NO_SIMPY = (
-    "hardware", "topology", "perf", "economics", "cluster", "policies", "spec", "records",
-    "market", "tenants",
+    "hardware",
+    "topology",
+    "perf",
+    "economics",
+    "cluster",
+    "policies",
+    "spec",
+    "records",
+    "market",
+    "tenants",
 )
 
 

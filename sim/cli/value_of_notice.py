@@ -59,7 +59,13 @@ def command(file: str, seeds: int, workers: int | None, out: str | None, as_json
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_parquet(out_dir / "value-of-notice.parquet", index=False)
     values = option_values(table)
-    doc = {"scenario": file, "seeds": seeds, "base": BASE, "wall_s": round(wall_s, 1), "variants": values}
+    doc = {
+        "scenario": file,
+        "seeds": seeds,
+        "base": BASE,
+        "wall_s": round(wall_s, 1),
+        "variants": values,
+    }
     (out_dir / "value-of-notice.json").write_text(json.dumps(_clean(doc), indent=2) + "\n")
     if as_json:
         click.echo(json.dumps(_clean(doc), indent=2))

@@ -160,7 +160,6 @@ class LeaseArrivals(Strict):
     behaviour: TenantBehaviour | None = None
 
 
-
 class ServedModelTable(Strict):
     params: float = Field(gt=0, le=1e14)
     layers: int = Field(gt=0, le=10_000)
