@@ -223,9 +223,11 @@ TOPO = load_topology([DATA / "small.toml"])
 P0 = TOPO.pools[0].name
 
 
-def view_at(now_h: float, leases: dict) -> ClusterView:
+def view_at(now_h: float, leases: dict, free_domains: int = 0) -> ClusterView:
+    """A full cluster (held by one lessee) except `free_domains` domains of the first pool."""
     c = Cluster(TOPO)
     c.bring_online(dt.date(2026, 12, 31))
+    c.allocate(999, np.arange(free_domains, TOPO.domains))
     return ClusterView(c, now_h, {}, leases)
 
 
@@ -262,6 +264,27 @@ def test_reclaim_counts_gpus_already_coming_back():
     assert notices(view_at(30 * 24, leases), [training(7, 0.0)], RULE) == []
 
 
+def test_reclaim_does_not_fire_when_free_capacity_covers_the_backlog():
+    leases = {2: info(2, 1.0, 5000.0, 3000.0)}
+    per_domain = TOPO.pools[0].gpus_per_domain
+    covered = view_at(30 * 24, leases, free_domains=-(-128 // per_domain))
+    assert notices(covered, [training(7, 0.0)], RULE) == []
+    short = view_at(30 * 24, leases, free_domains=128 // per_domain - 1)
+    assert notices(short, [training(7, 0.0)], RULE) == [GiveNotice(2)]
+
+
+def test_a_requeued_job_waits_from_when_it_joined_the_queue_again():
+    # submitted at 0 (its place in line), requeued at day 20: at day 30 it has waited 10 days
+    p = policies.make("fifo", {"reclaim_when_tight": {"queued_days": 10, "gpu_days": 1}})
+    leases = {2: info(2, 1.0, 5000.0, 3000.0)}
+    job = training(7, 0.0)
+    assert p.decide(view_at(20 * 24, leases), [job]) == []
+    assert p.decide(view_at(30 * 24, leases), [job]) == []
+    assert p.decide(view_at(30 * 24 + 1, leases), [job]) == [GiveNotice(2)]
+    p.decide(view_at(31 * 24, leases), [])  # it started: the next wait starts afresh
+    assert p.decide(view_at(32 * 24, leases), [job]) == []
+
+
 def test_reclaim_skips_leases_it_may_not_take_back():
     leases = {1: info(1, 1.0, 5000.0, 3000.0, may=False), 2: info(2, 3.0, 5000.0, 3000.0)}
     assert notices(view_at(30 * 24, leases), [training(7, 0.0)], RULE) == [GiveNotice(2)]
@@ -271,7 +294,10 @@ def test_every_policy_can_carry_the_rule():
     for kind in policies.REGISTRY:
         p = policies.make(kind, {"reclaim_when_tight": {"queued_days": 10, "gpu_days": 640}})
         leases = {2: info(2, 1.0, 5000.0, 3000.0)}
-        decisions = p.decide(view_at(30 * 24, leases), [training(7, 0.0, gpus=100_000)])
+        job = training(7, 0.0, gpus=100_000)
+        own = policies.make(kind).decide(view_at(0.0, leases), [job])  # (some reclaim already)
+        assert p.decide(view_at(0.0, leases), [job]) == own, kind  # joins the queue at 0
+        decisions = p.decide(view_at(30 * 24, leases), [job])
         assert GiveNotice(2) in decisions, kind
     with pytest.raises(Exception, match="reclaim_when_tight.queued_days"):
         policies.make("fifo", {"reclaim_when_tight": {"queued_days": -1}})
