@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from sim import __version__, market, policies, tenants
+from sim import __version__, policies, tenants
 from sim.errors import InputError, Problem, referenced
 from sim.model import Engine
 from sim.output import replace_json, write_run
@@ -151,7 +151,6 @@ def run(
         check,
         sc.failures,
         prep.traces,
-        market.curves(sc.contract_risk.market),
     )
     events = engine.run(progress)
     wall_s = time.perf_counter() - t0
