@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from sim import risk
+
 
 def _read(run_dir: Path, table: str) -> pd.DataFrame:
     return pd.read_parquet(run_dir / f"{table}.parquet")
@@ -269,4 +271,6 @@ def kpis(run_dir: str | Path) -> dict[str, float]:
     put("training.tokens", sum(v["tokens_trained"] for v in s["jobs_by_class"].values()))
     for k, v in s.get("finish", {}).items():
         put(f"finish_day.{k}", v)
+    for k, v in risk.run_kpis(run_dir).items():  # contract risk (sim/risk.py)
+        put(f"risk.{k}", v)
     return out

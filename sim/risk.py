@@ -107,7 +107,8 @@ def percentiles(table: pd.DataFrame, columns: Sequence[str], by: str = "policy")
         row = {}
         for col in columns:
             vals = g[col].astype(float)
-            vals = vals.fillna(math.inf) if col.startswith("finish_day:") else vals.dropna()
+            milestone = col.startswith(("finish_day:", "finish_day."))
+            vals = vals.fillna(math.inf) if milestone else vals.dropna()
             for p in PERCENTILES:
                 row[(col, f"P{p}")] = quantile(vals.to_numpy(), p / 100.0)
         rows[key] = row
