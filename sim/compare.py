@@ -33,6 +33,8 @@ COLUMNS = {
     "tenant_gpu_hours_taken_back": "tenant impact: GPU-hours the lessor took back",
     "tenant_gpu_hours_left": "GPU-hours tenants gave up by their own notice",
     "notices_by_tenant": "lease notices tenants gave",
+    "idle_market_value_usd": "idle GPU-hours at the market rental price, USD",
+    "reclaimed_market_value_usd": "GPU-hours taken back at the market rental price, USD",
 }
 
 # The Monte Carlo summary's KPIs (P10/P50/P90 per policy), with the pre-training finish days.

@@ -64,14 +64,59 @@ def lease_kpis(
 
 
 def run_kpis(run_dir: str | Path) -> dict[str, float]:
-    """The contract-risk KPIs of a run folder (its leases table and resolved scenario)."""
+    """The contract-risk KPIs of a run folder (its leases and pools tables, resolved scenario),
+    with idle and reclaimed capacity valued at the market curves the run used."""
     run_dir = Path(run_dir)
     resolved = json.loads((run_dir / "scenario.json").read_text())
+    sc = resolved["scenario"]
     streams = [a["name"] for w in resolved["workloads"] for a in w.get("lease_arrivals", [])]
     leases = pd.read_parquet(run_dir / "leases.parquet")
+    pools = pd.read_parquet(run_dir / "pools.parquet")
     names = leases.contract.astype(str)
     offered = {n for n in names.unique() if any(n.startswith(f"{s}-") for s in streams)}
-    return lease_kpis(leases, resolved["scenario"]["horizon"]["start"], offered)
+    curves = market.curves(
+        {
+            k: MarketCurve.model_validate(v)
+            for k, v in sc.get("contract_risk", {}).get("market", {}).items()
+        }
+    )
+    gpu_of = dict(zip(pools.pool.astype(str), pools.gpu.astype(str), strict=False))
+    return {
+        **lease_kpis(leases, sc["horizon"]["start"], offered),
+        "idle_market_value_usd": idle_market_value_usd(pools, curves),
+        "reclaimed_market_value_usd": reclaimed_market_value_usd(
+            leases, sc["horizon"]["start"], gpu_of, curves
+        ),
+    }
+
+
+def reclaimed_market_value_usd(
+    leases: pd.DataFrame,
+    horizon_start: dt.date | str,
+    gpu_of_pool: Mapping[str, str],
+    curves: Mapping[str, MarketCurve],
+) -> float:
+    """GPU-hours the lessor took back, valued day by day at the market price of their GPU type
+    (what renting them elsewhere would have cost), within the horizon."""
+    start = pd.Timestamp(horizon_start)
+    start = start.tz_localize("UTC") if start.tz is None else start
+    hours = contract_hours(leases)
+    total = 0.0
+    for i in np.flatnonzero(((leases.notice_by == "lessor") & leases.held_from.notna()).to_numpy()):
+        r = leases.iloc[i]
+        t0 = max(r.start_at, start) + pd.Timedelta(hours=float(hours.iloc[i]))  # contracted end
+        for part in str(r.pools).split(","):
+            pool, _, n = part.partition("=")
+            curve = curves.get(gpu_of_pool.get(pool, ""))
+            if curve is None or not n:
+                continue
+            day, end = r.held_until, t0
+            while day < end:
+                nxt = min(end, (day + pd.Timedelta(days=1)).normalize())
+                price = market.price_usd_per_gpu_hour(curve, day.date())
+                total += int(n) * (nxt - day).total_seconds() / H * price
+                day = nxt
+    return total
 
 
 def idle_market_value_usd(pools: pd.DataFrame, curves: Mapping[str, MarketCurve]) -> float:
