@@ -55,14 +55,18 @@ def _one(path: str, table: dict, seed: int, out: str) -> dict:
 def run_row(path: str, tables: dict, seed: int, out: str) -> dict:
     """Run a scenario (with `tables` replacing its top-level tables) and return its KPI row."""
     run_dir, _ = run(path, seed=seed, out=Path(out), tables=tables)
+    return folder_row(run_dir)
+
+
+def folder_row(run_dir: str | Path) -> dict:
+    """The comparison row of a run folder."""
     s = summarize(run_dir)
-    policy = s["policy"]
     contracts = s["contracts"].values()
     delivered = sum(c["gpu_hours_delivered"] for c in contracts)
     contracted = sum(c["gpu_hours_contracted"] for c in contracts)
     row = {
-        "policy": policy,
-        "seed": seed,
+        "policy": s["policy"],
+        "seed": s["seed"],
         "revenue_usd_per_year": s["money"]["revenue_usd_per_year"],
         "cost_usd_per_year": s["money"]["cost_usd_per_year"],
         "margin_usd_per_year": s["money"]["margin_usd_per_year"],

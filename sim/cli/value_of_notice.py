@@ -59,11 +59,13 @@ def command(file: str, seeds: int, workers: int | None, out: str | None, as_json
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_parquet(out_dir / "value-of-notice.parquet", index=False)
     values = option_values(table)
+    runs = {str(k): int(v) for k, v in table.run.value_counts().items()}
     doc = {
         "scenario": file,
         "seeds": seeds,
         "base": BASE,
         "wall_s": round(wall_s, 1),
+        "runs": runs,  # simulated, reused (an earlier folder), "as mutual" (not simulated)
         "variants": values,
     }
     (out_dir / "value-of-notice.json").write_text(json.dumps(_clean(doc), indent=2) + "\n")
@@ -90,4 +92,7 @@ def command(file: str, seeds: int, workers: int | None, out: str | None, as_json
             )
         t.add_row(*cells)
     Console(width=max(140, 60 + 30 * len(jobs))).print(t)
-    click.echo(f"{n} runs in {wall_s:,.0f} s; table: {out_dir / 'value-of-notice.parquet'}")
+    click.echo(
+        f"{n} variant-seeds ({', '.join(f'{v} {k}' for k, v in runs.items())}) in "
+        f"{wall_s:,.0f} s; table: {out_dir / 'value-of-notice.parquet'}"
+    )
