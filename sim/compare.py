@@ -26,8 +26,8 @@ COLUMNS = {
     "training_tokens": "tokens trained by internal jobs",
     "training_mfu": "MFU of internal training (model FLOPs / allocated peak)",
     "revenue_usd": "revenue over the horizon, USD",
-    # until the income statement (issue 16) lands: ledger revenue less ledger costs
-    "revenue_minus_costs_usd": "operating result: revenue - ledger costs over the horizon, USD",
+    "revenue_minus_costs_usd": "revenue - ledger costs over the horizon, USD",
+    "operating_result_usd": "operating result over the horizon (income statement), USD",
     "lease_revenue_contracted_usd": "lease revenue contracted within the horizon, USD",
     "lease_revenue_at_risk_usd": "lease revenue at risk: contracted - realised, USD",
     "tenant_gpu_hours_taken_back": "tenant impact: GPU-hours the lessor took back",
@@ -40,6 +40,7 @@ COLUMNS = {
 # The Monte Carlo summary's KPIs (P10/P50/P90 per policy), with the pre-training finish days.
 MONTE_CARLO = (
     "revenue_usd",
+    "operating_result_usd",
     "revenue_minus_costs_usd",
     "lease_revenue_at_risk_usd",
     "tenant_gpu_hours_taken_back",
@@ -79,6 +80,8 @@ def folder_row(run_dir: str | Path) -> dict:
         "training_mfu": s["mfu_all_training"],
         "revenue_usd": s["money"]["revenue_usd"],
         "revenue_minus_costs_usd": s["money"]["margin_usd"],
+        # the income statement's line (issue 16) where the summary has it
+        "operating_result_usd": s["money"].get("operating_result_usd"),
         **risk.run_kpis(run_dir),
     }
     for job, day in s["finish"].items():
@@ -114,7 +117,8 @@ def monte_carlo(table: pd.DataFrame) -> pd.DataFrame:
     """P10/P50/P90 per policy of revenue, operating result, lease revenue at risk, tenant
     impact and each pre-training job's finish day (not finished = after the horizon)."""
     cols = [*MONTE_CARLO, *sorted(c for c in table.columns if c.startswith("finish_day:"))]
-    return risk.percentiles(table, [c for c in cols if c in table.columns])
+    cols = [c for c in cols if c in table.columns and table[c].notna().any()]
+    return risk.percentiles(table, cols)
 
 
 def spread(table: pd.DataFrame) -> pd.DataFrame:

@@ -26,8 +26,10 @@ from sim.runner import prepare
 
 BASE = "none"
 VARIANTS = ("none", "mutual", "lessor-only", "tenant-only")
-# until the income statement (issue 16) lands, the operating result is ledger revenue - costs
-RESULT = "revenue_minus_costs_usd"
+# The operating result: the income statement's line (issue 16) where runs have it, else the
+# ledger's revenue less its costs (`result_column`).
+RESULT = "operating_result_usd"
+FALLBACK = "revenue_minus_costs_usd"
 LEVEL = 0.95
 
 
@@ -119,9 +121,17 @@ def run_variants(
     return table.sort_values(["variant", "seed"], kind="stable").reset_index(drop=True)
 
 
-def option_values(table: pd.DataFrame, result: str = RESULT) -> dict[str, dict]:
+def result_column(table: pd.DataFrame) -> str:
+    """`operating_result_usd` if every run has it, else `revenue_minus_costs_usd`."""
+    if RESULT in table.columns and table[RESULT].notna().all():
+        return RESULT
+    return FALLBACK
+
+
+def option_values(table: pd.DataFrame, result: str | None = None) -> dict[str, dict]:
     """Per variant: the option value (mean paired difference of `result` against the base),
     its interval, the unpaired interval, and the paired difference of each finish day."""
+    result = result or result_column(table)
     base = table[table.variant == BASE].set_index("seed")
     jobs = sorted(c for c in table.columns if c.startswith("finish_day:"))
     out = {}
@@ -150,6 +160,7 @@ def option_values(table: pd.DataFrame, result: str = RESULT) -> dict[str, dict]:
             "seeds": len(seeds),
             "unpaired_ci_low_usd": ulo,
             "unpaired_ci_high_usd": uhi,
+            "operating_result": result,
             "operating_result_mean_usd": float(g.loc[seeds, result].mean()),
             "lease_revenue_at_risk_mean_usd": float(
                 g.loc[seeds, "lease_revenue_at_risk_usd"].mean()
