@@ -11,7 +11,7 @@ import pandas as pd
 
 from sim import risk
 from sim.report import summarize
-from sim.runner import prepare, run
+from sim.runner import prepare, simulate
 
 # The comparison's columns: (column, what it is)
 COLUMNS = {
@@ -54,14 +54,18 @@ def _one(path: str, table: dict, seed: int, out: str) -> dict:
 
 
 def run_row(path: str, tables: dict, seed: int, out: str) -> dict:
-    """Run a scenario (with `tables` replacing its top-level tables) and return its KPI row."""
-    run_dir, _ = run(path, seed=seed, out=Path(out), tables=tables)
-    return folder_row(run_dir)
+    """Run a scenario (with `tables` replacing its top-level tables) and return its KPI row
+    (from the summary the run computed in memory)."""
+    return summary_row(simulate(path, seed=seed, out=Path(out), tables=tables).summary)
 
 
 def folder_row(run_dir: str | Path) -> dict:
-    """The comparison row of a run folder."""
-    s = summarize(run_dir)
+    """The comparison row of a run folder already written."""
+    return summary_row(summarize(run_dir))
+
+
+def summary_row(s: dict) -> dict:
+    """The comparison row of a run's summary (`sim.report.summarize_frames`)."""
     contracts = s["contracts"].values()
     delivered = sum(c["gpu_hours_delivered"] for c in contracts)
     contracted = sum(c["gpu_hours_contracted"] for c in contracts)
@@ -82,7 +86,7 @@ def folder_row(run_dir: str | Path) -> dict:
         "revenue_minus_costs_usd": s["money"]["margin_usd"],
         # the income statement's line (issue 16) where the summary has it
         "operating_result_usd": s["money"].get("operating_result_usd"),
-        **risk.run_kpis(run_dir),
+        **s["risk"],
     }
     for job, day in s["finish"].items():
         row[f"finish_day:{job}"] = day

@@ -21,12 +21,21 @@ def _mfu(df: pd.DataFrame, by: str) -> dict[str, float]:
 
 
 def summarize(run_dir: str | Path) -> dict:
-    """KPIs of one run, from its tables (a pure function of the folder)."""
+    """KPIs of one run folder, from its tables (a pure function of the folder)."""
     run_dir = Path(run_dir)
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    scenario = json.loads((run_dir / "scenario.json").read_text())["scenario"]
-    seg, jobs, pools = _read(run_dir, "segments"), _read(run_dir, "jobs"), _read(run_dir, "pools")
-    leases, ledger = _read(run_dir, "leases"), _read(run_dir, "ledger")
+    resolved = json.loads((run_dir / "scenario.json").read_text())
+    frames = {t: _read(run_dir, t) for t in ("segments", "jobs", "pools", "leases", "ledger")}
+    return summarize_frames(frames, manifest, resolved["scenario"], resolved["workloads"])
+
+
+def summarize_frames(
+    frames: dict[str, pd.DataFrame], manifest: dict, scenario: dict, workloads=()
+) -> dict:
+    """KPIs of one run from its tables as data frames (what the runner computes in memory,
+    once, before writing them); `scenario` and `workloads` are the resolved inputs as JSON."""
+    seg, jobs, pools = frames["segments"], frames["jobs"], frames["pools"]
+    leases, ledger = frames["leases"], frames["ledger"]
     start = pd.Timestamp(scenario["horizon"]["start"], tz="UTC")
     years = (pd.Timestamp(scenario["horizon"]["end"], tz="UTC") - start).days / 365.0
     seg = seg.assign(pool_set=seg.pools.astype(str).str.replace(r"=\d+", "", regex=True))
@@ -146,6 +155,7 @@ def summarize(run_dir: str | Path) -> dict:
         },
         "lease_revenue_usd": float(by_account.get("lease_revenue", 0.0)),
         "token_revenue_usd": float(by_account.get("token_revenue", 0.0)),
+        "risk": risk.kpis_of_frames(leases, pools, scenario, workloads),
         "events": manifest["events"],
         "events_per_s": manifest["events_per_s"],
         "wall_s": manifest["wall_s"],
@@ -214,10 +224,18 @@ def _pct(x) -> str:
 
 
 def kpis(run_dir: str | Path) -> dict[str, float]:
-    """The run's KPIs as one flat mapping of dotted names to numbers (what expectations,
-    sweeps and diffs compare), e.g. `mfu.all_training`, `mfu.job_class.pretrain`,
+    """A run folder's KPIs: those its manifest was written with (computed once, by the run),
+    else computed from its tables (a folder written before manifests held them)."""
+    manifest = json.loads((Path(run_dir) / "manifest.json").read_text())
+    if "kpis" in manifest:
+        return manifest["kpis"]
+    return kpis_of(summarize(run_dir))
+
+
+def kpis_of(s: dict) -> dict[str, float]:
+    """The KPIs of a summary as one flat mapping of dotted names to numbers (what
+    expectations, sweeps and diffs compare), e.g. `mfu.all_training`, `mfu.job_class.pretrain`,
     `gpu_hours.lease`, `revenue.lease_usd`, `lease.anthropic.delivered_fraction`."""
-    s = summarize(run_dir)
     out: dict[str, float] = {}
 
     def put(key: str, value) -> None:
@@ -271,6 +289,6 @@ def kpis(run_dir: str | Path) -> dict[str, float]:
     put("training.tokens", sum(v["tokens_trained"] for v in s["jobs_by_class"].values()))
     for k, v in s.get("finish", {}).items():
         put(f"finish_day.{k}", v)
-    for k, v in risk.run_kpis(run_dir).items():  # contract risk (sim/risk.py)
+    for k, v in s.get("risk", {}).items():  # contract risk (sim/risk.py)
         put(f"risk.{k}", v)
     return out

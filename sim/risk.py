@@ -64,29 +64,31 @@ def lease_kpis(
 
 
 def run_kpis(run_dir: str | Path) -> dict[str, float]:
-    """The contract-risk KPIs of a run folder (its leases and pools tables, resolved scenario),
-    with idle and reclaimed capacity valued at the market curves the run used."""
+    """The contract-risk KPIs of a run folder (its leases and pools tables, resolved scenario)."""
     run_dir = Path(run_dir)
     resolved = json.loads((run_dir / "scenario.json").read_text())
-    sc = resolved["scenario"]
-    streams = [a["name"] for w in resolved["workloads"] for a in w.get("lease_arrivals", [])]
     leases = pd.read_parquet(run_dir / "leases.parquet")
     pools = pd.read_parquet(run_dir / "pools.parquet")
+    return kpis_of_frames(leases, pools, resolved["scenario"], resolved["workloads"])
+
+
+def kpis_of_frames(
+    leases: pd.DataFrame, pools: pd.DataFrame, scenario: dict, workloads: Sequence[dict] = ()
+) -> dict[str, float]:
+    """The contract-risk KPIs of a run's leases and pools tables, with idle and reclaimed
+    capacity valued at the market curves the run used; `scenario` and `workloads` are the
+    resolved inputs as JSON data (they name the new-tenant streams)."""
+    streams = [a["name"] for w in workloads for a in w.get("lease_arrivals", [])]
     names = leases.contract.astype(str)
     offered = {n for n in names.unique() if any(n.startswith(f"{s}-") for s in streams)}
-    curves = market.curves(
-        {
-            k: MarketCurve.model_validate(v)
-            for k, v in sc.get("contract_risk", {}).get("market", {}).items()
-        }
-    )
+    overrides = scenario.get("contract_risk", {}).get("market", {})
+    curves = market.curves({k: MarketCurve.model_validate(v) for k, v in overrides.items()})
     gpu_of = dict(zip(pools.pool.astype(str), pools.gpu.astype(str), strict=False))
+    start = scenario["horizon"]["start"]
     return {
-        **lease_kpis(leases, sc["horizon"]["start"], offered),
+        **lease_kpis(leases, start, offered),
         "idle_market_value_usd": idle_market_value_usd(pools, curves),
-        "reclaimed_market_value_usd": reclaimed_market_value_usd(
-            leases, sc["horizon"]["start"], gpu_of, curves
-        ),
+        "reclaimed_market_value_usd": reclaimed_market_value_usd(leases, start, gpu_of, curves),
     }
 
 

@@ -9,11 +9,14 @@ from sim.policies.base import (
     Decision,
     GiveNotice,
     LeaseInfo,
+    Pick,
+    PlacementParams,
     Policy,
     Preempt,
     Request,
     Start,
     place,
+    take,
 )
 from sim.policies.fifo import Fifo
 from sim.policies.internal_first import InternalFirst
@@ -59,5 +62,8 @@ __all__ = [
     "Request",
     "Start",
     "make",
+    "Pick",
+    "PlacementParams",
     "place",
+    "take",
 ]
