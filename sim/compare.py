@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.report import policy_label
+from sim import risk
+from sim.report import summarize
 from sim.runner import prepare, simulate
 
 # The comparison's columns: (column, what it is)
@@ -27,19 +28,53 @@ COLUMNS = {
     "notices_by_lessor": "lease notices the lessor gave",
     "training_tokens": "tokens trained by internal jobs",
     "training_mfu": "MFU of internal training (model FLOPs / allocated peak)",
+    "revenue_usd": "revenue over the horizon, USD",
+    "revenue_minus_costs_usd": "revenue - ledger costs over the horizon, USD",
+    "operating_result_usd": "operating result over the horizon (income statement), USD",
+    "lease_revenue_contracted_usd": "lease revenue contracted within the horizon, USD",
+    "lease_revenue_at_risk_usd": "lease revenue at risk: contracted - realised, USD",
+    "tenant_gpu_hours_taken_back": "tenant impact: GPU-hours the lessor took back",
+    "tenant_gpu_hours_left": "GPU-hours tenants gave up by their own notice",
+    "notices_by_tenant": "lease notices tenants gave",
+    "idle_market_value_usd": "idle GPU-hours at the market rental price, USD",
+    "reclaimed_market_value_usd": "GPU-hours taken back at the market rental price, USD",
 }
+
+# The Monte Carlo summary's KPIs (P10/P50/P90 per policy), with the pre-training finish days.
+MONTE_CARLO = (
+    "revenue_usd",
+    "operating_result_usd",
+    "revenue_minus_costs_usd",
+    "lease_revenue_at_risk_usd",
+    "tenant_gpu_hours_taken_back",
+)
 
 
 def _one(path: str, table: dict, seed: int, out: str) -> dict:
     """One run and its comparison row (top level, so process pools can call it)."""
     policy = table["kind"]
-    s = simulate(path, seed=seed, out=Path(out) / policy, tables={"policy": table}).summary
+    return run_row(path, {"policy": table}, seed, str(Path(out) / policy))
+
+
+def run_row(path: str, tables: dict, seed: int, out: str) -> dict:
+    """Run a scenario (with `tables` replacing its top-level tables) and return its KPI row
+    (from the summary the run computed in memory)."""
+    return summary_row(simulate(path, seed=seed, out=Path(out), tables=tables).summary)
+
+
+def folder_row(run_dir: str | Path) -> dict:
+    """The comparison row of a run folder already written."""
+    return summary_row(summarize(run_dir))
+
+
+def summary_row(s: dict) -> dict:
+    """The comparison row of a run's summary (`sim.report.summarize_frames`)."""
     contracts = s["contracts"].values()
     delivered = sum(c["gpu_hours_delivered"] for c in contracts)
     contracted = sum(c["gpu_hours_contracted"] for c in contracts)
     row = {
-        "policy": policy_label(table),  # "fifo+backfill" when the scenario's fifo backfills
-        "seed": seed,
+        "policy": s.get("policy_label", s["policy"]),  # "fifo+backfill" when fifo backfills
+        "seed": s["seed"],
         "revenue_usd_per_year": s["money"]["revenue_usd_per_year"],
         "cost_usd_per_year": s["money"]["cost_usd_per_year"],
         "margin_usd_per_year": s["money"]["margin_usd_per_year"],
@@ -52,6 +87,11 @@ def _one(path: str, table: dict, seed: int, out: str) -> dict:
         "notices_by_lessor": s["notices"]["lessor"],
         "training_tokens": sum(v["tokens_trained"] for v in s["jobs_by_class"].values()),
         "training_mfu": s["mfu_all_training"],
+        "revenue_usd": s["money"]["revenue_usd"],
+        "revenue_minus_costs_usd": s["money"]["margin_usd"],
+        # the income statement's line (issue 16) where the summary has it
+        "operating_result_usd": s["money"].get("operating_result_usd"),
+        **s["risk"],
     }
     for job, day in s["finish"].items():
         row[f"finish_day:{job}"] = day
@@ -80,6 +120,14 @@ def compare(
         if own_pool:
             executor.shutdown()
     return pd.DataFrame(rows).sort_values(["policy", "seed"], kind="stable").reset_index(drop=True)
+
+
+def monte_carlo(table: pd.DataFrame) -> pd.DataFrame:
+    """P10/P50/P90 per policy of revenue, operating result, lease revenue at risk, tenant
+    impact and each pre-training job's finish day (not finished = after the horizon)."""
+    cols = [*MONTE_CARLO, *sorted(c for c in table.columns if c.startswith("finish_day:"))]
+    cols = [c for c in cols if c in table.columns and table[c].notna().any()]
+    return risk.percentiles(table, cols)
 
 
 def spread(table: pd.DataFrame) -> pd.DataFrame:

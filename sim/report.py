@@ -9,6 +9,7 @@ import pandas as pd
 
 from sim.finance import statement
 from sim.finance.chart import ACCOUNTS
+from sim import risk
 
 
 def _read(run_dir: Path, table: str) -> pd.DataFrame:
@@ -38,14 +39,16 @@ def summarize(run_dir: str | Path) -> dict:
     """KPIs of one run folder, from its tables (a pure function of the folder)."""
     run_dir = Path(run_dir)
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    scenario = json.loads((run_dir / "scenario.json").read_text())["scenario"]
+    resolved = json.loads((run_dir / "scenario.json").read_text())
     frames = {t: _read(run_dir, t) for t in ("segments", "jobs", "pools", "leases", "ledger")}
-    return summarize_frames(frames, manifest, scenario)
+    return summarize_frames(frames, manifest, resolved["scenario"], resolved["workloads"])
 
 
-def summarize_frames(frames: dict[str, pd.DataFrame], manifest: dict, scenario: dict) -> dict:
+def summarize_frames(
+    frames: dict[str, pd.DataFrame], manifest: dict, scenario: dict, workloads=()
+) -> dict:
     """KPIs of one run from its tables as data frames (what the runner computes in memory,
-    once, before writing them); `scenario` is the resolved scenario as JSON data."""
+    once, before writing them); `scenario` and `workloads` are the resolved inputs as JSON."""
     seg, jobs, pools = frames["segments"], frames["jobs"], frames["pools"]
     leases, ledger = frames["leases"], frames["ledger"]
     start = pd.Timestamp(scenario["horizon"]["start"], tz="UTC")
@@ -183,6 +186,7 @@ def summarize_frames(frames: dict[str, pd.DataFrame], manifest: dict, scenario: 
         },
         "lease_revenue_usd": float(by_account.get("lease_revenue", 0.0)),
         "token_revenue_usd": float(by_account.get("token_revenue", 0.0)),
+        "risk": risk.kpis_of_frames(leases, pools, scenario, workloads),
         "events": manifest["events"],
         # rows of events.parquet: the state changes recorded, fewer than the SimPy events
         "event_rows": len(frames["events"])
@@ -342,4 +346,6 @@ def kpis_of(s: dict) -> dict[str, float]:
     put("training.tokens", sum(v["tokens_trained"] for v in s["jobs_by_class"].values()))
     for k, v in s.get("finish", {}).items():
         put(f"finish_day.{k}", v)
+    for k, v in s.get("risk", {}).items():  # contract risk (sim/risk.py)
+        put(f"risk.{k}", v)
     return out

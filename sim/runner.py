@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from sim import __version__, policies
+from sim import __version__, policies, tenants
 from sim.engine import Engine
 from sim.errors import InputError, Problem, referenced
 from sim.output import write_run
@@ -78,7 +78,7 @@ def prepare(path: str | Path, tables: dict[str, dict] | None = None) -> Prepared
                 traces[(len(workloads) - 1, j)] = read_trace(tr.file)
             except InputError as err:
                 problems.extend(referenced(err.problems, f"traces[{j}].file", str(wpath)))
-        for table in ("training", "streams", "leases", "serving", "traces"):
+        for table in ("training", "streams", "leases", "serving", "traces", "lease_arrivals"):
             for j, item in enumerate(getattr(w, table)):
                 groups = [("pools", item.pools)] if hasattr(item, "pools") else []
                 groups += [
@@ -114,6 +114,7 @@ def prepare(path: str | Path, tables: dict[str, dict] | None = None) -> Prepared
             problems.extend(problems_from(err, str(path), prefix="policy.params"))
     if problems:
         raise InputError(problems)
+    workloads = tenants.apply_terms(workloads, scenario.contract_risk)  # notice terms, hazards
     return Prepared(path, scenario, topo, tuple(workloads), policy, traces)
 
 
@@ -185,7 +186,7 @@ def simulate(
     tables_out = dict(rec.tables())
     resolved = prep.resolved()
     frames = {name: t.to_pandas() for name, t in tables_out.items()}
-    summary = summarize_frames(frames, manifest, resolved["scenario"])
+    summary = summarize_frames(frames, manifest, resolved["scenario"], resolved["workloads"])
     manifest["kpis"] = kpis_of(summary)
     manifest = write_run(out_dir, tables_out.items(), resolved, manifest)
     return RunResult(out_dir, manifest, summary)

@@ -35,6 +35,7 @@ from typing import Any
 import pandas as pd
 
 from sim.errors import InputError, Problem
+from sim.risk import percentiles
 from sim.spec.base import load, read_toml, validate
 from sim.spec.scenario import Scenario
 from sim.spec.sweep import Axis, SweepFile, parse_path
@@ -509,13 +510,33 @@ def summary(plan: Plan) -> pd.DataFrame:
     return df
 
 
+# KPIs whose spread over seeds the sweep reports (P10/P50/P90 per scenario point)
+MONTE_CARLO = (
+    "revenue.total_usd",
+    "margin.total_usd",
+    "risk.lease_revenue_at_risk_usd",
+    "risk.tenant_gpu_hours_taken_back",
+)
+
+
+def monte_carlo(df: pd.DataFrame) -> pd.DataFrame:
+    """P10/P50/P90 over seeds per scenario point of revenue, operating result (ledger revenue
+    less costs), lease revenue at risk, GPU-hours taken back and pre-training finish days."""
+    ok = df[df.status == "ok"]
+    cols = [c for c in MONTE_CARLO if c in ok.columns]
+    cols += sorted(c for c in ok.columns if c.startswith("finish_day."))
+    return percentiles(ok, cols, by="scenario") if len(ok) else pd.DataFrame()
+
+
 def write_summary(plan: Plan) -> pd.DataFrame:
     """Write summary.parquet and summary.csv atomically (any shard may do it: each write is a
     complete view of the runs done so far)."""
     df = summary(plan)
+    mc = monte_carlo(df)
     for name, write in (
         ("summary.parquet", lambda p: df.to_parquet(p, index=False)),
         ("summary.csv", lambda p: df.to_csv(p, index=False)),
+        ("monte-carlo.csv", lambda p: mc.to_csv(p)),
     ):
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=plan.out_dir)
         os.close(fd)

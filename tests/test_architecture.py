@@ -13,8 +13,8 @@ LAYERS = {
     "edges": {"errors", "units"},
     "data": {"spec", "records", "rng", "assumptions", "trace_file", "traces"},
     "physics and money": {"hardware", "topology", "perf", "economics", "finance", "sensitivity",
-                          "availability"},
-    "state and decisions": {"cluster", "policies"},
+                          "availability", "market"},
+    "state and decisions": {"cluster", "policies", "tenants"},
     "accounting": {"accounting", "ledger", "jobrate"},
     "time": {"engine"},
     "results": {"recorder", "output"},
@@ -33,6 +33,8 @@ LAYERS = {
         "htmlreport",
         "statement",
         "plots",  # the report's figures and sections (sim/plots/), below htmlreport's page
+        "risk",
+        "notice_value",
     },
 }
 PLANNED = {"units"}  # in DESIGN.md's table, not written yet
@@ -62,6 +64,8 @@ PURE = (
     "records",
     "sensitivity",
     "availability",
+    "market",
+    "tenants",
 )
 ORDER = list(LAYERS)
 

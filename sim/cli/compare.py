@@ -8,12 +8,14 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from sim.compare import COLUMNS, compare
+from sim.compare import COLUMNS, compare, monte_carlo
 
 
 def _fmt(col: str, v) -> str:
     if v is None or v != v:
         return "-"
+    if v == float("inf"):
+        return "not by the end"
     if col.endswith("_usd") or "usd_per" in col:
         return f"${v / 1e9:,.2f}B"
     if "fraction" in col or col.endswith("_mfu"):
@@ -59,4 +61,21 @@ def command(file: str, policies: str, seeds: int, out: str | None) -> None:
             cells.append(cell)
         t.add_row(COLUMNS.get(col, col.replace("finish_day:", "pre-training finish day: ")), *cells)
     Console(width=max(120, 30 + 22 * len(kinds))).print(t)
+    if seeds > 1:
+        mc = monte_carlo(table)
+        mc.to_csv(out_dir / "monte-carlo.csv")
+        m = Table(title=f"Monte Carlo over {seeds} seeds: P10 / P50 / P90")
+        m.add_column("KPI")
+        for kind in kinds:
+            m.add_column(kind, justify="right")
+        for col in mc.columns.get_level_values(0).unique():
+            name = COLUMNS.get(col, col.replace("finish_day:", "pre-training finish day: "))
+            m.add_row(
+                name,
+                *(
+                    " / ".join(_fmt(col, mc.loc[kind, (col, p)]) for p in ("P10", "P50", "P90"))
+                    for kind in kinds
+                ),
+            )
+        Console(width=max(120, 30 + 34 * len(kinds))).print(m)
     click.echo(f"table: {out_dir / 'compare.parquet'} (and .csv)")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from sim import market
 from sim.accounting import Accounting
 from sim.engine.context import Context, Rows
 from sim.engine.days import Days
@@ -48,6 +49,7 @@ class Engine:
         failures: Failures | None = None,
         traces: dict | None = None,
         check: bool = False,
+        market_curves: dict | None = None,
     ):
         """`check` re-verifies the cluster's invariants and GPU counts every simulated day;
         `traces` maps (workload index, trace index) to the loaded `TraceJobs`."""
@@ -63,9 +65,9 @@ class Engine:
         )
         self.failures = FailureProcess(ctx)  # sets the failure rates the training reads
         self.training, self.replay = Training(ctx), Replay(ctx)
-        self.leases, self.serving = Leases(ctx), Serving(ctx)
+        self.leases, self.serving = Leases(ctx, market_curves), Serving(ctx)
         self.mechanism = Mechanism(ctx, policy, self.leases.infos)
-        self.days = Days(ctx, check)
+        self.days = Days(ctx, check, daily_pass=getattr(policy, "daily_pass", False))
         self.days.before_close.append(self.leases.accrue_all)
         env = ctx.env
         for i, w in enumerate(workloads):
@@ -79,6 +81,9 @@ class Engine:
                 env.process(self.training.stream(s))
             for lease in w.leases:
                 self.leases.add(lease)
+            for a in w.lease_arrivals:  # new tenants' requests, drawn from their own stream
+                for lease in self.leases.arrivals(a, end):
+                    self.leases.add(lease)
             for s in w.serving:
                 self.serving.add(s)
         ctx.cluster.bring_online(start)  # phases online by the start are there from t = 0
@@ -102,6 +107,7 @@ class Engine:
             failures=sc.failures,
             traces=prep.traces,
             check=check,
+            market_curves=market.curves(sc.contract_risk.market),
         )
 
     @property

@@ -15,8 +15,9 @@ class Days:
     """The capacity process and the daily sampler. `before_close` callbacks run at each close
     before the books are written (leases accrue their revenue there)."""
 
-    def __init__(self, ctx: Context, check: bool = False) -> None:
+    def __init__(self, ctx: Context, check: bool = False, daily_pass: bool = False) -> None:
         self.ctx, self.check = ctx, check
+        self.daily_pass = daily_pass  # a scheduling pass each midnight (the reclaim rule's ask)
         self.before_close: list = []
         self.fragmented = ctx.cluster.fragmented_gpus()  # at the open day's start
 
@@ -43,6 +44,8 @@ class Days:
         while ctx.now < ctx.horizon_h:
             if ctx.now > 0:
                 self.close()
+                if self.daily_pass:
+                    ctx.schedule()
             yield ctx.env.timeout(H_PER_DAY)
 
     def close(self) -> None:

@@ -5,19 +5,21 @@ at every daily close and at the end; a failed domain without a spare is a shortf
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
 
-from sim import economics
+from sim import economics, market, tenants
 from sim.engine.context import H_PER_DAY, Context, Lifecycle
 from sim.engine.jobs import counts
 from sim.errors import InputError, SimError
 from sim.finance import leasing
 from sim.finance.daybook import capex_prices
 from sim.policies import LeaseInfo, Request
-from sim.spec.workload import Lease
+from sim.rng import stream
+from sim.spec.workload import Lease, LeaseArrivals
 
 
 @dataclass
@@ -63,10 +65,13 @@ class Tranche:
 class Leases(Lifecycle):
     """The lifecycle of lease tranches (kind "lease")."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, market_curves: dict | None = None) -> None:
         self.ctx = ctx
         self.tranches: list[Tranche] = []
         self.by_id: dict[int, Tranche] = {}
+        # tenant behaviour (sim/tenants.py): market prices and each pool's GPU type
+        self.market = market_curves if market_curves is not None else market.curves()
+        self.gpu_of_pool = {p.name: p.gpu.name for p in ctx.topo.pools}
 
     def add(self, lease: Lease) -> None:
         ctx = self.ctx
@@ -97,6 +102,20 @@ class Leases(Lifecycle):
         for by, day in (("tenant", lease.tenant_notice), ("lessor", lease.lessor_notice)):
             if day is not None:
                 ctx.env.process(self._scheduled_notice(lease, by, ctx.hours(day)))
+        if lease.behaviour is not None:  # the tenant's own plan, from the lease's own stream
+            plan = tenants.plan(
+                lease, self.gpu_of_pool, self.market, stream(ctx.seed, f"tenant:{lease.name}")
+            )
+            for t in self.tranches[-len(lease.tranches) :]:
+                t.renewals_left = plan.renewals
+            if plan.notice_after_h is not None:
+                at_h = ctx.hours(lease.start) + plan.notice_after_h
+                ctx.env.process(self._scheduled_notice(lease, "tenant", at_h))
+
+    def arrivals(self, spec: LeaseArrivals, end: dt.date) -> list[Lease]:
+        """New tenants' lease requests of a stream (sim/tenants.py), from its own stream."""
+        rng = stream(self.ctx.seed, f"arrivals:{spec.name}")
+        return tenants.arrivals(spec, self.gpu_of_pool, self.market, rng, end)
 
     def _prices(self, lease: Lease, sizes: list[int]) -> list[float]:
         """Each tranche's revenue per hour while held (sim/finance/leasing.py): a contract price

@@ -13,6 +13,7 @@ from sim.errors import InputError, Problem, referenced
 from sim.spec.base import FilePath, Strict, load, read_toml
 from sim.spec.expect import Expectations
 from sim.spec.money import ReportedTable
+from sim.spec.risk import ContractRisk
 from sim.spec.topology import TopologyFile
 
 
@@ -119,6 +120,7 @@ class Scenario(Strict):
     expect: Expectations = {}  # checks on the run's KPIs (sim/spec/expect.py)
     # figures to hold the statement against: period -> line -> { value, source }
     reported: ReportedTable = {}
+    contract_risk: ContractRisk = ContractRisk()  # tenant behaviour, notice terms, market prices
 
     def problems(self) -> list[Problem]:
         found = []

@@ -17,6 +17,7 @@ from sim.finance.chart import GIVEN_ACCOUNTS
 from sim.spec.base import FilePath, Strict
 from sim.spec.mfu import ModelSpec, ParallelismSpec, TrainingSpec
 from sim.spec.money import Series
+from sim.spec.risk import TenantBehaviour, within
 
 Pools = list[str]
 
@@ -137,6 +138,7 @@ class Lease(Strict):
     ramp_days: float = Field(default=0.0, ge=0, le=36_500)
     ramp_fee_fraction: float = Field(default=1.0, ge=0, le=1)
     sla_availability: float | None = Field(default=None, gt=0, le=1)
+    behaviour: TenantBehaviour | None = None  # the tenant's hazard of notice and of renewing
 
     @model_validator(mode="after")
     def _one_price(self):
@@ -153,6 +155,26 @@ class Lease(Strict):
                 "price_usd_per_gpu_hour and price_usd_per_gpu_hour_by_type exclude each other"
             )
         return self
+
+
+class LeaseArrivals(Strict):
+    """New tenants asking for leases: a Poisson stream of requests, each with a drawn size, term
+    and price (a multiple of the market price of the first pool's GPU type on its arrival day).
+    The policy accepts a request by placing it; one it never places ends unserved."""
+
+    name: str = Field(min_length=1)
+    start: dt.date
+    end: dt.date | None = None  # default: the horizon's end
+    arrivals_per_year: Annotated[Assumed, within(0.0, 1e4)]
+    pools: list[str] = Field(min_length=1)
+    gpus: Distribution  # rounded to a whole number of GPUs >= 1
+    term_days: Distribution
+    price_to_market: Distribution  # contract price / market price
+    min_term_days: int = Field(default=0, ge=0, le=36_500)
+    notice_days: int = Field(default=90, ge=0, le=36_500)
+    lessor_may_reclaim: bool = True
+    priority: int = 100
+    behaviour: TenantBehaviour | None = None
 
 
 class ServedModelTable(Strict):
@@ -233,6 +255,7 @@ class WorkloadFile(Strict):
     serving: list[Serving] = []
     traces: list[TraceReplay] = []
     series: list[Series] = []  # given money series (sim/finance/series.py)
+    lease_arrivals: list[LeaseArrivals] = []  # new tenants' lease requests (sim/tenants.py)
 
     def problems(self) -> list[Problem]:
         found = []
@@ -246,7 +269,7 @@ class WorkloadFile(Strict):
                     )
                 )
         names: dict[str, str] = {}
-        for table in ("training", "streams", "leases", "serving", "traces", "series"):
+        for table in ("training", "streams", "leases", "serving", "traces", "series", "lease_arrivals"):
             for i, item in enumerate(getattr(self, table)):
                 if item.name in names:
                     found.append(
