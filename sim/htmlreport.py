@@ -73,6 +73,29 @@ def sec_statement(d: RunData) -> Section | None:
     )
 
 
+RISK_COLUMNS = ("risk.lease_revenue_at_risk_usd", "risk.tenant_gpu_hours_taken_back")
+
+
+def sec_sweep_risk(s: SweepData) -> Section | None:
+    """Contract risk over the sweep's runs: P10/P50/P90 boxes of lease revenue at risk and of
+    GPU-hours taken back from tenants, one box per policy (or per point without a policy axis)."""
+    from sim import risk
+
+    cols = [c for c in RISK_COLUMNS if c in s.df.columns]
+    ok = s.ok
+    if not cols or ok.empty:
+        return None
+    by = sweepfig.policy_axis(s)
+    if by is None:
+        ok = ok.assign(point=[s.label(x) for x in ok.scenario])
+        by = "point"
+    caption = "box: P10-P90 over runs with the P50 line; whiskers: min and max (sim.risk)"
+    return Section(
+        "Contract risk",
+        [Figure("contract-risk", "Contract risk", caption, risk.figure(ok, cols, by=by))],
+    )
+
+
 RUN_SECTIONS: list[Callable[[RunData], Section | None]] = [
     sec_headline,
     sec_holders,
@@ -95,6 +118,7 @@ SWEEP_SECTIONS: list[Callable[[SweepData], Section | None]] = [
     sec_sweep_overview,
     sec_sweep_axes,
     sec_sweep_baseline,
+    sec_sweep_risk,
     sec_sweep_policies,
     sec_sweep_scenarios,
     sec_sweep_failed,
