@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sim import __version__, policies
 from sim.errors import InputError, Problem, referenced
 from sim.model import Engine
-from sim.output import replace_json, write_run
+from sim.output import write_run
 from sim.recorder import Recorder
 from sim.report import kpis
 from sim.spec.base import load, problems_from, validate
@@ -171,8 +171,9 @@ def run(
         },
         "argv": sys.argv,
     }
-    manifest = write_run(out_dir, rec.tables(), prep.resolved(), manifest)
-    # The KPIs are computed from the tables as written, then added to the manifest atomically.
-    manifest["kpis"] = kpis(out_dir)
-    replace_json(out_dir / "manifest.json", manifest)
+    # The KPIs are computed from the tables as written, before the folder is moved into place:
+    # a run folder is complete with its KPIs or absent.
+    manifest = write_run(
+        out_dir, rec.tables(), prep.resolved(), manifest, lambda d: {"kpis": kpis(d)}
+    )
     return out_dir, manifest

@@ -6,7 +6,14 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, ValidationInfo
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+)
 
 from sim.errors import InputError, Problem
 
@@ -41,6 +48,26 @@ def _resolve(value: Path, info: ValidationInfo) -> Path:
 
 # A file named in an input file: resolved beside it, and it must exist.
 FilePath = Annotated[Path, AfterValidator(_resolve)]
+
+# Longest name that is one folder of the output, with room for the hidden temporaries' suffix
+# (`.<name>.tmp-<host>-<pid>-<random>`) within the 255-byte limit of common file systems.
+MAX_NAME_BYTES = 160
+
+
+def _safe_name(value: str) -> str:
+    """A name used as one path component of the output: never '.', '..', or over the limit."""
+    if value in (".", ".."):
+        raise ValueError(f"{value!r} is not a usable folder name; use letters, digits, _ . -")
+    if len(value.encode()) > MAX_NAME_BYTES:
+        raise ValueError(f"at most {MAX_NAME_BYTES} characters (it names an output folder)")
+    return value
+
+
+SafeName = Annotated[
+    str,
+    Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$"),
+    AfterValidator(_safe_name),
+]
 
 
 def dotted(loc: tuple[Any, ...]) -> str:

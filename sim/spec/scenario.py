@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from sim.errors import InputError, Problem, referenced
-from sim.spec.base import FilePath, Strict, load, read_toml
+from sim.spec.base import FilePath, SafeName, Strict, load, read_toml
 from sim.spec.expect import Expectations
 from sim.spec.topology import TopologyFile
 
@@ -94,7 +94,7 @@ class Failures(Strict):
 
 
 class Scenario(Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: SafeName  # one folder of the output: letters, digits, _ . -, not "." or ".."
     description: str = ""
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     horizon: Horizon
