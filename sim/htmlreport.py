@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim.output import read_object
+
 OWNERS = ("lease", "training", "serving", "idle", "down")
 OWNER_COLORS = {
     "lease": "#4c78a8",
@@ -642,8 +644,8 @@ def _run_section(tables: dict[str, pd.DataFrame], figs: list[Figure]) -> list[st
 def run_page(run_dir: Path, figs: list[Figure]) -> str:
     from sim.report import kpis
 
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    scen = json.loads((run_dir / "scenario.json").read_text()).get("scenario", {})
+    manifest = read_object(run_dir / "manifest.json")
+    scen = read_object(run_dir / "scenario.json").get("scenario", {})
     try:
         k = kpis(run_dir)
     except Exception as exc:  # an older run folder: figures still render

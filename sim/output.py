@@ -155,3 +155,18 @@ def replace_json(path: Path, data: dict) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_object(path: Path) -> dict:
+    """A run folder's JSON file (manifest.json, scenario.json) as a dict; a missing, damaged or
+    non-object file is an InputError naming it."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:  # ValueError: JSONDecodeError, UnicodeDecodeError
+        raise InputError.single("", f"cannot read run file: {exc}", file=path) from None
+    if not isinstance(data, dict):
+        raise InputError.single(
+            "", f"a run file holds a JSON object, not {type(data).__name__}", file=path
+        )
+    return data

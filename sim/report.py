@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
+
+from sim.output import read_object
 
 
 def _read(run_dir: Path, table: str) -> pd.DataFrame:
@@ -21,8 +22,8 @@ def _mfu(df: pd.DataFrame, by: str) -> dict[str, float]:
 def summarize(run_dir: str | Path) -> dict:
     """KPIs of one run, from its tables (a pure function of the folder)."""
     run_dir = Path(run_dir)
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    scenario = json.loads((run_dir / "scenario.json").read_text())["scenario"]
+    manifest = read_object(run_dir / "manifest.json")
+    scenario = read_object(run_dir / "scenario.json")["scenario"]
     seg, jobs, pools = _read(run_dir, "segments"), _read(run_dir, "jobs"), _read(run_dir, "pools")
     leases, ledger = _read(run_dir, "leases"), _read(run_dir, "ledger")
     start = pd.Timestamp(scenario["horizon"]["start"], tz="UTC")

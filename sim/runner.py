@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from sim import __version__, policies
+from sim import __version__, limits, policies
 from sim.errors import InputError, Problem, referenced
 from sim.model import Engine
 from sim.output import write_run
@@ -53,6 +53,24 @@ class Prepared:
         return h.hexdigest()[:16]
 
 
+def tranche_problems(table: str, j: int, item, pools: dict, file: str) -> list[Problem]:
+    """A lease tranche given in megawatts must come to at least one GPU of its first pool
+    (the engine converts `mw` with that pool's IT watts per GPU and rounds down)."""
+    found = []
+    for k, t in enumerate(getattr(item, "tranches", []) if table == "leases" else []):
+        pool = pools.get(t.pools[0])
+        if t.mw is not None and pool is not None and int(t.mw * 1e6 / pool.it_w_per_gpu) < 1:
+            found.append(
+                Problem(
+                    f"{table}[{j}].tranches[{k}].mw",
+                    f"is less than one GPU of {pool.name} ({pool.it_w_per_gpu:,.0f} W IT each)",
+                    t.mw,
+                    file,
+                )
+            )
+    return found
+
+
 def prepare(path: str | Path, tables: dict[str, dict] | None = None) -> Prepared:
     """Load and cross-check a scenario with its topologies, workloads and policy. `tables`
     replaces whole top-level tables of the scenario, e.g. {"policy": {"kind": "fifo"}} or
@@ -85,6 +103,7 @@ def prepare(path: str | Path, tables: dict[str, dict] | None = None) -> Prepared
                     (f"tranches[{k}].pools", t.pools)
                     for k, t in enumerate(getattr(item, "tranches", []))
                 ]
+                problems += tranche_problems(table, j, item, topo.pool_by_name, str(wpath))
                 for key, pools in groups:
                     for k, name in enumerate(pools):
                         if name not in topo.pool_by_name:
@@ -114,6 +133,7 @@ def prepare(path: str | Path, tables: dict[str, dict] | None = None) -> Prepared
             problems.extend(problems_from(err, str(path), prefix="policy.params"))
     if problems:
         raise InputError(problems)
+    limits.warn_if_long(scenario.horizon.start, scenario.horizon.end, workloads, traces)
     return Prepared(path, scenario, topo, tuple(workloads), policy, traces)
 
 

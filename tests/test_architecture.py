@@ -8,7 +8,7 @@ SIM = Path(__file__).resolve().parent.parent / "sim"
 # Lower layers first; a module may import only from its own layer or below. Names are module
 # paths under sim/, matched by their longest listed prefix.
 LAYERS = [
-    {"errors", "units"},
+    {"errors", "units", "limits"},
     {
         "spec",
         "rng",
@@ -21,7 +21,7 @@ LAYERS = [
     {"cluster", "policies"},
     {"records", "recorder"},
     {"model"},
-    {"output", "report", "expect", "diff", "explain"},
+    {"output", "report", "expect", "diff", "explain", "invariants"},
     {"runner", "sweep", "compare", "htmlreport", "plots", "cli", "__main__"},
 ]
 NO_SIMPY = ("hardware", "topology", "perf", "economics", "cluster", "policies", "spec", "records")

@@ -26,7 +26,9 @@ def _fmt(col: str, v) -> str:
 @click.command("compare")
 @click.argument("file", type=click.Path())
 @click.option("--policies", required=True, help="Comma-separated policy kinds.")
-@click.option("--seeds", type=int, default=1, show_default=True, help="Seeds 1..K per policy.")
+@click.option(
+    "--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="Seeds 1..K per policy."
+)
 @click.option(
     "--out",
     type=click.Path(),

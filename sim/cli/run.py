@@ -57,7 +57,12 @@ def echo_report(report, as_json: bool, color: bool | None) -> None:
 
 @click.command("run")
 @click.argument("file", type=click.Path())
-@click.option("--seed", type=int, default=None, help="Seed (default: the scenario's).")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**63 - 1),
+    default=None,
+    help="Seed, 0 to 2**63-1 (default: the scenario's).",
+)
 @click.option(
     "--out",
     type=click.Path(),
