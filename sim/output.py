@@ -170,3 +170,29 @@ def read_object(path: Path) -> dict:
             "", f"a run file holds a JSON object, not {type(data).__name__}", file=path
         )
     return data
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(df):
+    """A copy of a DataFrame for CSV output with text cells that a spreadsheet would run as a
+    formula prefixed with `'` (numbers are left alone; Parquet keeps the text as it is)."""
+    import pandas as pd
+
+    out = df.copy()
+    for col in out.columns:
+        if not (pd.api.types.is_numeric_dtype(out[col]) or pd.api.types.is_bool_dtype(out[col])):
+            out[col] = out[col].map(
+                lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v
+            )
+    return out
+
+
+def write_csv(df, path: str | Path) -> None:
+    """A DataFrame as CSV for spreadsheets: formula-like text neutralised (`csv_safe`) and every
+    text cell quoted, so that a carriage return inside a label cannot split a row."""
+    import csv
+
+    csv_safe(df).to_csv(path, index=False, quoting=csv.QUOTE_NONNUMERIC)

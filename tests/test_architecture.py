@@ -8,7 +8,7 @@ SIM = Path(__file__).resolve().parent.parent / "sim"
 # Lower layers first; a module may import only from its own layer or below. Names are module
 # paths under sim/, matched by their longest listed prefix.
 LAYERS = [
-    {"errors", "units", "limits"},
+    {"errors", "units", "limits", "assumptions"},
     {
         "spec",
         "rng",

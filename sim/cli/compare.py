@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sim.compare import COLUMNS, compare
+from sim.output import write_csv
 
 
 def _fmt(col: str, v) -> str:
@@ -43,7 +44,7 @@ def command(file: str, policies: str, seeds: int, out: str | None) -> None:
     table = compare(file, kinds, range(1, seeds + 1), out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_parquet(out_dir / "compare.parquet", index=False)
-    table.to_csv(out_dir / "compare.csv", index=False)
+    write_csv(table, out_dir / "compare.csv")
     means = table.drop(columns=["seed"]).groupby("policy", sort=False)
     mean, lo, hi = means.mean(), means.min(), means.max()
     cols = [c for c in table.columns if c not in ("policy", "seed")]
