@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from sim import __version__, limits, policies
 from sim.errors import InputError, Problem, referenced
+from sim.invariants import check as check_invariants
 from sim.model import Engine
 from sim.output import write_run
 from sim.recorder import Recorder
@@ -144,12 +145,14 @@ def run(
     progress=None,
     check: bool = False,
     tables: dict[str, dict] | None = None,
+    invariants: bool = True,
 ) -> tuple[Path, dict]:
     """Simulate a scenario with a seed (default: the scenario's) and write its run folder.
 
     Returns the folder and the manifest. `progress(fraction)` is called as time advances;
     `check` re-verifies the engine's invariants every simulated day (slower; tests use it);
-    `tables` replaces top-level tables of the scenario (see `prepare`).
+    `tables` replaces top-level tables of the scenario (see `prepare`); `invariants` checks
+    the tables (`sim.invariants`) before they are written and raises InvariantError.
     """
     prep = prepare(path, tables)
     sc = prep.scenario
@@ -193,7 +196,10 @@ def run(
     }
     # The KPIs are computed from the tables as written, before the folder is moved into place:
     # a run folder is complete with its KPIs or absent.
+    tables = dict(rec.tables())
+    if invariants:  # a run whose tables break an invariant fails loudly, before any write
+        check_invariants(tables)
     manifest = write_run(
-        out_dir, rec.tables(), prep.resolved(), manifest, lambda d: {"kpis": kpis(d)}
+        out_dir, tables.items(), prep.resolved(), manifest, lambda d: {"kpis": kpis(d)}
     )
     return out_dir, manifest

@@ -54,7 +54,7 @@ FORMULAS = ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)",
 
 def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(tmp_path):
     # issue 19 item 12: axis labels such as =HYPERLINK(...) went verbatim into summary.csv
-    values = ", ".join(f'"fifo"' for _ in FORMULAS)
+    values = ", ".join('"fifo"' for _ in FORMULAS)
     labels = ", ".join(_toml_str(f) for f in FORMULAS)
     path = _sweep(
         tmp_path,

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from sim import __version__, limits
 from sim.errors import InputError
+from sim.invariants import InvariantError
 
 # Exit codes shared by every subcommand.
 EXIT_OK = 0
@@ -76,6 +77,17 @@ def main(argv: list[str] | None = None) -> None:
     except InputError as err:
         report_problems(err)
         sys.exit(EXIT_BAD_INPUT)
+    except InvariantError as err:
+        n = err.total
+        click.secho(
+            f"error: the run's tables break {n} invariant{'s' if n != 1 else ''} (a bug in the "
+            "simulator, not in the input; `sim run --no-check` writes them for inspection)",
+            fg="red",
+            err=True,
+        )
+        for line in str(err).splitlines():
+            click.echo(f"  {line}", err=True)
+        sys.exit(EXIT_FAILED_CHECK)
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("aborted", err=True)
         sys.exit(EXIT_INTERRUPTED)

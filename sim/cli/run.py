@@ -70,12 +70,20 @@ def echo_report(report, as_json: bool, color: bool | None) -> None:
     help="Output base folder (default: runs/out beside the scenario).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (and checks) as JSON.")
+@click.option(
+    "--no-check",
+    "no_check",
+    is_flag=True,
+    help="Write the tables even if they break an invariant (GPU-hours conserved, delivered <= "
+    "contracted, ...; see docs/reliability.md), to inspect them.",
+)
 @ci_options
 def command(
     file: str,
     seed: int | None,
     out: str | None,
     as_json: bool,
+    no_check: bool,
     no_progress: bool,
     summary_json: str | None,
     junit: str | None,
@@ -96,9 +104,15 @@ def command(
                 console=Console(stderr=True),
             ) as bar:
                 task = bar.add_task("run", total=1.0)
-                out_dir, _ = run(file, seed, out, lambda f: bar.update(task, completed=f))
+                out_dir, _ = run(
+                file,
+                seed,
+                out,
+                lambda f: bar.update(task, completed=f),
+                invariants=not no_check,
+            )
         else:
-            out_dir, _ = run(file, seed, out)
+            out_dir, _ = run(file, seed, out, invariants=not no_check)
         report = check_runs(out_dir)
     except InputError as err:
         write_outputs(None, summary_json, junit, EXIT_BAD_INPUT, error=err)
