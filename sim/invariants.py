@@ -261,7 +261,13 @@ def _any_row(t: pa.Table, rows: np.ndarray) -> list[str]:
     return [f"row {i + 1}" for i in rows]
 
 
-CHECKS = {"pools": _pools, "leases": _leases, "serving": _serving, "jobs": _jobs, "segments": _segments}
+CHECKS = {
+    "pools": _pools,
+    "leases": _leases,
+    "serving": _serving,
+    "jobs": _jobs,
+    "segments": _segments,
+}
 
 
 def violations(tables: Mapping[str, pa.Table]) -> InvariantError | None:

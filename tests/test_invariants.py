@@ -19,8 +19,17 @@ def _tables(path) -> dict[str, pa.Table]:
     sc = prep.scenario
     rec = Recorder()
     Engine(
-        prep.topology, prep.workloads, prep.policy, sc.horizon.start, sc.horizon.end, sc.seed,
-        rec, sc.prices, False, sc.failures, prep.traces,
+        prep.topology,
+        prep.workloads,
+        prep.policy,
+        sc.horizon.start,
+        sc.horizon.end,
+        sc.seed,
+        rec,
+        sc.prices,
+        False,
+        sc.failures,
+        prep.traces,
     ).run(None)
     return dict(rec.tables())
 
@@ -39,7 +48,10 @@ def _set(tables, table, col, row, value):
     v = t[col].to_pylist()
     v[row] = value
     i = t.column_names.index(col)
-    return {**tables, table: t.set_column(i, t.schema.field(i), pa.array(v, t.schema.field(i).type))}
+    return {
+        **tables,
+        table: t.set_column(i, t.schema.field(i), pa.array(v, t.schema.field(i).type)),
+    }
 
 
 def _day_pool(t: pa.Table, row: int) -> tuple[str, str]:
@@ -55,7 +67,9 @@ def test_the_small_scenario_satisfies_every_invariant(tables):
 def test_gpu_hours_not_adding_up_names_the_day_and_pool(tables):
     row = 40
     t = tables["pools"]
-    bad = _set(tables, "pools", "gpu_hours_training", row, t["gpu_hours_training"][row].as_py() + 1.0)
+    bad = _set(
+        tables, "pools", "gpu_hours_training", row, t["gpu_hours_training"][row].as_py() + 1.0
+    )
     err = invariants.violations(bad)
     day, pool = _day_pool(t, row)
     assert err.total == 1
@@ -105,7 +119,9 @@ def test_nan_and_negative_money_and_mfu_above_one(tables):
 
 def test_ledger_revenue_must_match_the_leases_table(tables):
     t = tables["leases"]
-    err = invariants.violations(_set(tables, "leases", "revenue_usd", 0, t["revenue_usd"][0].as_py() + 1e3))
+    err = invariants.violations(
+        _set(tables, "leases", "revenue_usd", 0, t["revenue_usd"][0].as_py() + 1e3)
+    )
     assert "ledger: whole run: lease_revenue does not add up to leases.revenue_usd" in str(err)
 
 
@@ -136,5 +152,3 @@ def test_a_run_that_breaks_an_invariant_fails_and_writes_nothing(tmp_path, capsy
     code, _, err = sim(capsys, "run", path, "--out", tmp_path / "out", "--no-check")
     assert code == 0, err
     assert (tmp_path / "out" / "small" / "seed=7" / "pools.parquet").is_file()
-
-

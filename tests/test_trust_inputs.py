@@ -264,7 +264,9 @@ def test_a_misspelled_key_gets_did_you_mean(tmp_path, capsys):
 
 
 def _import(capsys, tmp_path, src, fmt, *extra):
-    return sim(capsys, "trace", "import", src, "--format", fmt, "--out", tmp_path / "t.parquet", *extra)
+    return sim(
+        capsys, "trace", "import", src, "--format", fmt, "--out", tmp_path / "t.parquet", *extra
+    )
 
 
 CSV_HEAD = "job_id,submission_time,duration,num_gpu\n"
@@ -314,5 +316,3 @@ def test_trace_import_above_the_size_limit_is_refused(tmp_path, capsys):
     code, _, err = _import(capsys, tmp_path, src, "elasticflow", "--max-input-mb", 2)
     assert code == 0, err
     assert pq.read_metadata(tmp_path / "t.parquet").num_rows == 120_000
-
-

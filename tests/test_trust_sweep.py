@@ -144,5 +144,3 @@ def test_sweep_workers_die_with_a_killed_parent(tmp_path):
     for p in left:  # clean up before failing
         os.kill(p, signal.SIGKILL)
     assert left == []
-
-

@@ -28,7 +28,11 @@ def _fmt(col: str, v) -> str:
 @click.argument("file", type=click.Path())
 @click.option("--policies", required=True, help="Comma-separated policy kinds.")
 @click.option(
-    "--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="Seeds 1..K per policy."
+    "--seeds",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Seeds 1..K per policy.",
 )
 @click.option(
     "--out",

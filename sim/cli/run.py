@@ -105,12 +105,12 @@ def command(
             ) as bar:
                 task = bar.add_task("run", total=1.0)
                 out_dir, _ = run(
-                file,
-                seed,
-                out,
-                lambda f: bar.update(task, completed=f),
-                invariants=not no_check,
-            )
+                    file,
+                    seed,
+                    out,
+                    lambda f: bar.update(task, completed=f),
+                    invariants=not no_check,
+                )
         else:
             out_dir, _ = run(file, seed, out, invariants=not no_check)
         report = check_runs(out_dir)
