@@ -11,7 +11,8 @@ breaks it:
 - `jobs`, `segments`: hours, tokens, FLOPs not negative; MFU and ETTR within [0, 1];
   a segment does not end before it starts.
 - `ledger`: lease and token revenue add up to the `leases` and `serving` tables' revenue.
-- every float column: no NaN or infinity (nulls, meaning "none", are allowed).
+- every float column: no infinity; no NaN in pools, leases, serving and ledger (in jobs and
+  segments NaN means "not applicable", e.g. the MFU of a replayed trace job).
 
 `sim run --no-check` skips the checks (to inspect the tables of a run that breaks them).
 """
@@ -55,6 +56,9 @@ class InvariantError(SimError):
         if self.total > len(lines):
             lines.append(f"... {self.total - len(lines):,} more")
         super().__init__("\n".join(lines))
+
+    def __reduce__(self):  # pickled across processes (sweeps, compare) with its violations
+        return (type(self), (self.violations, self.total))
 
 
 def _col(t: pa.Table, name: str) -> np.ndarray:
@@ -115,6 +119,11 @@ def _within_unit(f: _Found, table: str, t: pa.Table, cols: Iterable[str], where)
         f.add(table, f"{c} is outside [0, 1]", where(t, rows), (f"{c} = {v[i]:.6g}" for i in rows))
 
 
+# Tables whose every number is a count, an amount or a GPU-hour total: NaN there is an error.
+# Elsewhere (jobs, segments) NaN means "not applicable" (the MFU of a replayed trace job).
+NO_NAN = ("pools", "leases", "serving", "ledger")
+
+
 def _finite(f: _Found, table: str, t: pa.Table, where) -> None:
     for field in t.schema:
         if not pa.types.is_floating(field.type):
@@ -122,7 +131,8 @@ def _finite(f: _Found, table: str, t: pa.Table, where) -> None:
         col = t[field.name]
         v = col.to_numpy(zero_copy_only=False).astype(float)
         valid = ~np.asarray(col.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-        rows = np.flatnonzero(valid & ~np.isfinite(v))
+        bad = np.isinf(v) if table not in NO_NAN else ~np.isfinite(v)
+        rows = np.flatnonzero(valid & bad)
         f.add(
             table,
             f"{field.name} is not a finite number",

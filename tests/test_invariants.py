@@ -152,3 +152,17 @@ def test_a_run_that_breaks_an_invariant_fails_and_writes_nothing(tmp_path, capsy
     code, _, err = sim(capsys, "run", path, "--out", tmp_path / "out", "--no-check")
     assert code == 0, err
     assert (tmp_path / "out" / "small" / "seed=7" / "pools.parquet").is_file()
+
+
+def test_errors_survive_pickling_across_processes():
+    # a sweep's or compare's worker raises; the parent must see the same problems, not the
+    # characters of their text
+    import pickle
+
+    from sim.errors import InputError, Problem
+    from sim.invariants import Violation
+
+    err = pickle.loads(pickle.dumps(InvariantError([Violation("pools", "r", "w", "d")], 3)))
+    assert [str(v) for v in err.violations] == ["pools: w: r (d)"] and err.total == 3
+    err = pickle.loads(pickle.dumps(InputError([Problem("a.b", "bad", 1, "f.toml")])))
+    assert [str(p) for p in err.problems] == ["f.toml: a.b: bad (got 1)"]
