@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pyarrow.parquet as pq
 import pytest
 
@@ -79,3 +81,32 @@ def test_a_one_gpu_tranche_is_short_at_most_its_own_gpu(tmp_path):
     assert leases["gpu_hours_contracted"] == 306 * 24 * 1
     assert 0 <= leases["gpu_hours_short"] <= 306 * 24 * 1
     assert leases["gpu_hours_delivered"] == pytest.approx(306 * 24 - leases["gpu_hours_short"])
+
+
+def _thirty_years(tmp_path):
+    return _dated(
+        scenario_with(
+            tmp_path,
+            {"leases": [_lease(end="2056-01-01")], "serving": [_serving()]},
+            seed=2,
+            horizon={"start": "2026-01-01", "end": "2056-01-01"},
+            failures={"enabled": True, "scale": 2.0},
+        )
+    )
+
+
+def test_a_30_year_horizon_completes_with_every_invariant_checked(tmp_path):
+    # 30 years of daily rows: 10,957 days x 2 pools in `pools`
+    run_dir, manifest = run(_thirty_years(tmp_path), out=tmp_path / "out")
+    days = (dt.date(2056, 1, 1) - dt.date(2026, 1, 1)).days
+    assert manifest["rows"]["pools"] == days * 2
+    tables = {n: pq.read_table(run_dir / f"{n}.parquet") for n in manifest["rows"]}
+    assert invariants.violations(tables) is None
+
+
+@pytest.mark.slow
+def test_the_10x_failure_scenario_completes_with_every_invariant_checked(tmp_path):
+    # runs/memphis-failures-10x.toml: ~5M domain failures, about 4 minutes
+    run_dir, manifest = run(ROOT / "runs/memphis-failures-10x.toml", out=tmp_path)
+    tables = {n: pq.read_table(run_dir / f"{n}.parquet") for n in manifest["rows"]}
+    assert invariants.violations(tables) is None

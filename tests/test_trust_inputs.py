@@ -316,3 +316,21 @@ def test_trace_import_above_the_size_limit_is_refused(tmp_path, capsys):
     code, _, err = _import(capsys, tmp_path, src, "elasticflow", "--max-input-mb", 2)
     assert code == 0, err
     assert pq.read_metadata(tmp_path / "t.parquet").num_rows == 120_000
+
+
+def test_compare_with_no_policy_is_bad_input(tmp_path, capsys):
+    # found by tests/test_fuzz_all.py: `--policies ,,` escaped with a ValueError
+    path = scenario_with(tmp_path)
+    clean_error(*sim(capsys, "compare", path, "--policies", ",,")[::2], "--policies")
+
+
+def test_a_bug_is_one_line_not_a_traceback(capsys, monkeypatch):
+    import sim.cli.validate as v
+
+    def boom(path):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(v, "describe", boom)
+    code, _, err = sim(capsys, "validate", "x.toml")
+    assert code == 1 and "Traceback" not in err
+    assert "internal error (a bug in colossus-sim" in err and "TypeError: a bug" in err

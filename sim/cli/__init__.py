@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pkgutil
 import signal
 import sys
@@ -100,10 +101,25 @@ def main(argv: list[str] | None = None) -> None:
     except RecursionError:
         click.secho("error: an input is nested too deeply", fg="red", err=True)
         sys.exit(EXIT_BAD_INPUT)
+    except MemoryError:
+        click.secho(
+            "error: out of memory (an input too large for this machine?)", fg="red", err=True
+        )
+        sys.exit(EXIT_FAILED_CHECK)
     except (OSError, pa.ArrowException) as err:
         # A file the command reads or writes is damaged, unreadable or in an unusable place
         # (a truncated Parquet table, a read-only folder): the file's fault, not ours.
         what = f"{err.strerror}: {err.filename}" if getattr(err, "filename", None) else str(err)
         click.secho(f"error: cannot read or write a file: {what}", fg="red", err=True)
         sys.exit(EXIT_BAD_INPUT)
+    except Exception as err:  # a bug: say so in one line (SIM_DEBUG=1 shows the traceback)
+        if os.environ.get("SIM_DEBUG"):
+            raise
+        click.secho(
+            f"internal error (a bug in colossus-sim, please report it with the input): "
+            f"{type(err).__name__}: {err}; SIM_DEBUG=1 shows where",
+            fg="red",
+            err=True,
+        )
+        sys.exit(EXIT_FAILED_CHECK)
     sys.exit(code if isinstance(code, int) else EXIT_OK)

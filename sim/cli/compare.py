@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sim.compare import COLUMNS, compare
+from sim.errors import InputError
 from sim.output import write_csv
 
 
@@ -44,6 +45,8 @@ def command(file: str, policies: str, seeds: int, out: str | None) -> None:
     """Run FILE under each policy (and seed) and print revenue, cost, margin, revenue per GW,
     training tokens and MFU, pre-training finish dates, lease delivery and notices."""
     kinds = [p.strip() for p in policies.split(",") if p.strip()]
+    if not kinds:
+        raise InputError.single("--policies", "give at least one policy kind, e.g. fifo", policies)
     out_dir = Path(out) if out else Path(file).parent / "out" / "compare" / Path(file).stem
     table = compare(file, kinds, range(1, seeds + 1), out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
