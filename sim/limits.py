@@ -11,11 +11,14 @@ from pathlib import Path
 
 from sim.errors import InputError
 
-# Input files (scenario, topology, workload, sweep, mfu TOML; trace sources) larger than this
-# are refused before they are read: the largest shipped input is a few kB, the largest public
-# job trace we import (Alibaba, Philly, Helios) a few hundred MB. `sim --max-input-mb N` (or the
-# SIM_MAX_INPUT_MB environment variable) raises it.
-DEFAULT_MAX_INPUT_MB = 1024.0
+# Input files larger than this are refused before they are read. TOML files (scenario,
+# topology, workload, sweep, mfu): the largest shipped one is a few kB, and parsing takes ~10x
+# the file's size in memory. Trace sources: the largest public job traces we import (Alibaba,
+# Philly, Helios) are a few hundred MB, read row by row. `sim --max-input-mb N` (or the
+# SIM_MAX_INPUT_MB environment variable; `sim trace import --max-input-mb N`) sets one limit
+# for both.
+DEFAULT_MAX_INPUT_MB = 64.0
+DEFAULT_MAX_TRACE_MB = 1024.0
 _max_input_mb: float | None = None
 
 # A trace CSV line longer than this is malformed (a job row is well under 1 kB); lines are read
@@ -38,16 +41,18 @@ def set_max_input_mb(mb: float | None) -> None:
     _max_input_mb = mb
 
 
-def max_input_mb() -> float:
+def max_input_mb(default: float = DEFAULT_MAX_INPUT_MB) -> float:
     if _max_input_mb is not None:
         return _max_input_mb
     try:
-        return float(os.environ.get("SIM_MAX_INPUT_MB", DEFAULT_MAX_INPUT_MB))
+        return float(os.environ.get("SIM_MAX_INPUT_MB", default))
     except ValueError:
-        return DEFAULT_MAX_INPUT_MB
+        return default
 
 
-def check_input_file(path: str | Path, flag: str = "sim --max-input-mb") -> Path:
+def check_input_file(
+    path: str | Path, flag: str = "sim --max-input-mb", default_mb: float = DEFAULT_MAX_INPUT_MB
+) -> Path:
     """`path` if it is a readable regular file within the size limit, else an InputError that
     says what it is instead (missing, a directory, a symlink loop, too large)."""
     p = Path(path)
@@ -64,7 +69,7 @@ def check_input_file(path: str | Path, flag: str = "sim --max-input-mb") -> Path
         raise InputError.single("", "is a directory; give a file", file=p)
     if not stat.S_ISREG(st.st_mode):
         raise InputError.single("", "is not a regular file", file=p)
-    limit = max_input_mb()
+    limit = max_input_mb(default_mb)
     if st.st_size > limit * 1e6:
         raise InputError.single(
             "",

@@ -36,7 +36,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from sim.errors import InputError, Problem
-from sim.limits import MAX_LINE_BYTES, check_input_file
+from sim.limits import DEFAULT_MAX_TRACE_MB, MAX_LINE_BYTES, check_input_file
 from sim.trace_file import SCHEMA
 
 MAX_PROBLEMS = 50  # problems listed before the rest are summarised in one line
@@ -424,7 +424,7 @@ def import_trace(
         raise InputError.single("--format", f"unknown format; known: {', '.join(known)}", fmt)
     f = FORMATS[name]
     opts = _check_map(mapping, time_unit) if name == "csv" else {}
-    check_input_file(src, "--max-input-mb")
+    check_input_file(src, "--max-input-mb", DEFAULT_MAX_TRACE_MB)
     columns = [c for k, c in opts.get("map", {}).items()]
     rows = _json_rows(src) if f.kind == "json" else _csv_rows(src, columns)
     ids, submits, durations, gpus, models = [], [], [], [], []

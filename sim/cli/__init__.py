@@ -29,8 +29,9 @@ EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
     "--max-input-mb",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
-    help=f"Refuse input files larger than this (default {limits.DEFAULT_MAX_INPUT_MB:g} MB, "
-    "or $SIM_MAX_INPUT_MB).",
+    help=f"Refuse input files larger than this (default {limits.DEFAULT_MAX_INPUT_MB:g} MB "
+    f"for TOML files, {limits.DEFAULT_MAX_TRACE_MB:g} MB for trace sources; or "
+    "$SIM_MAX_INPUT_MB).",
 )
 def cli(max_input_mb: float | None) -> None:
     """colossus-sim: GPU-cluster capacity, allocation, MFU and revenue."""

@@ -50,7 +50,7 @@ def command() -> None:
     "--max-input-mb",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
-    help=f"Refuse a SRC larger than this (default {limits.DEFAULT_MAX_INPUT_MB:g} MB).",
+    help=f"Refuse a SRC larger than this (default {limits.DEFAULT_MAX_TRACE_MB:g} MB).",
 )
 def import_command(
     src: str,
