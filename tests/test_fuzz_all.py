@@ -752,4 +752,8 @@ def test_fuzz(kind, bases, report, capsys, tmp_path):
             shutil.rmtree(work, ignore_errors=True)
         if len(j.problems) >= 10:
             break
+    if j.problems:  # the failing cases' files name the bases: keep those too
+        shutil.copytree(
+            bases["tmp"], keep / "bases", dirs_exist_ok=True, ignore=shutil.ignore_patterns("out")
+        )
     assert not j.problems, "\n\n".join(j.problems[:10])
