@@ -11,7 +11,7 @@ import pytest
 from sim import invariants
 from sim.runner import run
 from tests.fuzzkit import scenario_with
-from tests.test_trust_inputs import _serving
+from tests.test_trust_inputs import WORKLOAD, _serving
 
 YEAR = {"start": "2026-01-01", "end": "2027-01-01"}
 
@@ -87,7 +87,7 @@ def _thirty_years(tmp_path):
     return _dated(
         scenario_with(
             tmp_path,
-            {"leases": [_lease(end="2056-01-01")], "serving": [_serving()]},
+            {**WORKLOAD, "leases": [_lease(end="2056-01-01")], "serving": [_serving()]},
             seed=2,
             horizon={"start": "2026-01-01", "end": "2056-01-01"},
             failures={"enabled": True, "scale": 2.0},
@@ -96,7 +96,8 @@ def _thirty_years(tmp_path):
 
 
 def test_a_30_year_horizon_completes_with_every_invariant_checked(tmp_path):
-    # 30 years of daily rows: 10,957 days x 2 pools in `pools`
+    # the small workload's training job, a lease and internal serving for 30 years with
+    # failures on (~10 s): 10,957 days x 2 pools in `pools`
     run_dir, manifest = run(_thirty_years(tmp_path), out=tmp_path / "out")
     days = (dt.date(2056, 1, 1) - dt.date(2026, 1, 1)).days
     assert manifest["rows"]["pools"] == days * 2
