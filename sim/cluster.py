@@ -1,5 +1,8 @@
-"""Allocation state of the campus, one entry per NVLink domain (the unit of allocation).
+"""Allocation state of the campus, one entry per NVLink domain.
 
+A domain is either held whole by one owner, or shared: a job smaller than a domain takes some of
+its GPUs (`allocate_part`), and others may take the rest (packing). `owner` holds the whole
+owner, FREE or SHARED; `used` the GPUs that parts hold; `parts` and `sharers` who holds what.
 No SimPy here: the engine calls these methods at event times. Every change is checked; a
 violated invariant raises `AllocationError` (a bug in a policy or the engine, never bad input).
 """
@@ -15,6 +18,8 @@ from sim.errors import SimError
 from sim.topology import Topology
 
 FREE = -1
+SHARED = -2  # owner of a domain whose GPUs parts hold (see `parts`, `sharers`)
+PLACEMENTS = ("consolidate", "spread")  # where a part goes: fullest fitting domain, or emptiest
 
 
 class AllocationError(SimError):
@@ -32,7 +37,9 @@ class PoolCounts:
 
 
 class Cluster:
-    """Per-domain arrays: online, owner (an int id, FREE when unowned) and down (failed)."""
+    """Per-domain arrays: online, owner (an owner id, FREE, or SHARED), down (failed), `used`
+    (GPUs held by parts), and the parts: `parts[owner] = {domain: gpus}` and its mirror
+    `sharers[domain] = {owner: gpus}`."""
 
     def __init__(self, topo: Topology):
         self.topo = topo
@@ -40,7 +47,13 @@ class Cluster:
         self.online = np.zeros(n, bool)
         self.owner = np.full(n, FREE, np.int32)
         self.down = np.zeros(n, bool)
-        self._gpus = np.array([p.gpus_per_domain for p in topo.pools], np.int64)[topo.domain_pool]
+        self.gpus_per_domain = np.array([p.gpus_per_domain for p in topo.pools], np.int64)[
+            topo.domain_pool
+        ]
+        self.used = np.zeros(n, np.int64)
+        self.parts: dict[int, dict[int, int]] = {}
+        self.sharers: dict[int, dict[int, int]] = {}
+        self.whole: dict[int, int] = {}  # owner -> how many domains it holds whole
 
     # -- capacity ----------------------------------------------------------------------------
     def bring_online(self, at: dt.date) -> np.ndarray:
@@ -73,18 +86,83 @@ class Cluster:
         return np.flatnonzero(self.owner == owner)
 
     def gpus(self, domains: np.ndarray) -> int:
-        return int(self._gpus[domains].sum())
+        return int(self.gpus_per_domain[domains].sum())
+
+    def gpus_by_pool(self, domains: np.ndarray) -> dict[str, int]:
+        """GPUs of `domains` per pool name, in pool order (the one rule; policies and the
+        engine import it)."""
+        pools = self.topo.pools
+        pool_of = self.topo.domain_pool[domains]
+        if len(pool_of) == 1:
+            p = pools[int(pool_of[0])]
+            return {p.name: p.gpus_per_domain}
+        counts = np.bincount(pool_of)  # a bincount: np.unique sorts (slower on the hot path)
+        return {
+            pools[int(i)].name: int(counts[i]) * pools[int(i)].gpus_per_domain
+            for i in np.flatnonzero(counts)
+        }
+
+    def online_gpus(self) -> int:
+        """GPUs online campus-wide."""
+        return int(self.gpus_per_domain[self.online].sum())
+
+    def copy(self) -> Cluster:
+        """A private copy of the allocation state (shares the topology and constant arrays):
+        what a policy plans several starts on."""
+        c = object.__new__(Cluster)
+        c.__dict__.update(self.__dict__)
+        c.online, c.owner, c.down = self.online.copy(), self.owner.copy(), self.down.copy()
+        c.used = self.used.copy()
+        c.parts = {o: dict(h) for o, h in self.parts.items()}
+        c.sharers = {d: dict(h) for d, h in self.sharers.items()}
+        c.whole = dict(self.whole)
+        return c
 
     def counts(self, pool: str) -> PoolCounts:
         sl = self.pool_domains(pool)
-        g = self._gpus[sl]
-        on, down, owned = self.online[sl], self.down[sl], self.owner[sl] != FREE
+        g, owner = self.gpus_per_domain[sl], self.owner[sl]
+        on, down = self.online[sl], self.down[sl]
+        held = np.where(owner >= 0, g, np.where(owner == SHARED, self.used[sl], 0))
+        up = on & ~down
         return PoolCounts(
             online=int(g[on].sum()),
-            allocated=int(g[on & owned & ~down].sum()),
-            idle=int(g[on & ~owned & ~down].sum()),
+            allocated=int(held[up].sum()),
+            idle=int((g - held)[up].sum()),
             down=int(g[on & down].sum()),
         )
+
+    def free_gpus(self, pool: str) -> np.ndarray:
+        """Free GPUs of each domain of a pool (online and healthy ones: all of a free domain,
+        the rest of a shared one; 0 otherwise), in domain order."""
+        sl = self.pool_domains(pool)
+        g, owner = self.gpus_per_domain[sl], self.owner[sl]
+        up = self.online[sl] & ~self.down[sl]
+        return np.where(
+            up & (owner == FREE), g, np.where(up & (owner == SHARED), g - self.used[sl], 0)
+        )
+
+    def holds_parts(self, owner: int) -> bool:
+        return owner in self.parts
+
+    def held_by_pool(self, owner: int) -> dict[str, int]:
+        """GPUs an owner holds per pool, whole domains or parts."""
+        held = self.parts.get(owner)
+        if held is None:
+            return self.gpus_by_pool(self.owned_by(owner))
+        out: dict[str, int] = {}
+        for d, g in held.items():
+            name = self.topo.pools[int(self.topo.domain_pool[d])].name
+            out[name] = out.get(name, 0) + g
+        return out
+
+    def fragmented_gpus(self) -> np.ndarray:
+        """Per pool, the idle healthy GPUs of shared domains: usable only by jobs smaller than a
+        domain (what packing strands)."""
+        out = np.zeros(len(self.topo.pools), np.int64)
+        for d in self.sharers:
+            if self.online[d] and not self.down[d]:
+                out[self.topo.domain_pool[d]] += self.gpus_per_domain[d] - self.used[d]
+        return out
 
     # -- changes -----------------------------------------------------------------------------
     def allocate(self, owner: int, domains: np.ndarray, allow_down: bool = False) -> None:
@@ -108,7 +186,12 @@ class Cluster:
             raise AllocationError(
                 f"owner {owner}: domains already owned by {sorted(set(self.owner[d][taken].tolist()))}"
             )
+        if owner in self.parts:
+            raise AllocationError(
+                f"owner {owner} holds part of a domain; it cannot hold whole ones"
+            )
         self.owner[d] = owner
+        self.whole[owner] = self.whole.get(owner, 0) + d.size
 
     def replace(self, owner: int, old: int, new: int) -> None:
         """Swap one of `owner`'s domains for a free, online, healthy one (a spare)."""
@@ -124,11 +207,61 @@ class Cluster:
         d = self.owned_by(owner) if domains is None else np.asarray(domains, np.int64)
         if (self.owner[d] != owner).any():
             raise AllocationError(f"owner {owner} releases domains it does not own")
+        if d.size > 1 and np.unique(d).size != d.size:
+            raise AllocationError(f"owner {owner}: a domain is released twice")
         self.owner[d] = FREE
+        left = self.whole.get(owner, 0) - d.size
+        if left > 0:
+            self.whole[owner] = left
+        else:
+            self.whole.pop(owner, None)
         return d
 
+    def allocate_part(self, owner: int, domain: int, gpus: int) -> None:
+        """Give `owner` `gpus` GPUs of one online healthy domain that is free or shared, fewer
+        than the domain holds; an owner holds at most one part and nothing whole."""
+        d = int(domain)
+        if owner < 0:
+            raise AllocationError(f"owner id must be >= 0, got {owner}")
+        if not 0 <= d < self.owner.size:
+            raise AllocationError(f"owner {owner}: domain index out of range")
+        if not 0 < gpus < self.gpus_per_domain[d]:
+            raise AllocationError(
+                f"owner {owner}: a part of {gpus} GPUs of a {self.gpus_per_domain[d]}-GPU domain"
+            )
+        if not self.online[d] or self.down[d]:
+            raise AllocationError(f"owner {owner}: domain {d} is not online and healthy")
+        if self.owner[d] >= 0:
+            raise AllocationError(f"owner {owner}: domain {d} is held whole by {self.owner[d]}")
+        if self.used[d] + gpus > self.gpus_per_domain[d]:
+            raise AllocationError(
+                f"owner {owner}: domain {d} has {self.gpus_per_domain[d] - self.used[d]} GPUs "
+                f"free, not {gpus}"
+            )
+        if owner in self.parts or owner in self.whole:
+            raise AllocationError(f"owner {owner} already holds capacity")
+        self.owner[d] = SHARED
+        self.used[d] += gpus
+        self.parts[owner] = {d: gpus}
+        self.sharers.setdefault(d, {})[owner] = gpus
+
+    def release_parts(self, owner: int) -> dict[int, int]:
+        """Return all of `owner`'s parts; a domain no part holds any more is free again."""
+        held = self.parts.pop(owner, None)
+        if held is None:
+            raise AllocationError(f"owner {owner} releases parts it does not hold")
+        for d, g in held.items():
+            self.used[d] -= g
+            mine = self.sharers[d]
+            del mine[owner]
+            if not mine:
+                del self.sharers[d]
+                self.owner[d] = FREE
+        return held
+
     def fail(self, domain: int) -> int:
-        """Take a domain down; return its owner (FREE if none). It stays owned until released."""
+        """Take a domain down; return its owner (FREE if none, SHARED if parts hold it). It stays
+        held until released."""
         if not self.online[domain] or self.down[domain]:
             raise AllocationError(f"domain {domain} cannot fail: offline or already down")
         self.down[domain] = True
@@ -184,6 +317,25 @@ class Cluster:
         chosen = free[np.argsort(rank[pods - pods.min()], kind="stable")]
         return np.sort(chosen[:domains])
 
+    def pick_part(self, pool: str, gpus: int, placement: str = "consolidate") -> int | None:
+        """A domain of a pool with `gpus` GPUs free for a part, or None. `consolidate`: the
+        fitting shared domain with the fewest free GPUs (best fit, fewest partly used domains),
+        else a free domain placed compactly; `spread`: a free domain first, else the fitting
+        shared domain with the most free GPUs. Ties go to the lowest index."""
+        if placement not in PLACEMENTS:
+            raise AllocationError(f"unknown placement {placement!r}; known: {PLACEMENTS}")
+        sl = self.pool_domains(pool)
+        free = self.free_gpus(pool)
+        shared = np.flatnonzero((self.owner[sl] == SHARED) & (free >= gpus))
+        if placement == "consolidate" and shared.size:
+            return sl.start + int(shared[np.argmin(free[shared])])
+        whole = self.pick_compact(pool, 1)
+        if whole is not None:
+            return int(whole[0])
+        if shared.size:  # spread, and no free domain left
+            return sl.start + int(shared[np.argmax(free[shared])])
+        return None
+
     # -- invariants --------------------------------------------------------------------------
     def check(self) -> None:
         """Invariants that hold after every change; raises AllocationError if one does not."""
@@ -191,6 +343,26 @@ class Cluster:
             raise AllocationError("a domain that is not online is owned")
         if (self.down & ~self.online).any():
             raise AllocationError("a domain that is not online is down")
+        if (self.used[self.owner != SHARED] != 0).any():
+            raise AllocationError("GPUs of a domain that is not shared are held by parts")
+        if (self.used > self.gpus_per_domain).any():
+            raise AllocationError("a domain's parts hold more GPUs than it has")
+        shared = set(np.flatnonzero(self.owner == SHARED).tolist())
+        if shared != set(self.sharers):
+            raise AllocationError("shared domains and their sharers disagree")
+        for d, holders in self.sharers.items():
+            if sum(holders.values()) != self.used[d]:
+                raise AllocationError(
+                    f"domain {d}: parts add up to {sum(holders.values())}, not {self.used[d]}"
+                )
+            for o, g in holders.items():
+                if self.parts.get(o, {}).get(d) != g:
+                    raise AllocationError(f"domain {d}: owner {o}'s part is not recorded")
+        owners, counts = np.unique(self.owner[self.owner >= 0], return_counts=True)
+        if dict(zip(owners.tolist(), counts.tolist(), strict=True)) != self.whole:
+            raise AllocationError("domains held whole disagree with the owners' counts")
+        if sum(len(h) for h in self.parts.values()) != sum(len(h) for h in self.sharers.values()):
+            raise AllocationError("parts and sharers disagree")
         for p in self.topo.pools:
             c = self.counts(p.name)
             if c.allocated + c.idle + c.down != c.online or c.online > p.gpus:

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.report import summarize
-from sim.runner import prepare, run
+from sim.runner import prepare, simulate
 
 # The comparison's columns: (column, what it is)
 COLUMNS = {
@@ -30,8 +29,7 @@ COLUMNS = {
 def _one(path: str, table: dict, seed: int, out: str) -> dict:
     """One run and its comparison row (top level, so process pools can call it)."""
     policy = table["kind"]
-    run_dir, _ = run(path, seed=seed, out=Path(out) / policy, tables={"policy": table})
-    s = summarize(run_dir)
+    s = simulate(path, seed=seed, out=Path(out) / policy, tables={"policy": table}).summary
     contracts = s["contracts"].values()
     delivered = sum(c["gpu_hours_delivered"] for c in contracts)
     contracted = sum(c["gpu_hours_contracted"] for c in contracts)

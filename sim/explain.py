@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim import perf
+from sim import jobrate, perf
 from sim.errors import InputError
 from sim.hardware import catalog
 from sim.spec.mfu import train_job as _train_job
@@ -141,40 +141,25 @@ def find_job(prep, name: str) -> Found:
     )
 
 
-def _sizes(shape: JobShape, max_dp: int, min_dp: int, unit: int) -> list[int]:
-    """GPU counts the job accepts (the engine's rule): dp halving from max_dp to min_dp."""
-    t, dp, out = shape.training, max_dp, []
-    while dp >= min_dp:
-        if t.global_batch % (dp * t.micro_batch) == 0:
-            out.append(dp * unit)
-        dp //= 2
-    return out or [max_dp * unit]
-
-
 def _fill(prep, job: Found, alloc: dict[str, int], source: str) -> Setup:
     """Whole replicas per pool in the job's pool order, up to its largest acceptable size
-    (Engine._segment); each type's bandwidth from its own span, cross-type from the whole."""
-    topo, p = prep.topology, job.shape.parallelism
-    unit = p.tp * p.pp * p.cp
-    usable = sum(n // unit * unit for n in alloc.values())
-    sizes = [s for s in _sizes(job.shape, job.max_dp, job.min_dp, unit) if s <= usable]
-    if not sizes:
+    (the engine's rule, `sim.jobrate.fill`); each type's bandwidth from its own span, cross-type from the whole."""
+    topo, unit = prep.topology, jobrate.replica_gpus(job.shape)
+    used = jobrate.fill(
+        job.shape.pools, alloc, unit, jobrate.sizes(job.shape, job.max_dp, job.min_dp)
+    )
+    if not used:
+        usable = sum(n // unit * unit for n in alloc.values())
         raise InputError.single(
             "--job", f"its pools hold {usable} usable GPUs, fewer than its smallest size", usable
         )
-    left = sizes[0]
     by_type: dict[str, int] = {}
-    used: dict[str, int] = {}
     fabric: dict[str, float] = {}
-    for name in job.shape.pools:
-        take = min(alloc.get(name, 0) // unit * unit, left)
-        if take:
-            gpu = topo.pool(name).gpu.name
-            by_type[gpu] = by_type.get(gpu, 0) + take
-            used[name] = take
-            bw = topo.span_of({name: alloc[name]}).bandwidth_gbit_per_s
-            fabric[gpu] = min(fabric.get(gpu, bw), bw)
-            left -= take
+    for name, take in used.items():
+        gpu = topo.pool(name).gpu.name
+        by_type[gpu] = by_type.get(gpu, 0) + take
+        bw = topo.span_of({name: alloc[name]}).bandwidth_gbit_per_s
+        fabric[gpu] = min(fabric.get(gpu, bw), bw)
     cross = topo.span_of(alloc).bandwidth_gbit_per_s if len(by_type) > 1 else None
     return Setup(by_type, fabric, cross, alloc, source)
 

@@ -19,7 +19,7 @@ import re
 import shutil
 import socket
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -83,13 +83,10 @@ def write_run(
     tables: Iterable[tuple[str, pa.Table]],
     scenario: dict,
     manifest: dict,
-    finish: Callable[[Path], dict] | None = None,
 ) -> dict:
-    """Write `out_dir` atomically; returns the manifest as written (with row counts).
-
-    `finish(folder)` is called on the complete temporary folder before it is moved into
-    place and returns more manifest entries (the KPIs): a folder is complete with them or
-    absent. Raises InputError if `out_dir` cannot be written or is a folder no run wrote."""
+    """Write `out_dir` atomically; returns the manifest as written (with row counts; the
+    runner puts the KPIs in it first, so a folder is complete with them or absent). Raises
+    InputError if `out_dir` cannot be written or is a folder no run wrote."""
     out_dir = Path(out_dir)
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -116,9 +113,6 @@ def write_run(
         (tmp / "scenario.json").write_text(json.dumps(scenario, indent=2, default=str) + "\n")
         manifest = {**manifest, "rows": rows}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-        if finish is not None:
-            manifest = {**manifest, **finish(tmp)}
-            replace_json(tmp / "manifest.json", manifest)
         with _locked(out_dir.parent):
             if out_dir.exists():
                 if not is_run_folder(out_dir):

@@ -175,6 +175,13 @@ TABLES: dict[str, tuple[Column, ...]] = {
         ("failures", pa.int32(), "", "domain failures in the pool that day"),
         ("it_mw", pa.float64(), "MW", "IT load of the online capacity at full draw"),
         ("facility_mw", pa.float64(), "MW", "it_mw x PUE"),
+        (
+            "gpus_idle_fragmented",
+            pa.int64(),
+            "GPUs",
+            "of gpus_idle, those inside domains partly held by packed jobs at 00:00 (usable "
+            "only by jobs smaller than a domain): the pool's fragmentation",
+        ),
     ),
     "serving": _cols(
         ("date", TS, "UTC", "day"),

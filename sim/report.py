@@ -20,12 +20,19 @@ def _mfu(df: pd.DataFrame, by: str) -> dict[str, float]:
 
 
 def summarize(run_dir: str | Path) -> dict:
-    """KPIs of one run, from its tables (a pure function of the folder)."""
+    """KPIs of one run folder, from its tables (a pure function of the folder)."""
     run_dir = Path(run_dir)
     manifest = read_object(run_dir / "manifest.json")
     scenario = read_object(run_dir / "scenario.json")["scenario"]
-    seg, jobs, pools = _read(run_dir, "segments"), _read(run_dir, "jobs"), _read(run_dir, "pools")
-    leases, ledger = _read(run_dir, "leases"), _read(run_dir, "ledger")
+    frames = {t: _read(run_dir, t) for t in ("segments", "jobs", "pools", "leases", "ledger")}
+    return summarize_frames(frames, manifest, scenario)
+
+
+def summarize_frames(frames: dict[str, pd.DataFrame], manifest: dict, scenario: dict) -> dict:
+    """KPIs of one run from its tables as data frames (what the runner computes in memory,
+    once, before writing them); `scenario` is the resolved scenario as JSON data."""
+    seg, jobs, pools = frames["segments"], frames["jobs"], frames["pools"]
+    leases, ledger = frames["leases"], frames["ledger"]
     start = pd.Timestamp(scenario["horizon"]["start"], tz="UTC")
     years = (pd.Timestamp(scenario["horizon"]["end"], tz="UTC") - start).days / 365.0
     seg = seg.assign(pool_set=seg.pools.astype(str).str.replace(r"=\d+", "", regex=True))
@@ -213,10 +220,18 @@ def _pct(x) -> str:
 
 
 def kpis(run_dir: str | Path) -> dict[str, float]:
-    """The run's KPIs as one flat mapping of dotted names to numbers (what expectations,
-    sweeps and diffs compare), e.g. `mfu.all_training`, `mfu.job_class.pretrain`,
+    """A run folder's KPIs: those its manifest was written with (computed once, by the run),
+    else computed from its tables (a folder written before manifests held them)."""
+    manifest = read_object(Path(run_dir) / "manifest.json")
+    if "kpis" in manifest:
+        return manifest["kpis"]
+    return kpis_of(summarize(run_dir))
+
+
+def kpis_of(s: dict) -> dict[str, float]:
+    """The KPIs of a summary as one flat mapping of dotted names to numbers (what
+    expectations, sweeps and diffs compare), e.g. `mfu.all_training`, `mfu.job_class.pretrain`,
     `gpu_hours.lease`, `revenue.lease_usd`, `lease.anthropic.delivered_fraction`."""
-    s = summarize(run_dir)
     out: dict[str, float] = {}
 
     def put(key: str, value) -> None:

@@ -15,12 +15,12 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from sim import __version__, limits, policies
+from sim.engine import Engine
 from sim.errors import InputError, Problem, referenced
 from sim.invariants import check as check_invariants
-from sim.model import Engine
 from sim.output import write_run
 from sim.recorder import Recorder
-from sim.report import kpis
+from sim.report import kpis_of, summarize_frames
 from sim.spec.base import load, problems_from, validate
 from sim.spec.scenario import Scenario, load_scenario
 from sim.spec.workload import WorkloadFile
@@ -138,6 +138,15 @@ def prepare(path: str | Path, tables: dict[str, dict] | None = None) -> Prepared
     return Prepared(path, scenario, topo, tuple(workloads), policy, traces)
 
 
+@dataclass(frozen=True)
+class RunResult:
+    """A finished run: its folder, its manifest as written (with `kpis`) and its summary."""
+
+    out_dir: Path
+    manifest: dict
+    summary: dict
+
+
 def run(
     path: str | Path,
     seed: int | None = None,
@@ -149,11 +158,27 @@ def run(
 ) -> tuple[Path, dict]:
     """Simulate a scenario with a seed (default: the scenario's) and write its run folder.
 
-    Returns the folder and the manifest. `progress(fraction)` is called as time advances;
-    `check` re-verifies the engine's invariants every simulated day (slower; tests use it);
-    `tables` replaces top-level tables of the scenario (see `prepare`); `invariants` checks
-    the tables (`sim.invariants`) before they are written and raises InvariantError.
+    Returns the folder and the manifest (with the run's KPIs). `progress(fraction)` is called
+    as time advances; `check` re-verifies the engine's invariants every simulated day (slower;
+    tests use it); `tables` replaces top-level tables of the scenario (see `prepare`);
+    `invariants` checks the tables (`sim.invariants`) before they are written and raises
+    InvariantError.
     """
+    r = simulate(path, seed, out, progress, check, tables, invariants)
+    return r.out_dir, r.manifest
+
+
+def simulate(
+    path: str | Path,
+    seed: int | None = None,
+    out: str | Path | None = None,
+    progress=None,
+    check: bool = False,
+    tables: dict[str, dict] | None = None,
+    invariants: bool = True,
+) -> RunResult:
+    """`run`, also returning the summary: the KPIs are computed once, in memory, from the
+    recorder's tables, and written with them (results flow one way: nothing is read back)."""
     prep = prepare(path, tables)
     sc = prep.scenario
     seed = sc.seed if seed is None else seed
@@ -161,19 +186,7 @@ def run(
     out_dir = base / sc.name / f"seed={seed}"
     rec = Recorder()
     t0 = time.perf_counter()
-    engine = Engine(
-        prep.topology,
-        prep.workloads,
-        prep.policy,
-        sc.horizon.start,
-        sc.horizon.end,
-        seed,
-        rec,
-        sc.prices,
-        check,
-        sc.failures,
-        prep.traces,
-    )
+    engine = Engine.from_prepared(prep, seed=seed, recorder=rec, check=check)
     events = engine.run(progress)
     wall_s = time.perf_counter() - t0
     manifest = {
@@ -194,12 +207,12 @@ def run(
         },
         "argv": sys.argv,
     }
-    # The KPIs are computed from the tables as written, before the folder is moved into place:
-    # a run folder is complete with its KPIs or absent.
-    tables = dict(rec.tables())
+    tables_out = dict(rec.tables())
     if invariants:  # a run whose tables break an invariant fails loudly, before any write
-        check_invariants(tables)
-    manifest = write_run(
-        out_dir, tables.items(), prep.resolved(), manifest, lambda d: {"kpis": kpis(d)}
-    )
-    return out_dir, manifest
+        check_invariants(tables_out)
+    resolved = prep.resolved()
+    frames = {name: t.to_pandas() for name, t in tables_out.items()}
+    summary = summarize_frames(frames, manifest, resolved["scenario"])
+    manifest["kpis"] = kpis_of(summary)
+    manifest = write_run(out_dir, tables_out.items(), resolved, manifest)
+    return RunResult(out_dir, manifest, summary)

@@ -347,7 +347,6 @@ def run_one(task: Task) -> dict:
     """Run one scenario point with one seed into the sweep's dataset; never raises for a failing
     run: the result (status ok with KPIs, or failed with the error) is returned and written to
     `runs/scenario=<id>/seed=<n>/result.json` last, as the run's done marker."""
-    from sim.report import kpis
     from sim.runner import run
 
     t0 = time.perf_counter()
@@ -363,7 +362,7 @@ def run_one(task: Task) -> dict:
         (root / ".tmp").mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=root / ".tmp") as tmp:
             run_dir, manifest = run(task.scenario_file, task.seed, out=tmp)
-            values = kpis(run_dir)
+            values = manifest["kpis"]  # computed once by the run
             part = Path(f"scenario={task.scenario_id}") / f"seed={task.seed}"
             for old in root.glob(f"*/{part}"):  # a previous attempt's partitions
                 if old.parts[-3] not in RESERVED:

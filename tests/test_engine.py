@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from sim import perf
-from sim.model import train_job
+from sim.jobrate import train_job
 from sim.runner import prepare, run
 from sim.topology import load_topology
 from tests.conftest import DATA, ROOT

@@ -8,29 +8,16 @@ import pyarrow as pa
 import pytest
 
 from sim import invariants, runner
+from sim.engine import Engine
 from sim.invariants import InvariantError
-from sim.model import Engine
 from sim.recorder import Recorder
 from tests.fuzzkit import scenario_with, sim
 
 
 def _tables(path) -> dict[str, pa.Table]:
     prep = runner.prepare(path)
-    sc = prep.scenario
     rec = Recorder()
-    Engine(
-        prep.topology,
-        prep.workloads,
-        prep.policy,
-        sc.horizon.start,
-        sc.horizon.end,
-        sc.seed,
-        rec,
-        sc.prices,
-        False,
-        sc.failures,
-        prep.traces,
-    ).run(None)
+    Engine.from_prepared(prep, seed=prep.scenario.seed, recorder=rec).run(None)
     return dict(rec.tables())
 
 

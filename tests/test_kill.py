@@ -3,6 +3,7 @@ with the same seed reproduces identical tables."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -35,29 +36,62 @@ def _complete_or_absent(run_dir):
     return "complete"
 
 
+KILLED_RUN = (
+    "import sys; from pathlib import Path; from sim.runner import run; "
+    "mark = Path(sys.argv[3]); "
+    "run(sys.argv[1], out=sys.argv[2], progress=lambda f: mark.write_text(repr(f)))"
+)
+
+
+def _reached(mark) -> float:
+    try:
+        return float(mark.read_text() or 0.0)
+    except (FileNotFoundError, ValueError):  # not written yet, or caught mid-write
+        return 0.0
+
+
+def _kill_when(scenario, out, mark, sig, at_fraction: float) -> float:
+    """Start a run, kill it with `sig` once it has simulated `at_fraction` of its horizon (as
+    its progress callback reports), and return the fraction it had reached at the kill."""
+    mark.unlink(missing_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, str(scenario), str(out), str(mark)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and _reached(mark) < at_fraction and time.monotonic() < deadline:
+        time.sleep(0.005)
+    reached = _reached(mark)
+    if proc.poll() is None:
+        os.kill(proc.pid, sig)
+    proc.wait()
+    return reached
+
+
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_a_killed_run_leaves_a_complete_folder_or_none(tmp_path, scenario, sig):
     reference, _ = run(scenario, out=tmp_path / "reference")
-    out = tmp_path / "killed"
-    seen = set()
-    for delay_s in (0.6, 1.0, 1.4, 1.8, 4.0):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sim", "run", str(scenario), "--out", str(out), "--no-progress"],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(delay_s)
-        if proc.poll() is None:
-            os.kill(proc.pid, sig)
-        proc.wait()
-        run_dir = out / "memphis-smoke" / "seed=1"
-        seen.add(_complete_or_absent(run_dir))
-        # never a half-written Parquet where a reader looks; stale temporaries are hidden
-        assert not [p for p in (out / "memphis-smoke").glob("seed=1*") if p.name != "seed=1"]
+    out, mark = tmp_path / "killed", tmp_path / "progress"
+    run_dir = out / "memphis-smoke" / "seed=1"
+    # killed mid-simulation, with no folder yet: none is left
+    reached = _kill_when(scenario, out, mark, sig, 0.3)
+    assert 0.3 <= reached < 1.0, f"the kill did not land mid-run (progress {reached})"
+    assert _complete_or_absent(run_dir) == "absent"
+    # a complete folder, then a run killed mid-simulation: the previous folder stays whole
+    run(scenario, out=out)
+    reached = _kill_when(scenario, out, mark, sig, 0.5)
+    assert 0.5 <= reached < 1.0, f"the kill did not land mid-run (progress {reached})"
+    assert _complete_or_absent(run_dir) == "complete"
+    # killed once the simulation is done, while (or after) it writes: complete or absent
+    shutil.rmtree(run_dir)
+    _kill_when(scenario, out, mark, sig, 1.0)
+    assert _complete_or_absent(run_dir) in ("complete", "absent")
+    # never a half-written Parquet where a reader looks; stale temporaries are hidden
+    assert not [p for p in (out / "memphis-smoke").glob("seed=1*") if p.name != "seed=1"]
     # re-running with the same seed gives the reference tables and clears what a kill left
     run_dir, _ = run(scenario, out=out)
     assert not [p for p in run_dir.parent.iterdir() if p.name != "seed=1"]
     for f in sorted(reference.glob("*.parquet")):
         assert pq.read_table(f).equals(pq.read_table(run_dir / f.name)), f.name
-    assert seen  # at least one attempt observed the folder state

@@ -113,3 +113,75 @@ def test_unknown_policy_params_are_input_errors():
 
     with pytest.raises(ValidationError):
         policies.make("fifo", {"backfil": True})
+
+
+def running_state() -> tuple[Cluster, dict[int, Request], dict[int, policies.LeaseInfo]]:
+    """A training job running below its full size (2 of the 8 nodes it would take) and a held,
+    reclaimable lease of 8 H100 nodes, on small.toml with every phase online (16 H100 nodes,
+    2 GB200 racks)."""
+    c = cluster_with([])
+    h100 = c.free("small-h100")
+    job = Request(500, "training", "grow", "pretrain", 30, 0.0, ("small-h100",), (64, 32, 16), 8)
+    c.allocate(500, h100[:2])
+    c.allocate(600, h100[2:10])
+    lease = policies.LeaseInfo(
+        owner_id=600,
+        contract="cheap",
+        tenant="T",
+        gpus=64,
+        pools=("small-h100",),
+        pools_held={"small-h100": 64},
+        usd_per_gpu_hour=2.0,
+        may_reclaim=True,
+        notice_given=False,
+        ends_h=1e5,
+        ends_if_notice_now_h=90 * 24.0,
+    )
+    lease_req = Request(600, "lease", "cheap", "lease", 0, 0.0, ("small-h100",), (64,), 1)
+    return c, {500: job, 600: lease_req}, {600: lease}
+
+
+# a high-priority training request that does not fit next to the lease: a reason to reclaim
+HUNGRY = Request(700, "training", "hungry", "pretrain", 50, 1.0, ("small-h100",), (128,), 8)
+
+
+@pytest.mark.parametrize("kind", sorted(policies.REGISTRY))
+@settings(max_examples=40, deadline=None)
+@given(pending=requests)
+def test_policy_contract_with_running_jobs_and_held_leases(kind, pending):
+    cluster, running, leases = running_state()
+    pending = [r for r in pending if r.owner_id not in running] + [HUNGRY]
+    view = ClusterView(cluster, 0.0, running, leases)
+    decisions = list(policies.make(kind).decide(view, pending))
+    again = ClusterView(cluster, 0.0, running, leases)
+    assert list(policies.make(kind).decide(again, pending)) == decisions  # deterministic
+    by_id = {r.owner_id: r for r in pending}
+    seen = set()
+    for d in decisions:
+        assert (type(d), d.owner_id) not in seen
+        seen.add((type(d), d.owner_id))
+        if isinstance(d, Start):
+            assert d.owner_id in by_id
+            cluster.allocate(d.owner_id, np.array(d.domains))  # free, online, healthy, distinct
+        elif isinstance(d, policies.Preempt):
+            assert running[d.owner_id].kind == "training"  # only running jobs are preempted
+        else:
+            assert isinstance(d, policies.GiveNotice)
+            info = leases[d.owner_id]  # only held, reclaimable leases not under notice
+            assert info.may_reclaim and info.pools_held and not info.notice_given
+    cluster.check()
+
+
+def test_internal_first_grows_a_job_running_below_its_size():
+    cluster, running, leases = running_state()
+    out = policies.make("internal-first").decide(ClusterView(cluster, 0.0, running, leases), [])
+    assert out == [policies.Preempt(500)]  # 6 free nodes + its 2: it can restart at 64 GPUs
+
+
+def test_internal_first_and_revenue_max_reclaim_for_a_hungry_job():
+    cluster, running, leases = running_state()
+    cluster.release(500)  # the small job has finished: 8 nodes free, 128 GPUs wanted
+    del running[500]
+    for kind in ("internal-first", "revenue-max"):  # revenue-max: $8/GPU-h of training > $2
+        out = policies.make(kind).decide(ClusterView(cluster, 0.0, running, leases), [HUNGRY])
+        assert out == [policies.GiveNotice(600)], kind

@@ -137,6 +137,9 @@ def campus(draw):
                     {"kind": "fifo", "params": {"backfill": True}},
                     {"kind": "mfu-aware"},
                     {"kind": "internal-first"},
+                    {"kind": "revenue-max"},
+                    {"kind": "static-partition"},
+                    {"kind": "fifo", "params": {"placement": "spread"}},
                 ]
             )
         ),

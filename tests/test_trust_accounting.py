@@ -10,6 +10,7 @@ import pytest
 
 from sim import invariants
 from sim.runner import run
+from tests.conftest import ROOT
 from tests.fuzzkit import scenario_with
 from tests.test_trust_inputs import WORKLOAD, _serving
 

@@ -132,7 +132,7 @@ def test_an_interrupt_while_computing_kpis_leaves_no_folder(tmp_path, monkeypatc
     def interrupted(*_a, **_k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "kpis", interrupted)
+    monkeypatch.setattr(runner, "kpis_of", interrupted)
     with pytest.raises(KeyboardInterrupt):
         runner.run(path, out=tmp_path / "out")
     assert not (tmp_path / "out" / "small" / "seed=7").exists()

@@ -15,8 +15,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sim.cli import EXIT_BAD_INPUT, EXIT_FAILED_CHECK, EXIT_OK
 from sim.errors import InputError
 from sim.expect import check_runs, write_outputs
-from sim.report import format_summary, summarize
-from sim.runner import run
+from sim.report import format_summary
+from sim.runner import simulate
 
 
 def interactive(no_progress: bool) -> bool:
@@ -104,7 +104,7 @@ def command(
                 console=Console(stderr=True),
             ) as bar:
                 task = bar.add_task("run", total=1.0)
-                out_dir, _ = run(
+                result = simulate(
                     file,
                     seed,
                     out,
@@ -112,14 +112,15 @@ def command(
                     invariants=not no_check,
                 )
         else:
-            out_dir, _ = run(file, seed, out, invariants=not no_check)
+            result = simulate(file, seed, out, invariants=not no_check)
+        out_dir = result.out_dir
         report = check_runs(out_dir)
     except InputError as err:
         write_outputs(None, summary_json, junit, EXIT_BAD_INPUT, error=err)
         raise
     code = EXIT_OK if report.ok else EXIT_FAILED_CHECK
     write_outputs(report, summary_json, junit, code)
-    summary = summarize(out_dir)
+    summary = dict(result.summary)  # computed once by the run, not read back
     color = None if show else False
     if as_json:
         summary["checks"] = report.summary(code)["checks"]

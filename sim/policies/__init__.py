@@ -7,11 +7,14 @@ from sim.policies.base import (
     Decision,
     GiveNotice,
     LeaseInfo,
+    Pick,
+    PlacementParams,
     Policy,
     Preempt,
     Request,
     Start,
     place,
+    take,
 )
 from sim.policies.fifo import Fifo
 from sim.policies.internal_first import InternalFirst
@@ -45,5 +48,8 @@ __all__ = [
     "Request",
     "Start",
     "make",
+    "Pick",
+    "PlacementParams",
     "place",
+    "take",
 ]

@@ -13,6 +13,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from sim.cluster import Cluster
+from sim.spec.base import Strict
 from sim.topology import PoolInfo, Topology
 
 OwnerKind = Literal["lease", "training", "serving"]
@@ -35,14 +36,32 @@ class Request:
     single_pool: bool = False  # must every GPU come from one pool
     usd_per_gpu_hour: float = 0.0  # what it earns (leases, serving); 0 for internal training
     takes_down: bool = False  # a lease takes its racks as they are, failed ones included
+    packs: bool = False  # below a domain's size it takes GPUs inside one domain (trace jobs)
 
 
 @dataclass(frozen=True)
 class Start:
-    """Give `domains` to a pending request's owner."""
+    """Give `domains` to a pending request's owner: whole, or (`parts`, one per domain) that
+    many GPUs of each, for a request that packs."""
 
     owner_id: int
     domains: tuple[int, ...]
+    parts: tuple[int, ...] = ()
+
+
+class PlacementParams(Strict):
+    """What every policy's parameters include: where a job smaller than a domain goes."""
+
+    placement: Literal["consolidate", "spread"] = "consolidate"
+
+
+@dataclass(frozen=True)
+class Pick:
+    """Where a request would go: whole `domains`, or `parts` GPUs of each; `gpus` in all."""
+
+    domains: np.ndarray
+    parts: tuple[int, ...]
+    gpus: int
 
 
 @dataclass(frozen=True)
@@ -118,35 +137,28 @@ class ClusterView:
             code = np.array([kinds.get(int(o), -1) for o in c.owner[owned]], np.int64)
         else:
             code = self._owner_kind[c.owner[owned]].astype(np.int64)
-        gpus = np.bincount(code[code >= 0], weights=c._gpus[owned][code >= 0], minlength=3)
+        gpus = np.bincount(
+            code[code >= 0], weights=c.gpus_per_domain[owned][code >= 0], minlength=3
+        )
         return {k: int(gpus[i]) for i, k in enumerate(KINDS)}
 
     def online_total(self) -> int:
-        c = self._cluster
-        return int(c._gpus[c.online].sum())
+        return self._cluster.online_gpus()
 
     def gpus_by_pool(self, owner_id: int) -> dict[str, int]:
-        """GPUs an owner holds in each pool."""
-        c = self._cluster
-        d = c.owned_by(owner_id)
-        out: dict[str, int] = {}
-        for i, n in zip(*np.unique(c.topo.domain_pool[d], return_counts=True), strict=True):
-            p = c.topo.pools[int(i)]
-            out[p.name] = int(n) * p.gpus_per_domain
-        return out
+        """GPUs an owner holds in each pool (whole domains or parts)."""
+        return self._cluster.held_by_pool(owner_id)
+
+    def free_gpus_by_domain(self, pool: str) -> np.ndarray:
+        """Free GPUs of each domain of a pool (see `Cluster.free_gpus`)."""
+        return self._cluster.free_gpus(pool)
 
     def owned_by(self, owner_id: int) -> np.ndarray:
         return self._cluster.owned_by(owner_id).copy()
 
     def scratch(self) -> Cluster:
         """A private copy of the allocation state that a policy may allocate on freely."""
-        c = Cluster.__new__(Cluster)
-        c.topo = self._cluster.topo
-        c.online = self._cluster.online.copy()
-        c.owner = self._cluster.owner.copy()
-        c.down = self._cluster.down.copy()
-        c._gpus = self._cluster._gpus
-        return c
+        return self._cluster.copy()
 
 
 class Policy(Protocol):
@@ -158,12 +170,15 @@ def place(
     req: Request,
     pools: Sequence[str] | None = None,
     limits: Mapping[str, int] | None = None,
-) -> np.ndarray | None:
-    """Domains for the largest size of `req` that fits: one pool if possible, compactly.
+    placement: str = "consolidate",
+) -> Pick | None:
+    """Where the largest size of `req` that fits would go: one pool if possible, compactly.
 
     Tries each size, largest first: each allowed pool alone (in `pools` order), then, unless
     the request is single-pool, the pools together, each contributing whole replica units.
-    `limits` caps the GPUs taken from a pool (a policy's budget).
+    A request that packs and is smaller than a pool's domain takes GPUs inside one domain of
+    it, chosen by `placement` (see `Cluster.pick_part`). `limits` caps the GPUs taken from a
+    pool (a policy's budget).
     """
     order = list(pools if pools is not None else req.pools)
     cap = dict(limits or {})
@@ -171,9 +186,14 @@ def place(
         for name in order:
             if size > cap.get(name, size):
                 continue
+            if req.packs and size < scratch.topo.pool(name).gpus_per_domain:
+                d = scratch.pick_part(name, size, placement)
+                if d is not None:
+                    return Pick(np.array([d], np.int64), (size,), size)
+                continue
             d = _domains_for(scratch, name, size, req.unit_gpus, req.takes_down)
             if d is not None and scratch.gpus(d) <= cap.get(name, scratch.gpus(d)):
-                return d
+                return _whole(scratch, d)
         if req.single_pool or len(order) < 2:
             continue
         if _free_units(scratch, order, cap, req.unit_gpus, req.takes_down) < size:
@@ -191,8 +211,22 @@ def place(
                 picked.append(d)
                 left -= take
             if left <= 0:
-                return np.concatenate(picked)
+                return _whole(scratch, np.concatenate(picked))
     return None
+
+
+def _whole(scratch: Cluster, domains: np.ndarray) -> Pick:
+    return Pick(domains, (), scratch.gpus(domains))
+
+
+def take(scratch: Cluster, req: Request, pick: Pick) -> Start:
+    """Allocate `pick` to `req` on the policy's scratch copy and return the decision to start
+    it (so later decisions of the same pass do not take the same GPUs)."""
+    if pick.parts:
+        scratch.allocate_part(req.owner_id, int(pick.domains[0]), pick.parts[0])
+    else:
+        scratch.allocate(req.owner_id, pick.domains, req.takes_down)
+    return Start(req.owner_id, tuple(pick.domains.tolist()), pick.parts)
 
 
 def _free_units(
@@ -222,12 +256,18 @@ def _domains_for(
     return scratch.pick_compact(pool, need, down)
 
 
-def usable_gpus(topo: Topology, req: Request, domains: np.ndarray) -> int:
-    """GPUs a request can use on these domains: whole replica units per pool, up to its largest
-    size (what the mechanism grants)."""
+def usable_gpus(
+    topo: Topology, req: Request, domains: np.ndarray, parts: Sequence[int] = ()
+) -> int:
+    """GPUs a request can use on these domains (whole, or `parts` GPUs of each): whole replica
+    units per pool, up to its largest size (what the mechanism grants)."""
+    if parts:
+        return min(sum(parts) // req.unit_gpus * req.unit_gpus, max(req.sizes))
+    pools = topo.pools
+    counts = np.bincount(topo.domain_pool[domains])
     total = 0
-    for i, n in zip(*np.unique(topo.domain_pool[domains], return_counts=True), strict=True):
-        gpus = int(n) * topo.pools[int(i)].gpus_per_domain
+    for i in np.flatnonzero(counts):
+        gpus = int(counts[i]) * pools[int(i)].gpus_per_domain
         total += gpus // req.unit_gpus * req.unit_gpus
     return min(total, max(req.sizes))
 
@@ -237,20 +277,19 @@ def grow_preemptions(view: ClusterView, scratch: Cluster) -> list[Preempt]:
     plus their own: preempt them so the next pass restarts them larger."""
     out = []
     for oid, req in sorted(view.running.items()):
-        if req.kind != "training" or len(req.sizes) < 2:
+        if req.kind != "training" or len(req.sizes) < 2 or req.packs:
             continue
         own = view.owned_by(oid)
         now = usable_gpus(scratch.topo, req, own)
         if now >= max(req.sizes):
             continue
-        trial = view.scratch()
-        trial.owner = scratch.owner.copy()
+        trial = scratch.copy()
         trial.release(oid, own)
         bigger = place(trial, req)
-        if bigger is not None and usable_gpus(trial.topo, req, bigger) > now:
+        if bigger is not None and usable_gpus(trial.topo, req, bigger.domains) > now:
             out.append(Preempt(oid))
             scratch.release(oid, own)
-            scratch.allocate(oid, bigger)  # reserve it so later decisions do not take it
+            scratch.allocate(oid, bigger.domains)  # reserve it so later decisions do not take it
     return out
 
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sim.policies.base import ClusterView, Decision, Request, Start, place
-from sim.spec.base import Strict
+from sim.policies.base import ClusterView, Decision, PlacementParams, Request, place, take
 
 
-class FifoParams(Strict):
+class FifoParams(PlacementParams):
     backfill: bool = False
 
 
@@ -26,11 +25,10 @@ class Fifo:
         scratch = view.scratch()
         out: list[Decision] = []
         for req in sorted(pending, key=lambda r: (r.submitted_h, r.owner_id)):
-            domains = place(scratch, req)
-            if domains is None:
+            pick = place(scratch, req, placement=self.params.placement)
+            if pick is None:
                 if self.params.backfill:
                     continue
                 break
-            scratch.allocate(req.owner_id, domains, req.takes_down)
-            out.append(Start(req.owner_id, tuple(domains.tolist())))
+            out.append(take(scratch, req, pick))
         return out

@@ -20,17 +20,17 @@ from pydantic import Field
 from sim.policies.base import (
     ClusterView,
     Decision,
+    PlacementParams,
     Request,
-    Start,
     grow_preemptions,
     place,
     reclaim_notices,
+    take,
     usable_gpus,
 )
-from sim.spec.base import Strict
 
 
-class InternalFirstParams(Strict):
+class InternalFirstParams(PlacementParams):
     reclaim: bool = True  # give notice on leases when training is short of capacity
     grow: bool = True  # restart jobs running below full size when capacity frees up
     # only training at or above this priority reclaims leased capacity (pre-training in the
@@ -54,11 +54,10 @@ class InternalFirst:
         )
         shortfall: dict[str, int] = {}
         for req in order:
-            domains = place(scratch, req)
-            got = 0 if domains is None else usable_gpus(scratch.topo, req, domains)
-            if domains is not None:
-                scratch.allocate(req.owner_id, domains, req.takes_down)
-                out.append(Start(req.owner_id, tuple(domains.tolist())))
+            pick = place(scratch, req, placement=self.params.placement)
+            got = 0 if pick is None else usable_gpus(scratch.topo, req, pick.domains, pick.parts)
+            if pick is not None:
+                out.append(take(scratch, req, pick))
             reclaims = req.priority >= self.params.reclaim_min_priority
             if req.kind == "training" and reclaims and got < max(req.sizes):
                 for pool in req.pools:  # any of its pools would do; count it against each

@@ -13,11 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from sim.policies.base import ClusterView, Decision, Request, Start, place
-from sim.spec.base import Strict
+from sim.policies.base import ClusterView, Decision, PlacementParams, Request, place, take
 
 
-class MfuAwareParams(Strict):
+class MfuAwareParams(PlacementParams):
     pass
 
 
@@ -30,6 +29,7 @@ class MfuAware:
     def decide(self, view: ClusterView, pending: Sequence[Request]) -> Sequence[Decision]:
         scratch = view.scratch()
         out: list[Decision] = []
+        where = self.params.placement
 
         def peak(name: str) -> float:
             return view.pool(name).gpu.bf16_dense_tflops
@@ -37,11 +37,10 @@ class MfuAware:
         for req in sorted(pending, key=lambda r: (-r.priority, r.submitted_h, r.owner_id)):
             if req.kind == "training":
                 pools = sorted(req.pools, key=lambda p: (-peak(p), req.pools.index(p)))
-                domains = place(scratch, replace(req, single_pool=True), pools)
+                pick = place(scratch, replace(req, single_pool=True), pools, placement=where)
             else:
                 pools = sorted(req.pools, key=lambda p: (peak(p), req.pools.index(p)))
-                domains = place(scratch, req, pools)
-            if domains is not None:
-                scratch.allocate(req.owner_id, domains, req.takes_down)
-                out.append(Start(req.owner_id, tuple(domains.tolist())))
+                pick = place(scratch, req, pools, placement=where)
+            if pick is not None:
+                out.append(take(scratch, req, pick))
         return out

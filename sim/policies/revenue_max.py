@@ -14,11 +14,18 @@ from collections.abc import Sequence
 
 from pydantic import Field
 
-from sim.policies.base import ClusterView, Decision, Request, Start, place, reclaim_notices
-from sim.spec.base import Strict
+from sim.policies.base import (
+    ClusterView,
+    Decision,
+    PlacementParams,
+    Request,
+    place,
+    reclaim_notices,
+    take,
+)
 
 
-class RevenueMaxParams(Strict):
+class RevenueMaxParams(PlacementParams):
     # assumed: ~$8 per GPU-hour, a bare-metal Blackwell price that a lab would pay elsewhere.
     training_usd_per_gpu_hour: float = Field(default=8.0, ge=0, le=1e4)
     reclaim: bool = True
@@ -45,10 +52,9 @@ class RevenueMax:
             pending, key=lambda r: (-self.value(r), -r.priority, r.submitted_h, r.owner_id)
         )
         for req in order:
-            domains = place(scratch, req)
-            if domains is not None:
-                scratch.allocate(req.owner_id, domains, req.takes_down)
-                out.append(Start(req.owner_id, tuple(domains.tolist())))
+            pick = place(scratch, req, placement=self.params.placement)
+            if pick is not None:
+                out.append(take(scratch, req, pick))
             elif req.kind == "training":
                 for pool in req.pools:
                     shortfall[pool] = max(shortfall.get(pool, 0), min(req.sizes))

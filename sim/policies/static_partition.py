@@ -13,13 +13,12 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from sim.policies.base import ClusterView, Decision, Request, Start, place
-from sim.spec.base import Strict
+from sim.policies.base import ClusterView, Decision, PlacementParams, Request, place, take
 
 OwnerClass = Literal["lease", "training", "serving"]
 
 
-class StaticPartitionParams(Strict):
+class StaticPartitionParams(PlacementParams):
     # assumed default split; a planner sets their own.
     shares: dict[OwnerClass, float] = Field(default={"lease": 0.5, "training": 0.4, "serving": 0.1})
 
@@ -48,12 +47,11 @@ class StaticPartition:
             if min(req.sizes) > budget[req.kind]:
                 continue
             fits = [s for s in req.sizes if s <= budget[req.kind]]
-            domains = place(scratch, replace(req, sizes=tuple(fits)))
-            if domains is None or scratch.gpus(domains) > budget[req.kind] + _slack(view, req):
+            pick = place(scratch, replace(req, sizes=tuple(fits)), placement=self.params.placement)
+            if pick is None or pick.gpus > budget[req.kind] + _slack(view, req):
                 continue
-            scratch.allocate(req.owner_id, domains, req.takes_down)
-            budget[req.kind] -= scratch.gpus(domains)
-            out.append(Start(req.owner_id, tuple(domains.tolist())))
+            budget[req.kind] -= pick.gpus
+            out.append(take(scratch, req, pick))
         return out
 
 

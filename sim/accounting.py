@@ -1,0 +1,164 @@
+"""GPUs by pool and state, and the exact GPU-hour integral of each day: pure, no SimPy.
+
+Every change of a domain's state goes through `Accounting.move` (or `change`, which finds the
+states before and after from the cluster): the counts stay exact without recounting, and the
+day's GPU-hours follow the identity  int_a^b N dt = N(b) b - N(a) a - sum_i dN_i t_i,  so each
+change costs two scalar updates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.cluster import Cluster
+from sim.policies.base import KINDS
+
+# State index of a domain's GPUs: an owner's kind (its code, see KIND_CODE), or one of these.
+STATES = ("lease", "training", "serving", "idle", "down", "offline")
+KIND_CODE = {k: i for i, k in enumerate(KINDS)}  # lease 0, training 1, serving 2
+IDLE, DOWN, OFFLINE = 3, 4, 5
+
+
+class Owners:
+    """Owner ids, handed out in order, and each owner's kind code (an array: what the state of
+    a domain is, and what policies see)."""
+
+    def __init__(self) -> None:
+        self.kind = np.full(1024, -1, np.int8)
+        self.next_id = 0
+
+    def new(self, kind: str) -> int:
+        oid = self.next_id
+        self.next_id += 1
+        if oid >= self.kind.size:
+            self.kind = np.concatenate([self.kind, np.full(oid, -1, np.int8)])
+        self.kind[oid] = KIND_CODE[kind]
+        return oid
+
+    def kind_of(self, owner: int) -> int:
+        """State index of an owner's GPUs (IDLE for no owner)."""
+        return int(self.kind[owner]) if owner >= 0 else IDLE
+
+
+class Accounting:
+    """GPUs now by (pool, state), and the GPU-hours of the current day so far."""
+
+    def __init__(self, cluster: Cluster, owners: Owners) -> None:
+        self.cluster, self.owners = cluster, owners
+        self.pool_of = cluster.topo.domain_pool
+        self.gpus_now = self.recount()
+        self.day_start_gpus = self.gpus_now.copy()
+        self.day_int = np.zeros_like(self.gpus_now)
+        self.day_start_h = 0.0
+        self.day_failures = np.zeros(len(cluster.topo.pools), np.int64)
+
+    # -- states ------------------------------------------------------------------------------
+    def states(self, domains: np.ndarray | slice) -> np.ndarray:
+        """State index (see STATES) of each of `domains`."""
+        c = self.cluster
+        owner = c.owner[domains]
+        state = np.where(owner >= 0, self.owners.kind[np.maximum(owner, 0)], IDLE)
+        state = np.where(c.down[domains], DOWN, state)
+        return np.where(c.online[domains], state, OFFLINE)
+
+    def state(self, d: int) -> int:
+        """State index of one domain."""
+        c = self.cluster
+        if not c.online[d]:
+            return OFFLINE
+        if c.down[d]:
+            return DOWN
+        return self.owners.kind_of(int(c.owner[d]))
+
+    def recount(self) -> np.ndarray:
+        """GPUs per (pool, state), counted from the per-domain arrays (the check of the counts)."""
+        n = len(self.cluster.topo.pools)
+        key = self.pool_of.astype(np.int64) * 6 + self.states(slice(None))
+        c = self.cluster
+        out = np.bincount(key, weights=c.gpus_per_domain, minlength=n * 6).reshape(n, 6)
+        for d, holders in c.sharers.items():  # a shared domain counts idle above; its parts
+            if c.online[d] and not c.down[d]:  # are their owners' (a down one is all down)
+                for o, g in holders.items():
+                    out[self.pool_of[d], IDLE] -= g
+                    out[self.pool_of[d], self.owners.kind_of(o)] += g
+        return out
+
+    # -- changes -----------------------------------------------------------------------------
+    def move(self, pool: int, gpus: int, before: int, after: int, at: float) -> None:
+        """`gpus` of a pool change state at time `at`: counts and the day's integral follow."""
+        if after != before:
+            self.gpus_now[pool, before] -= gpus
+            self.gpus_now[pool, after] += gpus
+            self.day_int[pool, before] += gpus * at
+            self.day_int[pool, after] -= gpus * at
+
+    def change_one(self, d: int, apply, at: float) -> None:
+        """Apply a change to one domain, keeping the counts by state and the day's integral."""
+        before = self.state(d)
+        apply()
+        self.move(
+            int(self.pool_of[d]), int(self.cluster.gpus_per_domain[d]), before, self.state(d), at
+        )
+
+    def change(self, domains: np.ndarray, apply, at: float) -> None:
+        """Apply a change to `domains` at `at`, keeping the counts and the integral exact."""
+        if len(domains) == 1:
+            self.change_one(int(domains[0]), apply, at)
+            return
+        gpus_of = self.cluster.gpus_per_domain
+        if len(domains) <= 8:  # a few domains: scalar updates beat the ufunc.at machinery
+            ds = [int(d) for d in domains]
+            before = [self.state(d) for d in ds]
+            apply()
+            for d, b in zip(ds, before, strict=True):
+                self.move(int(self.pool_of[d]), int(gpus_of[d]), b, self.state(d), at)
+            return
+        pool, gpus = self.pool_of[domains], gpus_of[domains]
+        before = self.states(domains)
+        apply()
+        after = self.states(domains)
+        np.subtract.at(self.gpus_now, (pool, before), gpus)
+        np.add.at(self.gpus_now, (pool, after), gpus)
+        np.add.at(self.day_int, (pool, before), gpus * at)
+        np.subtract.at(self.day_int, (pool, after), gpus * at)
+
+    def parts(self, d: int, holders: dict[int, int], before: bool, at: float) -> None:
+        """Parts `holders` ({owner: GPUs}) of healthy domain `d` are taken (`before` False:
+        idle -> their owners' states) or given back (True: the reverse)."""
+        pool = int(self.pool_of[d])
+        for o, g in holders.items():
+            kind = self.owners.kind_of(o)
+            self.move(pool, g, kind if before else IDLE, IDLE if before else kind, at)
+
+    def domain_down(self, d: int, at: float) -> None:
+        """Domain `d` (online, healthy until now) fails: all its GPUs are down."""
+        c, pool = self.cluster, int(self.pool_of[d])
+        gpus, owner = int(c.gpus_per_domain[d]), int(c.owner[d])
+        holders = c.sharers.get(d, {})
+        for o, g in holders.items():
+            self.move(pool, g, self.owners.kind_of(o), DOWN, at)
+        self.move(pool, gpus - sum(holders.values()), self.owners.kind_of(owner), DOWN, at)
+
+    def domain_up(self, d: int, at: float) -> None:
+        """Domain `d` is repaired: its GPUs return to their holders' states, the rest idle."""
+        c, pool = self.cluster, int(self.pool_of[d])
+        gpus, owner = int(c.gpus_per_domain[d]), int(c.owner[d])
+        holders = c.sharers.get(d, {})
+        for o, g in holders.items():
+            self.move(pool, g, DOWN, self.owners.kind_of(o), at)
+        self.move(pool, gpus - sum(holders.values()), DOWN, self.owners.kind_of(owner), at)
+
+    # -- days --------------------------------------------------------------------------------
+    def idle_gpus(self, pool: int) -> int:
+        return int(self.gpus_now[pool, IDLE])
+
+    def day_hours(self, now: float) -> np.ndarray:
+        """GPU-hours per (pool, state) from the day's start to `now`."""
+        return self.gpus_now * now - self.day_start_gpus * self.day_start_h + self.day_int
+
+    def start_day(self, now: float) -> None:
+        """Begin a new day at `now`: snapshot the counts, reset the integral and failures."""
+        self.day_failures[:] = 0
+        self.day_int = np.zeros_like(self.day_int)
+        self.day_start_gpus = self.gpus_now.copy()
+        self.day_start_h = now

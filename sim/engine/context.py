@@ -1,0 +1,195 @@
+"""What every process of a run shares: the SimPy environment, the cluster, owners, accounting,
+the ledger, the recorder, the clock conversions, the queues and the lifecycle registry.
+
+Lifecycles (training, replay, leases, serving) subclass `Lifecycle` and register each owner id
+they create with `Context.register`; the mechanism and the failure process then reach them only
+through its hooks (`on_start`, `on_failure`, `on_repair`, `on_preempt`, `on_notice`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol
+
+import numpy as np
+import simpy
+
+from sim.accounting import Accounting, Owners
+from sim.cluster import Cluster
+from sim.errors import SimError
+from sim.ledger import Ledger
+from sim.policies import Request
+from sim.spec.scenario import Failures, Prices
+from sim.topology import Topology
+
+H_PER_DAY = 24.0
+_LAST = 2  # SimPy priority after NORMAL (1): runs after every other event of its instant
+
+
+class Rows(Protocol):
+    """Where rows go (a `sim.recorder.Recorder`: results sit above the engine, so it is passed
+    in, never imported)."""
+
+    def add(self, table: str, **row) -> None: ...
+
+
+class LateEvent(simpy.Event):
+    """An event already triggered, processed after every other event of the current instant:
+    the one place that sets SimPy's triggered state by hand (SimPy has no public call for an
+    event at a priority of one's own)."""
+
+    def __init__(self, env: simpy.Environment, callback) -> None:
+        super().__init__(env)
+        self.callbacks.append(callback)
+        self._ok, self._value = True, None
+        env.schedule(self, priority=_LAST)
+
+
+class Lifecycle:
+    """Hooks a kind of owner answers to. The defaults refuse what does not apply."""
+
+    interrupts_on_failure = False  # does a failure of its domain need an event at its time
+
+    def on_start(self, owner: int, domains: np.ndarray, parts: tuple[int, ...]) -> None:
+        """The mechanism gave `owner` these domains (whole, or `parts` GPUs of each)."""
+
+    def on_failure(self, owner: int, domain: int, pool, at_h: float) -> None:
+        """A domain `owner` holds has failed at `at_h` (already down and counted)."""
+
+    def on_repair(self, owner: int, domain: int, at_h: float) -> None:
+        """A domain `owner` holds was repaired at `at_h`."""
+
+    def on_preempt(self, owner: int) -> None:
+        raise SimError(f"policy preempted owner {owner}, which is not a running job")
+
+    def on_notice(self, owner: int) -> None:
+        raise SimError(f"policy gave notice on owner {owner}, which is not a live lease")
+
+
+class Context:
+    """The shared state of one run. Time is in hours from the horizon's start."""
+
+    def __init__(
+        self,
+        *,
+        topology: Topology,
+        start: dt.date,
+        end: dt.date,
+        seed: int,
+        recorder: Rows,
+        prices: Prices,
+        failures: Failures,
+    ) -> None:
+        self.topo, self.seed, self.rec, self.prices = topology, seed, recorder, prices
+        self.fail_spec = failures
+        self.write_h = failures.checkpoint_write_minutes / 60
+        self.restart_h = failures.restart_minutes / 60
+        self.start, self.horizon_h = start, (end - start).days * H_PER_DAY
+        self.t0_us = int(np.datetime64(start, "us").astype(np.int64))
+        self.env = simpy.Environment()
+        self.cluster = Cluster(topology)
+        self.owners = Owners()
+        self.ledger = Ledger(topology, prices)
+        self.day = 0  # index of the open ledger day
+        self.pending: dict[int, Request] = {}
+        self.running: dict[int, Request] = {}
+        self.handlers: dict[int, Lifecycle] = {}
+        self.domain_rate = np.zeros(len(topology.pools))  # failures per domain-hour, per pool
+        self.acct: Accounting | None = None  # made once the start's capacity is online
+        self._pass = None
+        self._pass_scheduled = False
+
+    # -- clock -------------------------------------------------------------------------------
+    def hours(self, day: dt.date) -> float:
+        return (day - self.start).days * H_PER_DAY
+
+    def ts(self, h: float) -> int:
+        """Hours from the start as a UTC timestamp in microseconds since the epoch."""
+        return self.t0_us + int(round(h * 3.6e9))
+
+    def date(self, h: float) -> str:
+        return (self.start + dt.timedelta(hours=h)).isoformat()
+
+    @property
+    def now(self) -> float:
+        return self.env.now
+
+    # -- owners and the queue ----------------------------------------------------------------
+    def register(self, kind: str, handler: Lifecycle) -> int:
+        """A new owner id of `kind`, answered for by `handler`."""
+        oid = self.owners.new(kind)
+        self.handlers[oid] = handler
+        return oid
+
+    def event(self, kind: str, subject: str, owner: int = -1, gpus: int = 0, detail: str = ""):
+        self.rec.add(
+            "events",
+            at=self.ts(self.env.now),
+            kind=kind,
+            owner_id=owner,
+            subject=subject,
+            gpus=gpus,
+            detail=detail,
+        )
+
+    def on_pass(self, callback) -> None:
+        """The scheduling pass (the mechanism's), run by `schedule`."""
+        self._pass = callback
+
+    def schedule(self) -> None:
+        """Ask for a scheduling pass at the end of the current instant (at most one)."""
+        if not self._pass_scheduled:
+            self._pass_scheduled = True
+            LateEvent(self.env, self._run_pass)
+
+    def _run_pass(self, _event) -> None:
+        self._pass_scheduled = False
+        self._pass()
+
+    def submit(self, req: Request) -> None:
+        self.pending[req.owner_id] = req
+        self.schedule()
+
+    # -- allocation, with the accounting kept exact ------------------------------------------
+    def change(self, domains: np.ndarray, apply, at_h: float | None = None) -> None:
+        self.acct.change(domains, apply, self.env.now if at_h is None else at_h)
+
+    def allocate(self, owner: int, domains: np.ndarray, allow_down: bool = False) -> None:
+        self.change(domains, lambda: self.cluster.allocate(owner, domains, allow_down))
+
+    def allocate_part(self, owner: int, domain: int, gpus: int) -> None:
+        """Give `owner` `gpus` GPUs inside one domain (packing)."""
+        self.cluster.allocate_part(owner, domain, gpus)
+        self.acct.parts(domain, {owner: gpus}, before=False, at=self.env.now)
+
+    def release(self, owner: int, domains: np.ndarray | None = None) -> None:
+        """Return `owner`'s capacity: its parts, or its domains (all of them by default)."""
+        c = self.cluster
+        if domains is None and c.holds_parts(owner):
+            for d, g in c.release_parts(owner).items():
+                if not c.down[d]:  # a failed domain's GPUs are counted down already
+                    self.acct.parts(d, {owner: g}, before=True, at=self.env.now)
+            return
+        d = c.owned_by(owner) if domains is None else domains
+        self.change(d, lambda: c.release(owner, d))
+
+    def take_spare(self, owner: int, failed: int, pool, at_h: float) -> int | None:
+        """Give `owner` a spare for its failed domain, if the pool has an idle healthy one (its
+        count is kept exactly); the failed domain (down either way) leaves it."""
+        c = self.cluster
+        if c.holds_parts(owner):  # a part has no spare: its job asks again (it may fit anew)
+            return None
+        spare = c.spare_near(failed) if self.acct.idle_gpus(pool.index) > 0 else None
+        if spare is not None:
+            self.acct.change_one(spare, lambda: c.replace(owner, failed, spare), at_h)
+        return spare
+
+    def book(self, site: str, pool: str, counterparty: str, account: str, usd: float) -> None:
+        """Book an amount on today's ledger."""
+        self.ledger.book(self.day, site, pool, counterparty, account, usd)
+
+    def book_split(
+        self, by_pool: dict[str, int], counterparty: str, account: str, usd: float
+    ) -> None:
+        """Book an amount on today's ledger, split over pools by GPUs held."""
+        self.ledger.book_split(self.day, by_pool, counterparty, account, usd)

@@ -1,0 +1,142 @@
+"""What every kind of job shares, whatever its lifecycle: starting, preemption, failures (with
+a spare if one is free), and the rows it writes (one per segment, one per job at the end)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim import perf
+from sim.engine.context import Context, Lifecycle
+from sim.errors import SimError
+from sim.policies import Request
+
+ATT_KEYS = (*perf.FACTORS, "fragmentation")  # the attribution columns (att_<key>)
+
+
+def counts(by: dict[str, int]) -> str:
+    """ "pool=n,pool=n" (or by GPU type): the text form of a per-pool count in the tables."""
+    return ",".join(f"{k}={v}" for k, v in by.items())
+
+
+def job_request(
+    job, sizes: tuple[int, ...], unit_gpus: int, single_pool: bool, packs: bool = False
+) -> Request:
+    """The capacity request of a job (kind "training"): its pools, the sizes it accepts."""
+    return Request(
+        owner_id=job.id,
+        kind="training",
+        name=job.name,
+        job_class=job.job_class,
+        priority=job.priority,
+        submitted_h=job.submit_h,
+        pools=job.pools,
+        sizes=sizes,
+        unit_gpus=unit_gpus,
+        single_pool=single_pool,
+        packs=packs,
+    )
+
+
+def segment_row(
+    ctx: Context, job, start_h: float, reason: str, alloc: dict[str, int], **cols
+) -> None:
+    """The `segments` row of a constant-rate interval of `job` that ends now."""
+    ctx.rec.add(
+        "segments",
+        job_id=job.id,
+        name=job.name,
+        job_class=job.job_class,
+        start_at=ctx.ts(start_h),
+        end_at=ctx.ts(ctx.now),
+        end_reason=reason,
+        pools=counts(alloc),
+        **cols,
+    )
+
+
+def waiting_h(ctx: Context, job) -> tuple[float, float]:
+    """Hours the job waited (from submission to its end or the horizon, not running), and its
+    share of time running (the capacity-wait factor)."""
+    end_h = job.end_h if job.end_h is not None else ctx.horizon_h
+    waited = max(0.0, end_h - min(job.submit_h, end_h) - job.running_h)
+    share = job.running_h / (job.running_h + waited) if job.running_h > 0 else 0.0
+    return waited, share
+
+
+def job_row(ctx: Context, job, waited_h: float, **cols) -> None:
+    """The `jobs` row of a job at the end of the run; `cols` are its lifecycle's own columns."""
+    if job.end_h is not None:
+        state = "finished"
+    elif job.id in ctx.running:
+        state = "running"
+    elif job.submit_h >= ctx.horizon_h:
+        state = "not-submitted"
+    else:
+        state = "waiting" if job.pools else "excluded"
+    ctx.rec.add(
+        "jobs",
+        job_id=job.id,
+        name=job.name,
+        job_class=job.job_class,
+        stream=job.stream,
+        submit_at=ctx.ts(job.submit_h),
+        first_start_at=None if job.first_start_h is None else ctx.ts(job.first_start_h),
+        end_at=None if job.end_h is None else ctx.ts(job.end_h),
+        state=state,
+        running_hours=job.running_h,
+        waiting_hours=waited_h,
+        gpu_hours=job.gpu_h,
+        segments=job.segments,
+        interruptions=job.interruptions,
+        failures=job.failures,
+        **cols,
+    )
+
+
+class JobLifecycle(Lifecycle):
+    """A lifecycle of jobs held in `self.jobs` by owner id, each a SimPy process that waits on
+    `job.started` and handles the interrupts "preempted", "failure" and "failure-spared".
+    Subclasses write `_close(job, reason)` and `row(job)`."""
+
+    interrupts_on_failure = True
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.jobs: dict = {}
+
+    def on_start(self, owner: int, domains: np.ndarray, parts: tuple[int, ...]) -> None:
+        self.jobs[owner].started.succeed((domains, parts))
+
+    def on_preempt(self, owner: int) -> None:
+        job = self.jobs[owner]
+        if job.seg is None:
+            raise SimError(f"policy preempted owner {owner}, which is not a running job")
+        if job.seg.start_h == self.ctx.now:
+            return  # started at this very instant: preempting again could loop forever
+        job.proc.interrupt("preempted")
+
+    def on_failure(self, owner: int, domain: int, pool, at_h: float) -> None:
+        """Restart, on a spare if the pool has one free (the same placement), else requeue."""
+        ctx, job = self.ctx, self.jobs[owner]
+        spare = ctx.take_spare(owner, domain, pool, at_h)
+        ctx.event(
+            "failure",
+            job.name,
+            owner,
+            ctx.cluster.parts.get(owner, {}).get(domain, pool.gpus_per_domain),
+            f"{pool.name}: {'spare' if spare is not None else 'no spare'}",
+        )
+        if job.seg is None:  # started at this instant: impossible at a continuous draw
+            raise SimError(f"failure hit {job.name} between its start and its segment")
+        job.proc.interrupt("failure-spared" if spare is not None else "failure")
+
+    def close_open(self, job) -> None:
+        """Close the job's segment if one is still open at the horizon."""
+        if job.seg is not None:
+            self._close(job, "horizon")
+
+    def _close(self, job, reason: str) -> None:
+        raise NotImplementedError
+
+    def row(self, job) -> None:
+        raise NotImplementedError

@@ -1,0 +1,93 @@
+"""The scheduling pass: the policy decides on a read-only view, the mechanism checks each
+decision against the live state and applies it, or refuses it with a `SimError` (a policy is
+never trusted).
+
+The pass runs last at its instant (see `Context.schedule`), at most once per instant; pending
+requests are shown sorted by owner id and decisions are applied in the order returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from sim.engine.context import Context
+from sim.errors import SimError
+from sim.policies import ClusterView, GiveNotice, LeaseInfo, Policy, Preempt, Start
+from sim.policies.base import usable_gpus
+
+
+class Mechanism:
+    """Runs the pass for a context with a policy; `lease_infos` gives the leases policies see."""
+
+    def __init__(
+        self, ctx: Context, policy: Policy, lease_infos: Callable[[], dict[int, LeaseInfo]]
+    ) -> None:
+        self.ctx, self.policy, self.lease_infos = ctx, policy, lease_infos
+        self.passes = 0
+        ctx.on_pass(self.run_pass)
+
+    def view(self) -> ClusterView:
+        ctx = self.ctx
+        return ClusterView(ctx.cluster, ctx.now, ctx.running, self.lease_infos(), ctx.owners.kind)
+
+    def run_pass(self) -> None:
+        self.passes += 1
+        pending = sorted(self.ctx.pending.values(), key=lambda r: r.owner_id)
+        for decision in self.policy.decide(self.view(), pending):
+            if isinstance(decision, Start):
+                self.start(decision)
+            elif isinstance(decision, Preempt):
+                self.preempt(decision)
+            elif isinstance(decision, GiveNotice):
+                self.notice(decision)
+            else:
+                raise SimError(f"policy returned an unknown decision {decision!r}")
+
+    def start(self, d: Start) -> None:
+        ctx = self.ctx
+        req = ctx.pending.get(d.owner_id)
+        if req is None:
+            raise SimError(f"policy started owner {d.owner_id}, which is not pending")
+        domains = np.asarray(d.domains, np.int64)
+        pools = set(ctx.cluster.gpus_by_pool(domains))
+        if not pools <= set(req.pools):
+            raise SimError(f"policy placed {req.name} on pools {sorted(pools)} outside {req.pools}")
+        if req.single_pool and len(pools) > 1:
+            raise SimError(f"policy spread single-pool request {req.name} over {sorted(pools)}")
+        if d.parts:
+            self._check_parts(req, d)
+        usable = usable_gpus(ctx.topo, req, domains, d.parts)
+        if usable < min(req.sizes):
+            raise SimError(f"policy gave {req.name} {usable} usable GPUs, below {min(req.sizes)}")
+        # the cluster checks free, online, healthy (a lease takes failed racks too)
+        if d.parts:
+            ctx.allocate_part(req.owner_id, int(domains[0]), d.parts[0])
+        else:
+            ctx.allocate(req.owner_id, domains, req.takes_down)
+        del ctx.pending[req.owner_id]
+        ctx.running[req.owner_id] = req
+        ctx.handlers[req.owner_id].on_start(req.owner_id, domains, d.parts)
+
+    def _check_parts(self, req, d: Start) -> None:
+        """A start inside a domain: only for a request that packs, one domain, at most its
+        largest size (the cluster checks the domain has the GPUs free)."""
+        if not req.packs:
+            raise SimError(f"policy gave {req.name} part of a domain; it takes whole domains")
+        if len(d.domains) != 1 or len(d.parts) != 1:
+            raise SimError(f"policy gave {req.name} parts of {len(d.domains)} domains, not one")
+        if d.parts[0] > max(req.sizes):
+            raise SimError(f"policy gave {req.name} {d.parts[0]} GPUs, above {max(req.sizes)}")
+
+    def preempt(self, d: Preempt) -> None:
+        handler = self.ctx.handlers.get(d.owner_id)
+        if handler is None or d.owner_id not in self.ctx.running:
+            raise SimError(f"policy preempted owner {d.owner_id}, which is not a running job")
+        handler.on_preempt(d.owner_id)
+
+    def notice(self, d: GiveNotice) -> None:
+        handler = self.ctx.handlers.get(d.owner_id)
+        if handler is None:
+            raise SimError(f"policy gave notice on owner {d.owner_id}, which is not a live lease")
+        handler.on_notice(d.owner_id)
