@@ -190,3 +190,20 @@ def write_csv(df, path: str | Path) -> None:
     import csv
 
     csv_safe(df).to_csv(path, index=False, quoting=csv.QUOTE_NONNUMERIC)
+
+
+def verify_run_folder(run_dir: Path) -> None:
+    """Every table a run folder's manifest lists is there, readable, with its row count
+    (Parquet footers only: cheap); else an InputError naming the file."""
+    run_dir = Path(run_dir)
+    rows = read_object(run_dir / "manifest.json").get("rows", {})
+    for table, n in rows.items() if isinstance(rows, dict) else ():
+        path = run_dir / f"{table}.parquet"
+        try:
+            found = pq.read_metadata(path).num_rows
+        except (OSError, pa.ArrowException) as exc:
+            raise InputError.single("", f"damaged or missing table: {exc}", file=path) from None
+        if found != n:
+            raise InputError.single(
+                "", f"has {found:,} rows, its manifest says {n:,}: the folder is damaged", file=path
+            )

@@ -22,6 +22,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import tempfile
 import time
 import traceback
@@ -544,10 +545,10 @@ def _watch_parent(parent: int, interval_s: float = 0.5) -> None:
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(interval_s)
-        os._exit(1)
+        os.kill(os.getpid(), signal.SIGKILL)  # at once: nothing of this worker is worth keeping
 
     if os.getppid() != parent:  # already orphaned while starting
-        os._exit(1)
+        os.kill(os.getpid(), signal.SIGKILL)
     threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 

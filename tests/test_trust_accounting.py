@@ -41,7 +41,6 @@ def _lease(**kw):
     return lease
 
 
-@pytest.mark.xfail(strict=True, reason="issue 19 item 2: fixed in the engine after its merge")
 def test_a_failed_domain_held_by_a_lease_is_counted_once(tmp_path):
     # issue 19 item 2: on 2026-04-24 lease 1,728 + serving 1,440 + down 537.9 GPU-hours against
     # 3,456 online: idle -249.9
@@ -60,7 +59,6 @@ def test_a_failed_domain_held_by_a_lease_is_counted_once(tmp_path):
     assert min(pools["gpu_hours_idle"].to_pylist()) >= 0.0
 
 
-@pytest.mark.xfail(strict=True, reason="issue 19 item 3: fixed in the engine after its merge")
 def test_a_one_gpu_tranche_is_short_at_most_its_own_gpu(tmp_path):
     # issue 19 item 3: delivered -342,515 GPU-hours, delivered_fraction -39.1
     lease = _lease(price_usd_per_month=None, price_usd_per_gpu_hour=2.0)
@@ -112,3 +110,13 @@ def test_the_10x_failure_scenario_completes_with_every_invariant_checked(tmp_pat
     run_dir, manifest = run(ROOT / "runs/memphis-failures-10x.toml", out=tmp_path)
     tables = {n: pq.read_table(run_dir / f"{n}.parquet") for n in manifest["rows"]}
     assert invariants.violations(tables) is None
+
+
+def test_a_shortfall_is_counted_in_contracted_gpus():
+    from sim.accounting import short_gpus
+
+    # owed min(contracted, held), delivered min(contracted, healthy held)
+    assert short_gpus(1, 72, 72) == 1 - 0  # 1 GPU on a failed 72-GPU rack: 1 short, not 72
+    assert short_gpus(100, 144, 72) == 100 - 72  # one of two racks down
+    assert short_gpus(72, 144, 72) == 72 - 72  # the other rack still covers the contract
+    assert short_gpus(72, 72, 0) == 0

@@ -11,6 +11,7 @@ import numpy as np
 import simpy
 
 from sim import economics
+from sim.accounting import short_gpus
 from sim.engine.context import H_PER_DAY, Context, Lifecycle
 from sim.engine.jobs import counts
 from sim.errors import SimError
@@ -46,6 +47,8 @@ class Tranche:
     fee_usd: float = 0.0
     short_since: dict[int, float] = field(default_factory=dict)  # failed domains, no spare
     short_gpu_h: float = 0.0
+    short_gpus: int = 0  # contracted GPUs not delivered now (see accounting.short_gpus)
+    short_at_h: float = 0.0  # since when `short_gpus` holds
     proc: simpy.Process | None = None
 
     @property
@@ -180,25 +183,34 @@ class Leases(Lifecycle):
         t.held_from_h = t.accrued_h = ctx.now
         t.gpus_held = ctx.cluster.gpus(domains)
         t.pools_held = ctx.cluster.gpus_by_pool(domains)
-        for d in domains[ctx.cluster.down[domains]]:  # handed over under repair: a shortfall
-            t.short_since[int(d)] = ctx.now
+        down = domains[ctx.cluster.down[domains]]  # handed over under repair: a shortfall
+        self._short(t, ctx.now, add=[int(d) for d in down])
         ctx.event("lease-start", t.name, t.id, t.gpus_held, t.lease.tenant)
 
     def on_failure(self, owner: int, domain: int, pool, at_h: float) -> None:
         """A spare if one is free; else the lease keeps its failed domain, short until repaired."""
         if self.ctx.take_spare(owner, domain, pool, at_h) is None:
-            self.by_id[owner].short_since[domain] = at_h
+            self._short(self.by_id[owner], at_h, add=[domain])
 
     def on_repair(self, owner: int, domain: int, at_h: float) -> None:
         t = self.by_id[owner]
-        since = t.short_since.pop(domain, None)
-        if since is not None:
-            t.short_gpu_h += self.ctx.cluster.gpus_per_domain[domain] * (at_h - since)
+        if domain in t.short_since:
+            self._short(t, at_h, remove=[domain])
+
+    def _short(self, t: Tranche, at_h: float, add=(), remove=()) -> None:
+        """The tranche's failed domains change at `at_h`: book the shortfall so far, in
+        contracted GPUs (a 1-GPU tranche on a 72-GPU domain is short 1 GPU, not 72)."""
+        t.short_gpu_h += t.short_gpus * (at_h - t.short_at_h)
+        for d in add:
+            t.short_since[d] = at_h
+        for d in remove:
+            t.short_since.pop(d, None)
+        gpus_of = self.ctx.cluster.gpus_per_domain
+        down = sum(int(gpus_of[d]) for d in t.short_since)
+        t.short_gpus, t.short_at_h = short_gpus(t.gpus, t.gpus_held, down), at_h
 
     def _close_shortfalls(self, t: Tranche, until_h: float) -> None:
-        for d, since in t.short_since.items():
-            t.short_gpu_h += self.ctx.cluster.gpus_per_domain[d] * (until_h - since)
-        t.short_since.clear()
+        self._short(t, until_h, remove=list(t.short_since))
 
     # -- notices and money -------------------------------------------------------------------
     def on_notice(self, owner: int) -> None:
@@ -252,8 +264,8 @@ class Leases(Lifecycle):
         ctx, topo = self.ctx, self.ctx.topo
         if t.held:  # still held at the horizon
             t.held_until_h, t.end_reason = ctx.horizon_h, "horizon"
-        for d, since in t.short_since.items():  # failed, unrepaired at the end
-            t.short_gpu_h += ctx.cluster.gpus_per_domain[d] * (t.held_until_h - since)
+        if t.held_from_h is not None:  # failed, unrepaired at the end
+            self._close_shortfalls(t, t.held_until_h)
         start_h, end_h = max(0.0, t.start_h), min(t.contract_end_h, ctx.horizon_h)
         held_h = 0.0 if t.held_from_h is None else t.held_until_h - t.held_from_h
         facility_mw = sum(
