@@ -153,3 +153,9 @@ def test_errors_survive_pickling_across_processes():
     assert [str(v) for v in err.violations] == ["pools: w: r (d)"] and err.total == 3
     err = pickle.loads(pickle.dumps(InputError([Problem("a.b", "bad", 1, "f.toml")])))
     assert [str(p) for p in err.problems] == ["f.toml: a.b: bad (got 1)"]
+
+
+def test_a_fraction_may_exceed_one_by_rounding_only(tables):
+    # found by the fuzz harness: a job that ran 0.5 s had ETTR 1.0000000016
+    assert invariants.violations(_set(tables, "jobs", "ettr", 0, 1 + 1.6e-9)) is None
+    assert invariants.violations(_set(tables, "jobs", "ettr", 0, 1 + 1e-3)) is not None

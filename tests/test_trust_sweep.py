@@ -144,3 +144,13 @@ def test_sweep_workers_die_with_a_killed_parent(tmp_path):
     for p in left:  # clean up before failing
         os.kill(p, signal.SIGKILL)
     assert left == []
+
+
+def test_a_sweep_without_seeds_is_bad_input(tmp_path):
+    # found by tests/test_fuzz_all.py: `seeds = []` passed, then the summary raised KeyError
+    from sim.errors import InputError
+
+    path = _sweep(tmp_path, "")
+    path.write_text(path.read_text().replace("seeds = [1]", "seeds = []"))
+    with pytest.raises(InputError, match="seeds: give at least one seed"):
+        sw.expand(path, tmp_path / "out")

@@ -182,4 +182,6 @@ class SweepFile(Strict):
         seeds = self.seed_list()
         if len(set(seeds)) != len(seeds):
             found.append(Problem("seeds", "seeds repeat", seeds))
+        if not seeds:
+            found.append(Problem("seeds", "give at least one seed", seeds))
         return found
