@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.cluster import Cluster
+from sim.cluster import SHARED, Cluster
 from sim.policies.base import KINDS
 
 # State index of a domain's GPUs: an owner's kind (its code, see KIND_CODE), or one of these.
@@ -134,19 +134,25 @@ class Accounting:
         """Domain `d` (online, healthy until now) fails: all its GPUs are down."""
         c, pool = self.cluster, int(self.pool_of[d])
         gpus, owner = int(c.gpus_per_domain[d]), int(c.owner[d])
-        holders = c.sharers.get(d, {})
+        if owner != SHARED:  # the common case: one state for the whole domain
+            self.move(pool, gpus, self.owners.kind_of(owner), DOWN, at)
+            return
+        holders = c.sharers[d]
         for o, g in holders.items():
             self.move(pool, g, self.owners.kind_of(o), DOWN, at)
-        self.move(pool, gpus - sum(holders.values()), self.owners.kind_of(owner), DOWN, at)
+        self.move(pool, gpus - sum(holders.values()), IDLE, DOWN, at)
 
     def domain_up(self, d: int, at: float) -> None:
         """Domain `d` is repaired: its GPUs return to their holders' states, the rest idle."""
         c, pool = self.cluster, int(self.pool_of[d])
         gpus, owner = int(c.gpus_per_domain[d]), int(c.owner[d])
-        holders = c.sharers.get(d, {})
+        if owner != SHARED:
+            self.move(pool, gpus, DOWN, self.owners.kind_of(owner), at)
+            return
+        holders = c.sharers[d]
         for o, g in holders.items():
             self.move(pool, g, DOWN, self.owners.kind_of(o), at)
-        self.move(pool, gpus - sum(holders.values()), DOWN, self.owners.kind_of(owner), at)
+        self.move(pool, gpus - sum(holders.values()), DOWN, IDLE, at)
 
     # -- days --------------------------------------------------------------------------------
     def idle_gpus(self, pool: int) -> int:

@@ -52,6 +52,27 @@ gpus = {gpus}
 """
 
 
+def small_scenario(tmp_path, end: str, policy: str = 'kind = "fifo"'):
+    """s.toml: tests/data/small.toml from 2026-03-01 to `end` with the workload w.toml in
+    `tmp_path`, failures off."""
+    path = tmp_path / "s.toml"
+    path.write_text(
+        f"""name = "small-from-march"
+workloads = ["w.toml"]
+[horizon]
+start = 2026-03-01
+end = {end}
+[[sites]]
+topology = "{DATA / "small.toml"}"
+[policy]
+{policy}
+[failures]
+enabled = false
+"""
+    )
+    return path
+
+
 @pytest.fixture
 def engine(tmp_path) -> Engine:
     """small.toml from 2026-03-01 (64 H100 as 8 nodes, 144 GB200 as 2 racks), 30 h in: job
@@ -65,19 +86,8 @@ def engine(tmp_path) -> Engine:
         + lease("fixed", "small-h100", 8, "2027-01-01", reclaim=False)
         + lease("past", "small-h100", 8, "2026-03-02")
     )
-    (tmp_path / "s.toml").write_text(
-        f"""name = "mech"
-workloads = ["w.toml"]
-[horizon]
-start = 2026-03-01
-end = 2026-04-01
-[[sites]]
-topology = "{DATA / "small.toml"}"
-[failures]
-enabled = false
-"""
-    )
-    eng = Engine.from_prepared(prepare(tmp_path / "s.toml"), seed=1, recorder=Recorder())
+    path = small_scenario(tmp_path, "2026-04-01")
+    eng = Engine.from_prepared(prepare(path), seed=1, recorder=Recorder())
     eng.ctx.env.run(until=30.0)
     return eng
 

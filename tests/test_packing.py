@@ -22,6 +22,7 @@ from sim.cluster import FREE, SHARED, AllocationError, Cluster
 from sim.engine import Engine
 from sim.recorder import Recorder
 from sim.runner import prepare
+from sim.topology import load_topology
 from sim.traces import poisson_trace
 from tests.test_replay import DATA, fcfs_waits, replay
 
@@ -29,8 +30,6 @@ HGX = DATA / "hgx.toml"
 
 
 def hgx_cluster(nodes: int) -> Cluster:
-    from sim.topology import load_topology, scenario_topology  # noqa: F401
-
     topo = load_topology([HGX], phase_gpus={"hgx": 8 * nodes})
     c = Cluster(topo)
     c.bring_online(dt.date(2026, 1, 1))

@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 
 from sim.runner import run
-from tests.conftest import DATA
-from tests.test_mechanism import MODEL
+from tests.test_mechanism import MODEL, small_scenario
 
 
 def scenario(
@@ -34,21 +33,7 @@ pools = ["{lease_pool}"]
 gpus = {lease_gpus}
 """
     )
-    (tmp_path / "s.toml").write_text(
-        f"""name = "runs"
-workloads = ["w.toml"]
-[horizon]
-start = 2026-03-01
-end = 2026-05-01
-[[sites]]
-topology = "{DATA / "small.toml"}"
-[policy]
-{policy}
-[failures]
-enabled = false
-"""
-    )
-    out, _ = run(tmp_path / "s.toml", out=tmp_path / "out", check=True)
+    out, _ = run(small_scenario(tmp_path, "2026-05-01", policy), out=tmp_path / "out", check=True)
     return tuple(pd.read_parquet(out / f"{t}.parquet") for t in ("jobs", "leases", "pools"))
 
 
