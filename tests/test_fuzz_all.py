@@ -378,6 +378,11 @@ def bases(tmp_path_factory):
 @pytest.fixture(scope="module")
 def report():
     yield
+    write_report()
+
+
+def write_report() -> None:
+    """The counts so far (after each kind, so that a long run stopped early keeps them)."""
     if os.environ.get("FUZZ_REPORT"):
         Path(os.environ["FUZZ_REPORT"]).write_text(
             json.dumps(
@@ -761,6 +766,7 @@ def test_fuzz(kind, bases, report, capsys, tmp_path):
             shutil.rmtree(work, ignore_errors=True)
         if len(j.problems) >= 10:
             break
+    write_report()
     if j.problems:  # the failing cases' files name the bases: keep those too
         shutil.copytree(
             bases["tmp"], keep / "bases", dirs_exist_ok=True, ignore=shutil.ignore_patterns("out")
