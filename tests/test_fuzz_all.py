@@ -8,9 +8,10 @@ sweep (--dry-run, and small sweeps run on threads), mfu, trace import (then the 
 check, diff, report, compare, explain, schema.
 
 `FUZZ_EXAMPLES` cases in all (default 300, for CI: about a minute); `FUZZ_EXAMPLES=10000` for
-the long run. Each case is generated from `FUZZ_SEED` (default 0) and its number, so a failure
-is reproduced by its seed; `FUZZ_REPORT=file.json` writes the counts; failing inputs are kept
-under `FUZZ_FAILURES` (default: pytest's tmp folder).
+the long run; `FUZZ_CASES=scenario=500,topology=100` sets kinds' counts outright. Each case is
+generated from `FUZZ_SEED` (default 0) and its number, so a failure is reproduced by its seed;
+`FUZZ_REPORT=file.json` writes the counts (after each kind); failing inputs are kept under
+`FUZZ_FAILURES` (default: pytest's tmp folder).
 """
 
 from __future__ import annotations
