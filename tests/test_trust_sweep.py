@@ -154,3 +154,20 @@ def test_a_sweep_without_seeds_is_bad_input(tmp_path):
     path.write_text(path.read_text().replace("seeds = [1]", "seeds = []"))
     with pytest.raises(InputError, match="seeds: give at least one seed"):
         sw.expand(path, tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    "rng",
+    [
+        "{ start = -inf, stop = 90, step = 40 }",
+        "{ start = 0, stop = nan, num = 3 }",
+        "{ start = 0, stop = 1e9, step = 1 }",
+    ],
+)
+def test_a_range_with_no_finite_values_is_bad_input(tmp_path, rng):
+    # found by tests/test_fuzz_all.py: start = -inf raised OverflowError in `sim sweep --dry-run`
+    from sim.errors import InputError
+
+    path = _sweep(tmp_path, f'[[axes]]\npath = "prices.power_usd_per_mwh"\nrange = {rng}\n')
+    with pytest.raises(InputError, match="axes"):
+        sw.expand(path, tmp_path / "out")
