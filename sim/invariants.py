@@ -212,7 +212,16 @@ def _serving(f: _Found, t: pa.Table) -> None:
         where(t, rows),
         (f"served {served[i]:.6g} > demand {demand[i]:.6g}" for i in rows),
     )
-    cols = ("gpus", "tokens_per_s_per_gpu", "demand_tokens", "served_tokens", "revenue_usd")
+    cols = (
+        "gpus",
+        "tokens_per_s_per_gpu",
+        "demand_tokens",
+        "served_tokens",
+        "revenue_usd",
+        "input_tokens",
+        "input_revenue_usd",
+        "output_revenue_usd",
+    )
     _not_negative(f, "serving", t, cols, where)
 
 
