@@ -214,6 +214,10 @@ def _mapped(row: dict, opts: dict):
         if type(start) is not type(end):
             raise _Bad(m["end"], f"is not the same kind of time as {m['start']}", row[m["end"]])
         duration = (end - start).total_seconds() if isinstance(end, dt.datetime) else end - start
+    if isinstance(submit, float) and not math.isfinite(submit):  # finite, but not in --time-unit
+        raise _Bad(m["submit"], f"is too large in {unit}", row[m["submit"]])
+    if not math.isfinite(duration):
+        raise _Bad(m.get("duration", m.get("end")), f"is too large in {unit}", duration)
     if isinstance(submit, float) and submit < 0:
         raise _Bad(m["submit"], "must be >= 0", row[m["submit"]])
     if duration < 0:

@@ -334,3 +334,13 @@ def test_a_bug_is_one_line_not_a_traceback(capsys, monkeypatch):
     code, _, err = sim(capsys, "validate", "x.toml")
     assert code == 1 and "Traceback" not in err
     assert "internal error (a bug in colossus-sim" in err and "TypeError: a bug" in err
+
+
+def test_trace_import_of_a_time_that_overflows_its_unit_is_a_row_problem(tmp_path, capsys):
+    # found by tests/test_fuzz_all.py: 1e308 h is inf seconds; the import wrote a trace that
+    # `read_trace` then refused
+    src = tmp_path / "t.csv"
+    src.write_text("id,t0,dur,g\nj1,0,1e308,1\n")
+    maps = ["submit=t0", "gpus=g", "duration=dur"]
+    args = [a for m in maps for a in ("--map", m)] + ["--time-unit", "h"]
+    clean_error(*_import(capsys, tmp_path, src, "csv", *args)[::2], "row 1.dur", "too large")
