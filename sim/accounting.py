@@ -168,3 +168,10 @@ class Accounting:
         self.day_int = np.zeros_like(self.day_int)
         self.day_start_gpus = self.gpus_now.copy()
         self.day_start_h = now
+
+
+def short_gpus(contracted: int, held: int, down: int) -> int:
+    """Contracted GPUs a lease tranche does not get while `down` of its `held` GPUs are failed:
+    it is owed min(contracted, held) and gets min(contracted, healthy held). Whole domains
+    are held, so a 1-GPU tranche on a 72-GPU domain is short 1 GPU, not 72."""
+    return min(contracted, held) - min(contracted, max(0, held - down))

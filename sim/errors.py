@@ -42,6 +42,9 @@ class InputError(SimError):
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 
+    def __reduce__(self):  # pickled across processes (sweeps, compare) with its problems
+        return (type(self), (self.problems,))
+
     @classmethod
     def single(cls, path: str, message: str, value: Any = _MISSING, file: str | Path | None = None):
         return cls([Problem(path, message, value, str(file) if file else None)])

@@ -19,6 +19,7 @@ from typing import Literal
 
 from sim import __version__
 from sim.errors import InputError
+from sim.output import read_object, verify_run_folder
 from sim.report import kpis as run_kpis
 from sim.spec.base import validate
 from sim.spec.expect import Expectation, ExpectFile
@@ -161,10 +162,7 @@ def _natural(path: Path) -> list:
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError.single("", f"cannot read run file: {exc}", file=path) from None
+    return read_object(path)
 
 
 def load_expectations(run_dir: str | Path) -> dict[str, Expectation]:
@@ -204,6 +202,7 @@ def load_runs(path: str | Path) -> list[RunInfo]:
     runs = []
     for d in find_runs(root):
         manifest = _read_json(d / "manifest.json")
+        verify_run_folder(d)  # a damaged folder is an error, not a pass on its manifest
         rel = d.relative_to(root).as_posix()
         label = (
             rel if rel != "." else f"{manifest.get('scenario', d.name)}/seed={manifest.get('seed')}"

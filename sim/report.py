@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +9,7 @@ import pandas as pd
 from sim.finance import statement
 from sim.finance.chart import ACCOUNTS
 from sim import risk
+from sim.output import read_object
 
 
 def _read(run_dir: Path, table: str) -> pd.DataFrame:
@@ -38,8 +38,8 @@ def pool_set(name: str) -> str:
 def summarize(run_dir: str | Path) -> dict:
     """KPIs of one run folder, from its tables (a pure function of the folder)."""
     run_dir = Path(run_dir)
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    resolved = json.loads((run_dir / "scenario.json").read_text())
+    manifest = read_object(run_dir / "manifest.json")
+    resolved = read_object(run_dir / "scenario.json")
     frames = {t: _read(run_dir, t) for t in ("segments", "jobs", "pools", "leases", "ledger")}
     return summarize_frames(frames, manifest, resolved["scenario"], resolved["workloads"])
 
@@ -277,7 +277,7 @@ def _pct(x) -> str:
 def kpis(run_dir: str | Path) -> dict[str, float]:
     """A run folder's KPIs: those its manifest was written with (computed once, by the run),
     else computed from its tables (a folder written before manifests held them)."""
-    manifest = json.loads((Path(run_dir) / "manifest.json").read_text())
+    manifest = read_object(Path(run_dir) / "manifest.json")
     if "kpis" in manifest:
         return manifest["kpis"]
     return kpis_of(summarize(run_dir))

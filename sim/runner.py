@@ -14,9 +14,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from sim import __version__, policies, tenants
+from sim import __version__, limits, policies, tenants
 from sim.engine import Engine
 from sim.errors import InputError, Problem, referenced
+from sim.invariants import check as check_invariants
 from sim.output import write_run
 from sim.recorder import Recorder
 from sim.report import kpis_of, summarize_frames
@@ -53,6 +54,24 @@ class Prepared:
         return h.hexdigest()[:16]
 
 
+def tranche_problems(table: str, j: int, item, pools: dict, file: str) -> list[Problem]:
+    """A lease tranche given in megawatts must come to at least one GPU of its first pool
+    (the engine converts `mw` with that pool's IT watts per GPU and rounds down)."""
+    found = []
+    for k, t in enumerate(getattr(item, "tranches", []) if table == "leases" else []):
+        pool = pools.get(t.pools[0])
+        if t.mw is not None and pool is not None and int(t.mw * 1e6 / pool.it_w_per_gpu) < 1:
+            found.append(
+                Problem(
+                    f"{table}[{j}].tranches[{k}].mw",
+                    f"is less than one GPU of {pool.name} ({pool.it_w_per_gpu:,.0f} W IT each)",
+                    t.mw,
+                    file,
+                )
+            )
+    return found
+
+
 def prepare(path: str | Path, tables: dict[str, dict] | None = None) -> Prepared:
     """Load and cross-check a scenario with its topologies, workloads and policy. `tables`
     replaces whole top-level tables of the scenario, e.g. {"policy": {"kind": "fifo"}} or
@@ -85,6 +104,7 @@ def prepare(path: str | Path, tables: dict[str, dict] | None = None) -> Prepared
                     (f"tranches[{k}].pools", t.pools)
                     for k, t in enumerate(getattr(item, "tranches", []))
                 ]
+                problems += tranche_problems(table, j, item, topo.pool_by_name, str(wpath))
                 for key, pools in groups:
                     for k, name in enumerate(pools):
                         if name not in topo.pool_by_name:
@@ -115,6 +135,7 @@ def prepare(path: str | Path, tables: dict[str, dict] | None = None) -> Prepared
     if problems:
         raise InputError(problems)
     workloads = tenants.apply_terms(workloads, scenario.contract_risk)  # notice terms, hazards
+    limits.warn_if_long(scenario.horizon.start, scenario.horizon.end, workloads, traces)
     return Prepared(path, scenario, topo, tuple(workloads), policy, traces)
 
 
@@ -134,14 +155,17 @@ def run(
     progress=None,
     check: bool = False,
     tables: dict[str, dict] | None = None,
+    invariants: bool = True,
 ) -> tuple[Path, dict]:
     """Simulate a scenario with a seed (default: the scenario's) and write its run folder.
 
     Returns the folder and the manifest (with the run's KPIs). `progress(fraction)` is called
     as time advances; `check` re-verifies the engine's invariants every simulated day (slower;
-    tests use it); `tables` replaces top-level tables of the scenario (see `prepare`).
+    tests use it); `tables` replaces top-level tables of the scenario (see `prepare`);
+    `invariants` checks the tables (`sim.invariants`) before they are written and raises
+    InvariantError.
     """
-    r = simulate(path, seed, out, progress, check, tables)
+    r = simulate(path, seed, out, progress, check, tables, invariants)
     return r.out_dir, r.manifest
 
 
@@ -152,6 +176,7 @@ def simulate(
     progress=None,
     check: bool = False,
     tables: dict[str, dict] | None = None,
+    invariants: bool = True,
 ) -> RunResult:
     """`run`, also returning the summary: the KPIs are computed once, in memory, from the
     recorder's tables, and written with them (results flow one way: nothing is read back)."""
@@ -184,6 +209,8 @@ def simulate(
         "argv": sys.argv,
     }
     tables_out = dict(rec.tables())
+    if invariants:  # a run whose tables break an invariant fails loudly, before any write
+        check_invariants(tables_out)
     resolved = prep.resolved()
     frames = {name: t.to_pandas() for name, t in tables_out.items()}
     summary = summarize_frames(frames, manifest, resolved["scenario"], resolved["workloads"])

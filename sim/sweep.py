@@ -22,6 +22,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import tempfile
 import time
 import traceback
@@ -36,6 +37,7 @@ import pandas as pd
 
 from sim.errors import InputError, Problem
 from sim.risk import percentiles
+from sim.output import write_csv
 from sim.spec.base import load, read_toml, validate
 from sim.spec.scenario import Scenario
 from sim.spec.sweep import Axis, SweepFile, parse_path
@@ -85,7 +87,32 @@ _BARE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def _key(k: str) -> str:
-    return k if _BARE.match(k) else json.dumps(k)
+    return k if _BARE.match(k) else _string(k)
+
+
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def _string(s: str) -> str:
+    """A TOML basic string: any Unicode as itself (JSON's surrogate-pair escapes of emoji are
+    not valid TOML), quotes, backslashes and control characters escaped."""
+    out = []
+    for ch in s:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def _value(v: Any) -> str:
@@ -102,7 +129,7 @@ def _value(v: Any) -> str:
     if isinstance(v, dt.datetime | dt.date):
         return v.isoformat()
     if isinstance(v, str | Path):
-        return json.dumps(str(v))
+        return _string(str(v))
     if isinstance(v, dict):
         inner = ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items() if x is not None)
         return "{ " + inner + " }" if inner else "{}"
@@ -309,7 +336,7 @@ def _write_text(path: Path, text: str) -> None:
     """Write atomically (temporary sibling, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
     os.replace(tmp, path)
 
@@ -535,7 +562,7 @@ def write_summary(plan: Plan) -> pd.DataFrame:
     mc = monte_carlo(df)
     for name, write in (
         ("summary.parquet", lambda p: df.to_parquet(p, index=False)),
-        ("summary.csv", lambda p: df.to_csv(p, index=False)),
+        ("summary.csv", lambda p: write_csv(df, p)),
         ("monte-carlo.csv", lambda p: mc.to_csv(p)),
     ):
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=plan.out_dir)
@@ -548,11 +575,32 @@ def write_summary(plan: Plan) -> pd.DataFrame:
 # -- engines -----------------------------------------------------------------------------------
 
 
+def _watch_parent(parent: int, interval_s: float = 0.5) -> None:
+    """Worker initializer: exit as soon as the sweep's process is gone (killed with SIGKILL, it
+    cannot tell its workers; they would run on for minutes holding hundreds of MB each)."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval_s)
+        os.kill(os.getpid(), signal.SIGKILL)  # at once: nothing of this worker is worth keeping
+
+    if os.getppid() != parent:  # already orphaned while starting
+        os.kill(os.getpid(), signal.SIGKILL)
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
 @contextmanager
 def local_engine(workers: int | None = None) -> Iterator[tuple[Executor, int]]:
-    """A process pool over the local cores (spawned processes: no state shared with the parent)."""
+    """A process pool over the local cores (spawned processes: no state shared with the
+    parent; each worker exits when the parent process dies)."""
     n = workers or os.cpu_count() or 1
-    ex = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
+    ex = ProcessPoolExecutor(
+        max_workers=n,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_watch_parent,
+        initargs=(os.getpid(),),
+    )
     try:
         yield ex, n
     except BaseException:  # interrupted: drop queued runs; running ones finish and record

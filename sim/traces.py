@@ -36,9 +36,11 @@ from pathlib import Path
 import pyarrow as pa
 
 from sim.errors import InputError, Problem
+from sim.limits import DEFAULT_MAX_TRACE_MB, MAX_LINE_BYTES, check_input_file
 from sim.trace_file import SCHEMA
 
 MAX_PROBLEMS = 50  # problems listed before the rest are summarised in one line
+MAX_GPUS = 10_000_000  # GPUs of one job: the bound a workload file puts on a tranche
 
 TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "min": 60.0, "h": 3600.0}
 
@@ -101,6 +103,8 @@ def _count(row: dict, col: str) -> int:
     x = _number(row, col)
     if x < 0 or x != round(x):
         raise _Bad(col, "must be a whole number >= 0", row[col])
+    if x > MAX_GPUS:
+        raise _Bad(col, f"must be at most {MAX_GPUS:,} GPUs", row[col])
     return int(x)
 
 
@@ -210,6 +214,10 @@ def _mapped(row: dict, opts: dict):
         if type(start) is not type(end):
             raise _Bad(m["end"], f"is not the same kind of time as {m['start']}", row[m["end"]])
         duration = (end - start).total_seconds() if isinstance(end, dt.datetime) else end - start
+    if isinstance(submit, float) and not math.isfinite(submit):  # finite, but not in --time-unit
+        raise _Bad(m["submit"], f"is too large in {unit}", row[m["submit"]])
+    if not math.isfinite(duration):
+        raise _Bad(m.get("duration", m.get("end")), f"is too large in {unit}", duration)
     if isinstance(submit, float) and submit < 0:
         raise _Bad(m["submit"], "must be >= 0", row[m["submit"]])
     if duration < 0:
@@ -329,13 +337,64 @@ def _check_map(mapping: dict[str, str] | None, time_unit: str) -> dict:
     return {"map": dict(mapping), "time_unit": time_unit}
 
 
-def _csv_rows(path: Path) -> Iterator[dict]:
+class _Unreadable(Exception):  # noqa: N818 - carries the row where reading stopped
+    def __init__(self, row: int, reason: str):
+        super().__init__(reason)
+        self.row, self.reason = row, reason
+
+
+def _lines(f) -> Iterator[str]:
+    """A text file's lines, each read in at most MAX_LINE_BYTES characters: a file without
+    line breaks (or one huge line) is refused instead of loaded whole."""
+    k = 0
+    while True:
+        line = f.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        k += 1
+        if len(line) > MAX_LINE_BYTES:
+            raise _Unreadable(k - 1, f"line {k} is longer than {MAX_LINE_BYTES:,} characters")
+        yield line
+
+
+def _csv_rows(path: Path, columns: Iterable[str] = ()) -> Iterator[dict]:
+    """The CSV's rows as dicts, streamed; `columns` must be in the header (mapped columns)."""
     with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames:
+        reader = csv.DictReader(_lines(f))
+        try:
+            fields = reader.fieldnames
+        except (csv.Error, UnicodeDecodeError, _Unreadable) as exc:
+            raise _problem(path, 0, exc) from None
+        if not fields:
             raise InputError.single("", "empty CSV file (no header row)", file=path)
-        reader.fieldnames = [c.strip() for c in reader.fieldnames]
-        yield from reader
+        reader.fieldnames = [c.strip() for c in fields]
+        missing = [c for c in columns if c not in reader.fieldnames]
+        if missing:
+            raise InputError.single(
+                "--map",
+                f"column {missing[0]!r} is not in the file; its columns are {reader.fieldnames}",
+                missing[0],
+            )
+        n = 0
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except (csv.Error, UnicodeDecodeError, _Unreadable) as exc:
+                raise _problem(path, n + 1, exc) from None
+            n += 1
+            yield row
+
+
+def _problem(path: Path, row: int, exc: Exception) -> InputError:
+    if isinstance(exc, UnicodeDecodeError):
+        why = f"is not UTF-8 text (byte {exc.start} of a line: {exc.reason})"
+    elif isinstance(exc, _Unreadable):
+        row, why = exc.row, exc.reason
+    else:  # csv.Error: a field over the csv module's 131,072-character limit, a stray quote
+        why = f"malformed CSV: {exc}"
+    return InputError.single(f"row {row}" if row else "header", why, file=path)
 
 
 def _json_rows(path: Path) -> Iterable:
@@ -344,6 +403,10 @@ def _json_rows(path: Path) -> Iterable:
             data = json.load(f)
     except json.JSONDecodeError as exc:
         raise InputError.single("", f"not valid JSON: {exc}", file=path) from None
+    except UnicodeDecodeError as exc:
+        raise InputError.single("", f"is not UTF-8 text (byte {exc.start})", file=path) from None
+    except RecursionError:
+        raise InputError.single("", "JSON nested too deeply", file=path) from None
     if not isinstance(data, list):
         raise InputError.single("", "expected a JSON list of jobs", type(data).__name__, path)
     return data
@@ -365,9 +428,9 @@ def import_trace(
         raise InputError.single("--format", f"unknown format; known: {', '.join(known)}", fmt)
     f = FORMATS[name]
     opts = _check_map(mapping, time_unit) if name == "csv" else {}
-    if not src.is_file():
-        raise InputError.single("", "file not found", str(src))
-    rows = _json_rows(src) if f.kind == "json" else _csv_rows(src)
+    check_input_file(src, "--max-input-mb", DEFAULT_MAX_TRACE_MB)
+    columns = [c for k, c in opts.get("map", {}).items()]
+    rows = _json_rows(src) if f.kind == "json" else _csv_rows(src, columns)
     ids, submits, durations, gpus, models = [], [], [], [], []
     skipped: Counter = Counter()
     problems: list[Problem] = []

@@ -10,14 +10,14 @@ SIM = Path(__file__).resolve().parent.parent / "sim"
 # DESIGN.md's table, lowest layer first; a module may import from its own layer or below.
 # Names are module paths under sim/, matched by their longest listed prefix.
 LAYERS = {
-    "edges": {"errors", "units"},
+    "edges": {"errors", "units", "limits"},
     "data": {"spec", "records", "rng", "assumptions", "trace_file", "traces"},
     "physics and money": {"hardware", "topology", "perf", "economics", "finance", "sensitivity",
                           "availability", "market"},
     "state and decisions": {"cluster", "policies", "tenants"},
     "accounting": {"accounting", "ledger", "jobrate"},
     "time": {"engine"},
-    "results": {"recorder", "output"},
+    "results": {"recorder", "output", "invariants"},
     "drivers": {
         "runner",
         "sweep",
@@ -42,6 +42,7 @@ PLANNED = {"units"}  # in DESIGN.md's table, not written yet
 # physics they describe; the segment schema's attribution columns named by the perf model).
 ALLOWED_UP = {
     ("spec.topology", "hardware"): "a topology file names GPU types of the catalog",
+    ("spec.scenario", "hardware"): "a scenario's failure rates name GPU types of the catalog",
     ("spec.mfu", "hardware"): "an MFU file names GPU types of the catalog",
     ("spec.mfu", "perf"): "an MFU file's shapes are checked by the perf model",
     ("spec.mfu", "topology"): "an MFU file's fabric is built by the topology",

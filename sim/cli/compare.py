@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from sim.compare import COLUMNS, compare, monte_carlo
+from sim.errors import InputError
+from sim.output import write_csv
 
 
 def _fmt(col: str, v) -> str:
@@ -28,7 +30,13 @@ def _fmt(col: str, v) -> str:
 @click.command("compare")
 @click.argument("file", type=click.Path())
 @click.option("--policies", required=True, help="Comma-separated policy kinds.")
-@click.option("--seeds", type=int, default=1, show_default=True, help="Seeds 1..K per policy.")
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Seeds 1..K per policy.",
+)
 @click.option(
     "--out",
     type=click.Path(),
@@ -39,11 +47,13 @@ def command(file: str, policies: str, seeds: int, out: str | None) -> None:
     """Run FILE under each policy (and seed) and print revenue, cost, margin, revenue per GW,
     training tokens and MFU, pre-training finish dates, lease delivery and notices."""
     kinds = [p.strip() for p in policies.split(",") if p.strip()]
+    if not kinds:
+        raise InputError.single("--policies", "give at least one policy kind, e.g. fifo", policies)
     out_dir = Path(out) if out else Path(file).parent / "out" / "compare" / Path(file).stem
     table = compare(file, kinds, range(1, seeds + 1), out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_parquet(out_dir / "compare.parquet", index=False)
-    table.to_csv(out_dir / "compare.csv", index=False)
+    write_csv(table, out_dir / "compare.csv")
     means = table.drop(columns=["seed"]).groupby("policy", sort=False)
     mean, lo, hi = means.mean(), means.min(), means.max()
     cols = [c for c in table.columns if c not in ("policy", "seed")]

@@ -90,7 +90,12 @@ def echo_report(report, as_json: bool, color: bool | None) -> None:
 
 @click.command("run")
 @click.argument("file", type=click.Path())
-@click.option("--seed", type=int, default=None, help="Seed (default: the scenario's).")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**63 - 1),
+    default=None,
+    help="Seed, 0 to 2**63-1 (default: the scenario's).",
+)
 @click.option(
     "--out",
     type=click.Path(),
@@ -98,12 +103,20 @@ def echo_report(report, as_json: bool, color: bool | None) -> None:
     help="Output base folder (default: runs/out beside the scenario).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (and checks) as JSON.")
+@click.option(
+    "--no-check",
+    "no_check",
+    is_flag=True,
+    help="Write the tables even if they break an invariant (GPU-hours conserved, delivered <= "
+    "contracted, ...; see docs/reliability.md), to inspect them.",
+)
 @ci_options
 def command(
     file: str,
     seed: int | None,
     out: str | None,
     as_json: bool,
+    no_check: bool,
     no_progress: bool,
     summary_json: str | None,
     junit: str | None,
@@ -126,12 +139,20 @@ def command(
                 console=Console(stderr=True),
             ) as bar:
                 task = bar.add_task("run", total=1.0)
-                result = simulate(file, seed, out, lambda f: bar.update(task, completed=f))
+                result = simulate(
+                    file,
+                    seed,
+                    out,
+                    lambda f: bar.update(task, completed=f),
+                    invariants=not no_check,
+                )
         elif no_progress:
-            result = simulate(file, seed, out)
+            result = simulate(file, seed, out, invariants=not no_check)
         else:  # not a terminal: a progress line every few seconds, on stderr
             horizon = prepare(file).scenario.horizon
-            result = simulate(file, seed, out, ProgressLog(horizon.start, horizon.end))
+            result = simulate(
+                file, seed, out, ProgressLog(horizon.start, horizon.end), invariants=not no_check
+            )
         out_dir = result.out_dir
         report = check_runs(out_dir)
     except InputError as err:

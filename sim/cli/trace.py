@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from sim import limits
 from sim.trace_file import write_trace
 from sim.traces import ALIASES, FORMATS, TIME_UNITS, import_trace, parse_map
 
@@ -45,11 +46,26 @@ def command() -> None:
 @click.option(
     "--skip-bad", is_flag=True, help="Drop malformed rows (counted) instead of failing on them."
 )
+@click.option(
+    "--max-input-mb",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help=f"Refuse a SRC larger than this (default {limits.DEFAULT_MAX_TRACE_MB:g} MB).",
+)
 def import_command(
-    src: str, fmt: str, out: str, mapping: tuple[str, ...], time_unit: str, skip_bad: bool
+    src: str,
+    fmt: str,
+    out: str,
+    mapping: tuple[str, ...],
+    time_unit: str,
+    skip_bad: bool,
+    max_input_mb: float | None,
 ) -> None:
     """Read SRC in format F and write the normalised trace to --out (atomically). Malformed
-    rows are listed with their row number and the reason, and the command exits 2."""
+    rows are listed with their row number and the reason, and the command exits 2. CSV
+    sources are read row by row; a line over 1 MiB is malformed."""
+    if max_input_mb is not None:
+        limits.set_max_input_mb(max_input_mb)
     result = import_trace(src, fmt, parse_map(mapping) or None, time_unit, skip_bad)
     path = write_trace(out, result.table)
     t = result.table

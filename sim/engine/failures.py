@@ -138,7 +138,9 @@ class FailureProcess:
         at a failure that interrupts a job, for which it scheduled an event at its time."""
         ctx = self.ctx
         due, down, owner, handlers = self._due, ctx.cluster.down, ctx.cluster.owner, ctx.handlers
-        while due and due[0][0] <= limit_h:
+        # Up to the next event, as it is now: a repair may just have scheduled one (the pass
+        # that offers repaired capacity), and what happens after it must wait for it.
+        while due and due[0][0] <= min(limit_h, ctx.env.peek()):
             at, kind, pool_index, d = heapq.heappop(due)
             if kind == 0:
                 self._repair(d, at)

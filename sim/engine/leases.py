@@ -12,6 +12,7 @@ import numpy as np
 import simpy
 
 from sim import economics, market, tenants
+from sim.accounting import short_gpus
 from sim.engine.context import H_PER_DAY, Context, Lifecycle
 from sim.engine.jobs import counts
 from sim.errors import InputError, SimError
@@ -51,6 +52,8 @@ class Tranche:
     short_since: dict[int, float] = field(default_factory=dict)  # failed domains, no spare
     short_gpu_h: float = 0.0
     short_credited_h: float = 0.0  # short GPU-hours already weighed against the SLA
+    short_gpus: int = 0  # contracted GPUs not delivered now (see accounting.short_gpus)
+    short_at_h: float = 0.0  # since when `short_gpus` holds
     proc: simpy.Process | None = None
 
     @property
@@ -229,25 +232,34 @@ class Leases(Lifecycle):
         t.held_from_h = t.accrued_h = ctx.now
         t.gpus_held = ctx.cluster.gpus(domains)
         t.pools_held = ctx.cluster.gpus_by_pool(domains)
-        for d in domains[ctx.cluster.down[domains]]:  # handed over under repair: a shortfall
-            t.short_since[int(d)] = ctx.now
+        down = domains[ctx.cluster.down[domains]]  # handed over under repair: a shortfall
+        self._short(t, ctx.now, add=[int(d) for d in down])
         ctx.event("lease-start", t.name, t.id, t.gpus_held, t.lease.tenant)
 
     def on_failure(self, owner: int, domain: int, pool, at_h: float) -> None:
         """A spare if one is free; else the lease keeps its failed domain, short until repaired."""
         if self.ctx.take_spare(owner, domain, pool, at_h) is None:
-            self.by_id[owner].short_since[domain] = at_h
+            self._short(self.by_id[owner], at_h, add=[domain])
 
     def on_repair(self, owner: int, domain: int, at_h: float) -> None:
         t = self.by_id[owner]
-        since = t.short_since.pop(domain, None)
-        if since is not None:
-            t.short_gpu_h += self.ctx.cluster.gpus_per_domain[domain] * (at_h - since)
+        if domain in t.short_since:
+            self._short(t, at_h, remove=[domain])
+
+    def _short(self, t: Tranche, at_h: float, add=(), remove=()) -> None:
+        """The tranche's failed domains change at `at_h`: book the shortfall so far, in
+        contracted GPUs (a 1-GPU tranche on a 72-GPU domain is short 1 GPU, not 72)."""
+        t.short_gpu_h += t.short_gpus * (at_h - t.short_at_h)
+        for d in add:
+            t.short_since[d] = at_h
+        for d in remove:
+            t.short_since.pop(d, None)
+        gpus_of = self.ctx.cluster.gpus_per_domain
+        down = sum(int(gpus_of[d]) for d in t.short_since)
+        t.short_gpus, t.short_at_h = short_gpus(t.gpus, t.gpus_held, down), at_h
 
     def _close_shortfalls(self, t: Tranche, until_h: float) -> None:
-        for d, since in t.short_since.items():
-            t.short_gpu_h += self.ctx.cluster.gpus_per_domain[d] * (until_h - since)
-        t.short_since.clear()
+        self._short(t, until_h, remove=list(t.short_since))
 
     # -- notices and money -------------------------------------------------------------------
     def on_notice(self, owner: int) -> None:
@@ -302,9 +314,7 @@ class Leases(Lifecycle):
         ctx.book_split(t.pools_held, lease.tenant, "lease_revenue", amount)
         t.revenue_usd += amount
         if lease.sla_availability is not None:
-            short = t.short_gpu_h + sum(
-                ctx.cluster.gpus_per_domain[d] * (now - since) for d, since in t.short_since.items()
-            )
+            short = t.short_gpu_h + t.short_gpus * (now - t.short_at_h)  # contracted GPUs
             credit = leasing.sla_credit_usd(
                 t.usd_per_hour, t.gpus, hours, short - t.short_credited_h, lease.sla_availability
             )
@@ -323,8 +333,8 @@ class Leases(Lifecycle):
         ctx, topo = self.ctx, self.ctx.topo
         if t.held:  # still held at the horizon
             t.held_until_h, t.end_reason = ctx.horizon_h, "horizon"
-        for d, since in t.short_since.items():  # failed, unrepaired at the end
-            t.short_gpu_h += ctx.cluster.gpus_per_domain[d] * (t.held_until_h - since)
+        if t.held_from_h is not None:  # failed, unrepaired at the end
+            self._close_shortfalls(t, t.held_until_h)
         start_h, end_h = max(0.0, t.start_h), min(t.contract_end_h, ctx.horizon_h)
         held_h = 0.0 if t.held_from_h is None else t.held_until_h - t.held_from_h
         facility_mw = sum(

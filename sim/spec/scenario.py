@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field
 
 from sim.assumptions import Assumed, AssumedFloat
+from sim import limits
 from sim.errors import InputError, Problem, referenced
-from sim.spec.base import FilePath, Strict, load, read_toml
+from sim.hardware import catalog
+from sim.spec.base import FilePath, SafeName, Strict, load, read_toml
 from sim.spec.expect import Expectations
 from sim.spec.money import ReportedTable
 from sim.spec.risk import ContractRisk
@@ -78,7 +81,12 @@ class RepairTime(Strict):
     median_h: AssumedFloat = Field(default=8.0, gt=0, le=10_000)  # assumed: a node swap or a rack fix
     sigma: AssumedFloat = Field(default=1.0, ge=0, le=5)
     min_h: float = Field(default=0.5, gt=0)
-    max_h: float = Field(default=240.0, gt=0)
+    max_h: float = Field(default=240.0, gt=0, le=100_000)
+
+    def problems(self) -> list[Problem]:
+        if self.min_h > self.max_h:
+            return [Problem("min_h", f"is above max_h ({self.max_h:g})", self.min_h)]
+        return []
 
 
 class FailureRates(Strict):
@@ -107,7 +115,7 @@ class Failures(Strict):
 
 
 class Scenario(Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: SafeName  # one folder of the output: letters, digits, _ . -, not "." or ".."
     description: str = ""
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     horizon: Horizon
@@ -132,6 +140,53 @@ class Scenario(Strict):
                     self.horizon.end,
                 )
             )
+        for key in ("start", "end"):
+            day = getattr(self.horizon, key)
+            if not limits.EARLIEST <= day <= limits.LATEST:
+                found.append(
+                    Problem(
+                        f"horizon.{key}",
+                        f"must be between {limits.EARLIEST} and {limits.LATEST}",
+                        day,
+                    )
+                )
+        years = (self.horizon.end - self.horizon.start).days / 365.25
+        if years > limits.MAX_HORIZON_YEARS:
+            found.append(
+                Problem(
+                    "horizon.end",
+                    f"a horizon spans at most {limits.MAX_HORIZON_YEARS} years "
+                    f"(this one {years:.0f})",
+                    self.horizon.end,
+                )
+            )
+        found += [
+            Problem(f"failures.repair.{p.path}", p.message, p.value)
+            for p in self.failures.repair.problems()
+        ]
+        gpus = sorted(catalog())
+        for gpu in self.failures.rates:
+            if gpu not in gpus:
+                close = difflib.get_close_matches(gpu, gpus, n=1, cutoff=0.5)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                found.append(
+                    Problem(
+                        f"failures.rates.{gpu}",
+                        f"unknown GPU type; the catalog has {gpus}{hint}",
+                        gpu,
+                    )
+                )
+        named: dict[Path, int] = {}
+        for i, w in enumerate(self.workloads):
+            if w in named:
+                found.append(
+                    Problem(
+                        f"workloads[{i}]",
+                        f"already named by workloads[{named[w]}] (its jobs would run twice)",
+                        str(w),
+                    )
+                )
+            named.setdefault(w, i)
         seen: dict[str, int] = {}
         for i, site in enumerate(self.sites):
             if site.topology in seen:

@@ -45,7 +45,9 @@ def _existing_file(value: Path, info: ValidationInfo) -> Path:
     return path
 
 
-Scalar = int | float | dt.date
+# A range's ends: finite numbers, or dates (an infinite or NaN end has no values to give).
+Scalar = int | Annotated[float, Field(allow_inf_nan=False)] | dt.date
+MAX_POINTS = 10_000  # values of one range, as `num` allows
 
 
 class Range(Strict):
@@ -64,6 +66,11 @@ class Range(Strict):
             raise ValueError("start and stop must both be dates or both numbers")
         if self.stop < self.start:
             raise ValueError(f"stop ({self.stop}) is before start ({self.start})")
+        if self.step is not None:
+            span = self.stop - self.start
+            span = span.days if isinstance(span, dt.timedelta) else span
+            if span / self.step + 1 > MAX_POINTS:
+                raise ValueError(f"gives over {MAX_POINTS:,} values; use a larger step")
         return self
 
     def values(self) -> list:
@@ -182,4 +189,6 @@ class SweepFile(Strict):
         seeds = self.seed_list()
         if len(set(seeds)) != len(seeds):
             found.append(Problem("seeds", "seeds repeat", seeds))
+        if not seeds:
+            found.append(Problem("seeds", "give at least one seed", seeds))
         return found

@@ -20,18 +20,22 @@ from sim.spec.money import Series
 from sim.spec.risk import TenantBehaviour, within
 
 Pools = list[str]
+MAX_DRAW = 1e6  # largest parameter of a Distribution (replicas, days)
+# Output tokens a day: finite and not negative; 1e16 is ~10,000x today's largest APIs.
+TokensPerDay = Annotated[float, Field(ge=0, le=1e16, allow_inf_nan=False)]
 
 
 class Distribution(Strict):
     """A positive random quantity: lognormal by median and sigma, exponential by mean, or fixed."""
 
     dist: Literal["lognormal", "exponential", "fixed"]
-    median: float | None = Field(default=None, gt=0)
+    # Bounded so that draws stay finite: 1e6 replicas or days is beyond any real job.
+    median: float | None = Field(default=None, gt=0, le=MAX_DRAW)
     sigma: float | None = Field(default=None, ge=0, le=5)
-    mean: float | None = Field(default=None, gt=0)
-    value: float | None = Field(default=None, gt=0)
-    min: float | None = Field(default=None, gt=0)
-    max: float | None = Field(default=None, gt=0)
+    mean: float | None = Field(default=None, gt=0, le=MAX_DRAW)
+    value: float | None = Field(default=None, gt=0, le=MAX_DRAW)
+    min: float | None = Field(default=None, gt=0, le=MAX_DRAW)
+    max: float | None = Field(default=None, gt=0, le=MAX_DRAW)
 
     @model_validator(mode="after")
     def _parameters_of_the_kind(self):
@@ -218,7 +222,7 @@ class Serving(Strict):
     output_tokens: int = Field(default=500, gt=0, le=1_000_000)
     pools: Pools = Field(min_length=1)
     # [[date, output tokens per day]], linear between points, flat outside.
-    demand_tokens_per_day: list[tuple[dt.date, float]] = Field(min_length=1)
+    demand_tokens_per_day: list[tuple[dt.date, TokensPerDay]] = Field(min_length=1)
     price_usd_per_million_tokens: float = Field(ge=0, le=1e4)  # output tokens
     utilization: AssumedFloat = Field(default=0.6, gt=0, le=1)  # headroom for peaks and latency
     priority: int = 50
@@ -280,6 +284,16 @@ class WorkloadFile(Strict):
                         )
                     )
                 names.setdefault(item.name, f"{table}[{i}]")
+        found += self._pools_listed_twice()
+        for i, job in enumerate(self.training):
+            if job.min_dp is not None and job.min_dp > job.parallelism.dp:
+                found.append(
+                    Problem(
+                        f"training[{i}].min_dp",
+                        f"must be at most parallelism.dp ({job.parallelism.dp})",
+                        job.min_dp,
+                    )
+                )
         for i, lease in enumerate(self.leases):
             if lease.end <= lease.start:
                 found.append(
@@ -316,3 +330,22 @@ class WorkloadFile(Strict):
                     Problem(f"serving[{i}].demand_tokens_per_day", "dates must increase", dates)
                 )
         return found
+
+    def _pools_listed_twice(self) -> list[Problem]:
+        found = []
+        for table in ("training", "streams", "serving", "traces"):
+            for i, item in enumerate(getattr(self, table)):
+                found += _twice(item.pools, f"{table}[{i}].pools")
+        for i, lease in enumerate(self.leases):
+            for j, tr in enumerate(lease.tranches):
+                found += _twice(tr.pools, f"leases[{i}].tranches[{j}].pools")
+        return found
+
+
+def _twice(pools: list[str], where: str) -> list[Problem]:
+    """A pool named twice in one list (the allocator would count its capacity twice)."""
+    return [
+        Problem(f"{where}[{k}]", f"listed twice (first at {where}[{pools.index(p)}])", p)
+        for k, p in enumerate(pools)
+        if pools.index(p) < k
+    ]
