@@ -17,7 +17,9 @@ from collections import defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+# this file's name shadows the standard library's `profile` (which cProfile imports): keep its
+# folder last on the path, for bench_replay only
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE)]
 
 
 def _target(name: str, tmp: Path) -> Path:

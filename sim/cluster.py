@@ -39,7 +39,8 @@ class PoolCounts:
 class Cluster:
     """Per-domain arrays: online, owner (an owner id, FREE, or SHARED), down (failed), `used`
     (GPUs held by parts), and the parts: `parts[owner] = {domain: gpus}` and its mirror
-    `sharers[domain] = {owner: gpus}`."""
+    `sharers[domain] = {owner: gpus}`. The inner dicts are replaced, never changed in place,
+    so that `copy` (a policy's scratch, every pass) need not copy them."""
 
     def __init__(self, topo: Topology):
         self.topo = topo
@@ -113,8 +114,8 @@ class Cluster:
         c.__dict__.update(self.__dict__)
         c.online, c.owner, c.down = self.online.copy(), self.owner.copy(), self.down.copy()
         c.used = self.used.copy()
-        c.parts = {o: dict(h) for o, h in self.parts.items()}
-        c.sharers = {d: dict(h) for d, h in self.sharers.items()}
+        c.parts, c.sharers = dict(self.parts), dict(self.sharers)  # inner dicts: never changed
+        # in place (a change replaces them), so both copies may share them
         c.whole = dict(self.whole)
         return c
 
@@ -254,7 +255,7 @@ class Cluster:
             self.owner[d] = SHARED
             self.used[d] += gpus
             held[d] = int(gpus)
-            self.sharers.setdefault(d, {})[owner] = int(gpus)
+            self.sharers[d] = {**self.sharers.get(d, {}), owner: int(gpus)}  # a new dict
         self.parts[owner] = held
 
     def release_parts(self, owner: int) -> dict[int, int]:
@@ -264,9 +265,10 @@ class Cluster:
             raise AllocationError(f"owner {owner} releases parts it does not hold")
         for d, g in held.items():
             self.used[d] -= g
-            mine = self.sharers[d]
-            del mine[owner]
-            if not mine:
+            mine = {o: x for o, x in self.sharers[d].items() if o != owner}  # a new dict
+            if mine:
+                self.sharers[d] = mine
+            else:
                 del self.sharers[d]
                 self.owner[d] = FREE
         return held

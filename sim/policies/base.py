@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Literal, Protocol
 
 import numpy as np
@@ -111,7 +112,7 @@ class ClusterView:
     ):
         self._cluster = cluster
         self.now_h = now_h
-        self.running = dict(running)
+        self.running = MappingProxyType(running)  # read-only, no copy per pass
         self.leases = dict(leases or {})
         self._owner_kind = owner_kind
 
