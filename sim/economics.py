@@ -81,6 +81,29 @@ def token_revenue_usd(tokens: float, usd_per_million_tokens: float) -> float:
     return tokens * usd_per_million_tokens / 1e6
 
 
+def serving_revenue_usd(
+    output_tokens: float,
+    input_tokens: float,
+    usd_per_million_output: float,
+    usd_per_million_input: float,
+    usd_per_million_cached_input: float = 0.0,
+    cached_input_fraction: float = 0.0,
+) -> tuple[float, float]:
+    """(input, output) token revenue: prompt tokens split into fresh and cached at their own
+    prices, generated tokens at the output price."""
+    fresh = input_tokens * (1.0 - cached_input_fraction)
+    cached = input_tokens * cached_input_fraction
+    inp = token_revenue_usd(fresh, usd_per_million_input) + token_revenue_usd(
+        cached, usd_per_million_cached_input
+    )
+    return inp, token_revenue_usd(output_tokens, usd_per_million_output)
+
+
+def usd_per_million_tokens(gpu_s_per_token: float, usd_per_gpu_hour: float) -> float:
+    """What a million tokens cost when each takes `gpu_s_per_token` GPU-seconds."""
+    return gpu_s_per_token * usd_per_gpu_hour / 3600.0 * 1e6
+
+
 def termination_h(
     notice_h: float, notice_days: float, min_term_end_h: float, end_h: float
 ) -> float:

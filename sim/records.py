@@ -190,7 +190,10 @@ TABLES: dict[str, tuple[Column, ...]] = {
         ("tokens_per_s_per_gpu", pa.float64(), "tokens/s", "output tokens/s per GPU (perf model)"),
         ("demand_tokens", pa.float64(), "tokens", "output tokens asked for that day"),
         ("served_tokens", pa.float64(), "tokens", "output tokens served (capped by capacity)"),
-        ("revenue_usd", pa.float64(), "USD", "served tokens x price per million / 1e6"),
+        ("revenue_usd", pa.float64(), "USD", "input + output token revenue of the day"),
+        ("input_tokens", pa.float64(), "tokens", "prompt tokens of the served requests"),
+        ("input_revenue_usd", pa.float64(), "USD", "prompt tokens at the input prices"),
+        ("output_revenue_usd", pa.float64(), "USD", "served tokens x output price per million"),
     ),
     "ledger": _cols(
         ("date", TS, "UTC", "the day (00:00 UTC) the amounts accrued in"),

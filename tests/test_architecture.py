@@ -39,6 +39,7 @@ ALLOWED_UP = {
     ("spec.mfu", "hardware"): "an MFU file names GPU types of the catalog",
     ("spec.mfu", "perf"): "an MFU file's shapes are checked by the perf model",
     ("spec.mfu", "topology"): "an MFU file's fabric is built by the topology",
+    ("spec.serve", "hardware"): "a serve file names GPU types of the catalog",
     ("records", "perf"): "the attribution columns are the perf model's factors",
 }
 PURE = (

@@ -18,26 +18,18 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim.perf.inference import ServedModel, tokens_per_s_per_gpu
+from sim.perf.inference_calibration import section as inference_section
 from sim.perf.model import Model, Parallelism, Training, TrainJob
 from sim.perf.training import Placement, step
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAINING_CSV = ROOT / "calibration" / "training.csv"
-INFERENCE_CSV = ROOT / "calibration" / "inference.csv"
 
 MICRO_BATCH = 1
 # (source, gpu) -> (tp, pp, dp, cp, vp) for rows without a layout; see the module docstring.
 RECIPE_LAYOUTS = {
     ("nemo2511", "GB200"): (2, 4, 8, 1, 5),
     ("nemo2511", "GB300"): (1, 4, 16, 1, 5),
-}
-# Mean input tokens of the MLPerf datasets (approximate; not in inference.csv).
-PROMPT_TOKENS = {"llama2-70b": 294, "llama3.1-405b": 9400}
-# Shapes of the served models (Touvron et al. 2023; Llama 3 model card).
-SERVED_SHAPES = {
-    "llama2-70b": dict(layers=80, hidden=8192, heads=64, kv_heads=8),
-    "llama3.1-405b": dict(layers=126, hidden=16384, heads=128, kv_heads=8),
 }
 
 
@@ -107,47 +99,13 @@ def training_rows(path: Path = TRAINING_CSV) -> list[Row]:
     return out
 
 
-def inference_rows(path: Path = INFERENCE_CSV) -> list[Row]:
-    out = []
-    for r in _read(path):
-        name = r["model"]
-        served = ServedModel(params=float(r["params_b"]) * 1e9, **SERVED_SHAPES[name])
-        prec = "fp4" if r["precision"] == "nvfp4" else r["precision"]
-        modelled = tokens_per_s_per_gpu(
-            served,
-            r["gpu"],
-            prec,
-            prompt_tokens=PROMPT_TOKENS[name],
-            output_tokens=_OUTPUT_TOKENS[name],
-            scenario=r["scenario"],
-        )
-        detail = f"{r['scenario']} {r['precision']}"
-        out.append(
-            Row(
-                r["source"],
-                name,
-                r["gpu"],
-                detail,
-                "tokens_per_s_per_gpu",
-                float(r["tokens_per_s_per_gpu"]),
-                modelled,
-                "",
-            )
-        )
-    return out
-
-
-# Mean generated tokens per request, from the inference.csv header comment.
-_OUTPUT_TOKENS = {"llama2-70b": 292, "llama3.1-405b": 652}
-
-
 def mape(rows: list[Row]) -> float:
     return sum(abs(r.error) for r in rows) / len(rows)
 
 
 def report() -> str:
     """docs/calibration.md, as text."""
-    tr, inf = training_rows(), inference_rows()
+    tr = training_rows()
     lines = [
         "# Calibration of the performance model",
         "",
@@ -185,32 +143,11 @@ def report() -> str:
         f"Mean absolute percentage error: **{mape(tr):.1%}** over {len(tr)} rows; worst row"
         f" {worst.source} {worst.model} {worst.gpu} ({worst.error:+.1%}).",
         "",
-        "## Inference",
-        "",
-        "| source | model | GPU | scenario | reported tok/s/GPU | model | error |",
-        "|---|---|---|---|---:|---:|---:|",
-    ]
-    for r in inf:
-        lines.append(
-            f"| {r.source} | {r.model} | {r.gpu} | {r.detail} | {r.reported:g} | {r.modelled:.4g} |"
-            f" {r.error:+.1%} |"
-        )
-    worst = max(inf, key=lambda r: abs(r.error))
-    lines += [
-        "",
-        f"Mean absolute percentage error: **{mape(inf):.1%}** over {len(inf)} rows; worst row"
-        f" {worst.model} {worst.gpu} {worst.detail} ({worst.error:+.1%}).",
-        "",
+        inference_section(),
         "## Known deviations",
         "",
-        "- H200 (MLPerf v4.1) is under-predicted: the model gives H200 the H100's compute (same",
-        "  die, 700 W datasheet) plus its bandwidth and memory, about +14% over H100; the published",
-        "  result is +44%, which also reflects newer serving software than the v4.0 H100 row and,",
-        "  possibly, a higher power limit than the datasheet's. Nothing per-row is fitted to close it.",
         "- A100 rows ran 2021-22 Megatron (no flash attention, no communication overlap); the A100",
         "  constants describe that stack (see `sim/perf/constants.py`).",
-        "- The llama3.1-405b server row depends on the assumed prompt length; MLPerf's server",
-        "  latency bounds are modelled only through `SERVER_LOAD`.",
         "",
     ]
     return "\n".join(lines)

@@ -96,13 +96,7 @@ FP8_WEIGHT_CACHE_BYTES = 2.0
 MEMORY_RESERVE_GB = 3.0
 
 # -- Inference ----------------------------------------------------------------------------------
-# Weights may take at most this fraction of an instance's HBM; the rest is KV cache and buffers.
-INFER_WEIGHT_HBM_FRACTION = 0.5
-# Fraction of HBM usable for weights + KV cache (the rest: activations, runtime, fragmentation).
-INFER_HBM_USABLE = 0.90
-# Fraction of dense peak that serving engines sustain on prefill/decode GEMMs, relative to the
-# training GEMM efficiency: smaller, ragged batches, sampling, scheduling (TensorRT-LLM/vLLM).
-INFER_GEMM_EFF_VS_TRAINING = 0.85
+# Serving constants are fitted (sim/data/inference_fit.toml, see sim/perf/inference_calibration.py).
 # MLPerf "server" runs Poisson arrivals under tail-latency bounds; a server can be loaded to about
 # this fraction of its offline throughput before the 99th percentile breaks (M/D/1-like queueing).
 SERVER_LOAD = 0.85

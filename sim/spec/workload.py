@@ -7,10 +7,11 @@ A training job's `model`, `training` and `parallelism` tables take the same keys
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from sim.assumptions import Assumed
 from sim.errors import Problem
 from sim.spec.base import FilePath, Strict
 from sim.spec.mfu import ModelSpec, ParallelismSpec, TrainingSpec
@@ -138,12 +139,34 @@ class Lease(Strict):
 
 
 class ServedModelTable(Strict):
+    """A served model's shape; a mixture of experts adds active_params, experts and top_k, an
+    MLA model (DeepSeek-style compressed KV) its kv_lora_rank."""
+
     params: float = Field(gt=0, le=1e14)
     layers: int = Field(gt=0, le=10_000)
     hidden: int = Field(gt=0, le=1_000_000)
     heads: int = Field(gt=0, le=10_000)
     kv_heads: int | None = Field(default=None, gt=0)
     active_params: float | None = Field(default=None, gt=0)
+    experts: int | None = Field(default=None, ge=1, le=100_000)
+    top_k: int | None = Field(default=None, ge=1, le=1_000)
+    kv_lora_rank: int | None = Field(default=None, gt=0, le=100_000)
+    head_dim: int | None = Field(default=None, gt=0, le=100_000)
+
+    @model_validator(mode="after")
+    def _experts_consistent(self):
+        if (self.experts is None) != (self.top_k is None):
+            raise ValueError("give experts and top_k together")
+        if self.experts is not None and self.top_k is not None:
+            if self.top_k >= self.experts:
+                raise ValueError(f"top_k ({self.top_k}) must be below experts ({self.experts})")
+            if self.active_params is None:
+                raise ValueError("a mixture of experts needs active_params")
+        if self.active_params is not None and self.active_params > self.params:
+            raise ValueError(
+                f"active_params ({self.active_params:g}) exceed params ({self.params:g})"
+            )
+        return self
 
 
 class Serving(Strict):
@@ -157,9 +180,19 @@ class Serving(Strict):
     pools: Pools = Field(min_length=1)
     # [[date, output tokens per day]], linear between points, flat outside.
     demand_tokens_per_day: list[tuple[dt.date, float]] = Field(min_length=1)
-    price_usd_per_million_tokens: float = Field(ge=0, le=1e4)
+    price_usd_per_million_tokens: float = Field(ge=0, le=1e4)  # output tokens
     utilization: float = Field(default=0.6, gt=0, le=1)  # headroom for peaks and latency
     priority: int = 50
+    # latency targets the serving rate is sized for (as `sim serve`); none: offline maximum
+    tpot_ms: Annotated[Assumed, Field(gt=0, le=1e6)] | None = None
+    ttft_ms: Annotated[Assumed, Field(gt=0, le=1e7)] | None = None
+    tokens_per_s_per_user: Annotated[Assumed, Field(gt=0, le=1e6)] | None = None
+    gpus_per_instance: int | None = Field(default=None, ge=1, le=100_000)
+    disaggregated: bool = False  # prefill and decode on separate GPUs of the fleet
+    # prices of prompt tokens: fresh, and the share served from a prompt cache at its own price
+    price_usd_per_million_input_tokens: Annotated[Assumed, Field(ge=0, le=1e4)] = 0.0
+    price_usd_per_million_cached_input_tokens: Annotated[Assumed, Field(ge=0, le=1e4)] = 0.0
+    cached_input_fraction: Annotated[Assumed, Field(ge=0, le=1)] = 0.0
 
 
 class TraceReplay(Strict):
