@@ -239,8 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     names = []
     for name in args.only or ["engine", "replay", "replay60d", "perf"]:
         if name == "scaling":
-            names += [f"scaling-replay:{n}" for n in args.scale_jobs.split(",")]
-            names += [f"scaling-campus:{k}" for k in args.scale_gpus.split(",")]
+            names += [f"scaling-replay:{n}" for n in args.scale_jobs.split(",") if n]
+            names += [f"scaling-campus:{k}" for k in args.scale_gpus.split(",") if k]
         else:
             names.append(name)
     results, table = {}, []
