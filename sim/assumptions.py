@@ -31,7 +31,7 @@ def _unwrap(v: Any) -> Any:
     extra = set(v) - _KEYS
     if "value" not in v or extra:
         raise ValueError(
-            "expected a number or { value = X, assumed = [low, high], why = \"...\" }"
+            'expected a number or { value = X, assumed = [low, high], why = "..." }'
             + (f"; unknown key(s): {', '.join(sorted(extra))}" if extra else "")
         )
     if "assumed" in v:

@@ -9,13 +9,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from sim.report import policy_label
 from sim.runner import prepare, simulate
 
 # The comparison's columns: (column, what it is)
 COLUMNS = {
-    "revenue_usd_per_year": "revenue per year (leases + tokens + fees), USD",
-    "cost_usd_per_year": "cost per year (power + depreciation), USD",
-    "margin_usd_per_year": "revenue - cost per year, USD",
+    "revenue_usd_per_year": "revenue per year (leases + tokens + fees + given series), USD",
+    "cost_usd_per_year": "operating costs per year (cost of revenue + R&D + SG&A), USD",
+    "margin_usd_per_year": "campus margin per year: campus revenue - power, facility opex, "
+    "depreciation, USD",
+    "operating_result_usd_per_year": "operating result per year (revenue - operating costs), USD",
+    "free_cash_flow_usd_per_year": "free cash flow per year (result + D&A - capex), USD",
     "revenue_usd_per_gw_year": "revenue per year per GW of facility power online, USD",
     "lease_revenue_usd": "lease revenue over the horizon, USD",
     "lease_gpu_hours_delivered": "lease GPU-hours delivered",
@@ -34,11 +38,13 @@ def _one(path: str, table: dict, seed: int, out: str) -> dict:
     delivered = sum(c["gpu_hours_delivered"] for c in contracts)
     contracted = sum(c["gpu_hours_contracted"] for c in contracts)
     row = {
-        "policy": policy,
+        "policy": policy_label(table),  # "fifo+backfill" when the scenario's fifo backfills
         "seed": seed,
         "revenue_usd_per_year": s["money"]["revenue_usd_per_year"],
         "cost_usd_per_year": s["money"]["cost_usd_per_year"],
         "margin_usd_per_year": s["money"]["margin_usd_per_year"],
+        "operating_result_usd_per_year": s["money"]["operating_result_usd_per_year"],
+        "free_cash_flow_usd_per_year": s["money"]["free_cash_flow_usd_per_year"],
         "revenue_usd_per_gw_year": s["money"]["revenue_usd_per_gw_year"],
         "lease_revenue_usd": s["lease_revenue_usd"],
         "lease_gpu_hours_delivered": delivered,

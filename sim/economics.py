@@ -1,4 +1,5 @@
-"""Money as pure functions: lease and token revenue, power cost, depreciation, contract dates.
+"""Money as pure functions: lease and token revenue, power cost, contract dates (capex and
+depreciation from the timeline: sim/finance/capex.py).
 
 Conventions: a year is 365 days (so a price per year accrues exactly over 365 days and a price
 per month is x12 per year); amounts are USD, revenue positive and costs negative in the ledger.
@@ -56,25 +57,6 @@ def power_cost_usd(
     facility overhead (PUE). Failed GPUs are taken to draw nothing."""
     it_mwh = (busy_gpu_hours + idle_gpu_hours * idle_power_fraction) * it_w_per_gpu / 1e6
     return it_mwh * pue * usd_per_mwh
-
-
-def depreciation_usd(
-    online_gpu_hours: float,
-    capex_usd_per_gpu: float,
-    life_years: float,
-    it_w_per_gpu: float,
-    pue: float,
-    construction_usd_per_mw: float,
-    facility_life_years: float,
-) -> float:
-    """Straight-line depreciation of the IT equipment (over `life_years`) and of the facility
-    built for its power (construction cost per facility MW, over `facility_life_years`)."""
-    it = capex_usd_per_gpu / (life_years * HOURS_PER_YEAR)
-    facility_mw_per_gpu = it_w_per_gpu * pue / 1e6
-    building = (
-        construction_usd_per_mw * facility_mw_per_gpu / (facility_life_years * HOURS_PER_YEAR)
-    )
-    return online_gpu_hours * (it + building)
 
 
 def token_revenue_usd(tokens: float, usd_per_million_tokens: float) -> float:

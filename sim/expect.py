@@ -214,7 +214,13 @@ def load_runs(path: str | Path) -> list[RunInfo]:
 
 def _kpis(run_dir: Path) -> dict[str, float]:
     """The run's KPIs; a folder they cannot be computed from (an old or damaged run) is bad
-    input, not a crash."""
+    input, not a crash. A sweep's run (`runs/scenario=<id>/seed=<n>/` beside the dataset)
+    has no tables of its own: its KPIs are the ones its `result.json` recorded from them."""
+    result = run_dir / "result.json"
+    if result.is_file() and not (run_dir / "segments.parquet").is_file():
+        data = _read_json(result)
+        if data.get("status") == "ok" and isinstance(data.get("kpis"), dict):
+            return {k: float(v) for k, v in data["kpis"].items() if v is not None}
     try:
         return run_kpis(run_dir)
     except (OSError, KeyError, ValueError, TypeError) as exc:

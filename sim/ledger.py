@@ -2,19 +2,22 @@
 
 Revenue is positive, costs negative. The engine books amounts as they arise (`book`, or
 `book_split` to share one amount over pools by GPUs) and closes each day with `book_costs`
-(power and depreciation from the day's exact GPU-hours) and `close`, which hands back the
-day's rows in a fixed order. A new account is just a new `account` string booked here; the
-`ledger` table and every summary group by it.
+(power, facility opex and depreciation from the day's exact GPU-hours, by the capacity's use;
+capex ahead of each phase; the given series: `sim.finance.daybook`) and `close`, which hands
+back the day's rows in a fixed order. Every account is one of the chart's
+(`sim/finance/chart.py`), which maps it to a statement line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from sim import economics
+from sim.finance.daybook import DayBook
+from sim.spec.money import Series
 from sim.spec.scenario import Prices
 from sim.topology import Topology
 
@@ -34,9 +37,17 @@ class Line:
 class Ledger:
     """Amounts booked per day, summed per (site, pool, counterparty, account)."""
 
-    def __init__(self, topo: Topology, prices: Prices) -> None:
+    def __init__(
+        self,
+        topo: Topology,
+        prices: Prices,
+        start: dt.date,
+        days: int,
+        given: Iterable[Series] = (),
+    ) -> None:
         self.topo, self.prices = topo, prices
         self._open: dict[int, dict[tuple[str, str, str, str], float]] = {}
+        self.daybook = DayBook(topo, prices, start, days, given)
 
     def book(
         self, day: int, site: str, pool: str, counterparty: str, account: str, usd: float
@@ -58,37 +69,15 @@ class Ledger:
     def site_of(self, pool: str) -> str:
         return self.topo.pool(pool).site.name
 
-    def capex_usd_per_gpu(self, gpu: str) -> float:
-        return self.prices.capex_usd_per_gpu.get(gpu, economics.CAPEX_USD_PER_GPU.get(gpu, 0.0))
-
     def book_costs(self, day: int, gpu_hours: np.ndarray) -> None:
-        """Power and depreciation of each pool from its GPU-hours by state (rows of the
-        accounting's (pool, state) array) for the day."""
-        pr = self.prices
+        """The day's capacity costs of each pool from its GPU-hours by state (rows of the
+        accounting's (pool, state) array), split by use; then the day's capex and given
+        series."""
         for i, p in enumerate(self.topo.pools):
-            lease, training, serving, idle, _down, _off = gpu_hours[i]
-            online = gpu_hours[i][:5].sum()
-            if online <= 0:
-                continue
-            cost = economics.power_cost_usd(
-                lease + training + serving,
-                idle,
-                p.it_w_per_gpu,
-                p.pue,
-                pr.power_usd_per_mwh,
-                pr.idle_power_fraction,
-            )
-            self.book(day, p.site.name, p.name, "utility", "power_cost", -cost)
-            dep = economics.depreciation_usd(
-                online,
-                self.capex_usd_per_gpu(p.gpu.name),
-                pr.depreciation_years,
-                p.it_w_per_gpu,
-                p.pue,
-                pr.construction_usd_per_mw,
-                pr.facility_life_years,
-            )
-            self.book(day, p.site.name, p.name, "capex", "depreciation", -dep)
+            for counterparty, account, usd in self.daybook.capacity_costs(day, i, gpu_hours[i]):
+                self.book(day, p.site.name, p.name, counterparty, account, usd)
+        for site, pool, counterparty, account, usd in self.daybook.scheduled(day):
+            self.book(day, site, pool, counterparty, account, usd)
 
     def close(self, day: int) -> list[Line]:
         """The day's lines, sorted by (site, pool, counterparty, account); the day is closed."""

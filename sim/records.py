@@ -197,14 +197,14 @@ TABLES: dict[str, tuple[Column, ...]] = {
     ),
     "ledger": _cols(
         ("date", TS, "UTC", "the day (00:00 UTC) the amounts accrued in"),
-        ("site", STR, "", "site"),
-        ("pool", STR, "", "pool"),
-        ("counterparty", STR, "", "tenant, served model, utility, capex"),
+        ("site", STR, "", "site ('' for the segment's given series)"),
+        ("pool", STR, "", "pool ('' for the segment's given series)"),
+        ("counterparty", STR, "", "tenant, served model, utility, site, capex, or a given series"),
         (
             "account",
             STR,
             "",
-            "lease_revenue, token_revenue, power_cost, depreciation, termination_fee",
+            "an account of the chart (sim/finance/chart.py), e.g. lease_revenue, power_cost_cor",
         ),
         ("amount_usd", pa.float64(), "USD", "revenue positive, costs negative"),
     ),

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from sim.finance import statement
+from sim.finance.chart import ACCOUNTS
+
 
 def _read(run_dir: Path, table: str) -> pd.DataFrame:
     return pd.read_parquet(run_dir / f"{table}.parquet")
@@ -16,6 +19,19 @@ def _mfu(df: pd.DataFrame, by: str) -> dict[str, float]:
     g = df.groupby(by, observed=True)[["model_flops", "peak_flop"]].sum()
     g = g[g.peak_flop > 0]
     return (g.model_flops / g.peak_flop).round(4).to_dict()
+
+
+def policy_label(policy: dict) -> str:
+    """A policy as people name it: its kind, plus each parameter switched on
+    (`{kind = "fifo", params = {backfill = true}}` is "fifo+backfill")."""
+    params = policy.get("params") or {}
+    on = [k for k, v in params.items() if v is True]
+    return "+".join([str(policy.get("kind", "?")), *on])
+
+
+def pool_set(name: str) -> str:
+    """A job's pools, "c1-h100,c1-h200" as "c1-h100 + c1-h200" (one pool stays as it is)."""
+    return " + ".join(str(name).split(","))
 
 
 def summarize(run_dir: str | Path) -> dict:
@@ -53,8 +69,15 @@ def summarize_frames(frames: dict[str, pd.DataFrame], manifest: dict, scenario: 
     }
     # money, from the ledger
     by_account = ledger.groupby("account", observed=True).amount_usd.sum()
-    revenue = float(ledger.amount_usd[ledger.amount_usd > 0].sum())
-    cost = float(-ledger.amount_usd[ledger.amount_usd < 0].sum())
+    accounts = {str(k): float(v) for k, v in by_account.items()}
+    stmt = statement.lines(accounts)  # the statement over the whole horizon (chart lines)
+    revenue = stmt["revenue_usd"]
+    cost = stmt["cost_of_revenue_usd"] + stmt["rnd_usd"] + stmt["sga_usd"]
+    # the campus margin: what the campus earns (leases, tokens, fees) less what it costs to run
+    # and own (power, facility opex, depreciation); no given lines, no capex
+    campus = [a for a in accounts if not ACCOUNTS[a].given and ACCOUNTS[a].line != "capex"]
+    campus_revenue = sum(accounts[a] for a in campus if ACCOUNTS[a].line == "revenue")
+    margin = sum(accounts[a] for a in campus)
     online_h = pools.groupby("pool", observed=True).gpu_hours_online.sum()
     pool_revenue = (
         ledger[ledger.account.isin(["lease_revenue", "token_revenue"])]
@@ -105,6 +128,7 @@ def summarize_frames(frames: dict[str, pd.DataFrame], manifest: dict, scenario: 
         "scenario": manifest["scenario"],
         "seed": manifest["seed"],
         "policy": scenario["policy"]["kind"],
+        "policy_label": policy_label(scenario["policy"]),
         "failures": failures,
         "years": years,
         "mfu_by_pool": _mfu(seg, "pool_set"),
@@ -139,12 +163,20 @@ def summarize_frames(frames: dict[str, pd.DataFrame], manifest: dict, scenario: 
         "money": {
             "revenue_usd": revenue,
             "cost_usd": cost,
-            "margin_usd": revenue - cost,
+            "margin_usd": margin,
             "revenue_usd_per_year": revenue / years,
             "cost_usd_per_year": cost / years,
-            "margin_usd_per_year": (revenue - cost) / years,
-            "by_account_usd": {k: float(v) for k, v in by_account.items()},
-            "revenue_usd_per_gw_year": revenue / years / facility_gw if facility_gw else None,
+            "margin_usd_per_year": margin / years,
+            "operating_result_usd": stmt["operating_result_usd"],
+            "operating_result_usd_per_year": stmt["operating_result_usd"] / years,
+            "free_cash_flow_usd": stmt["free_cash_flow_usd"],
+            "free_cash_flow_usd_per_year": stmt["free_cash_flow_usd"] / years,
+            "capex_usd": stmt["capex_usd"],
+            "d_and_a_usd": stmt["d_and_a_usd"],
+            "by_account_usd": accounts,
+            "revenue_usd_per_gw_year": campus_revenue / years / facility_gw
+            if facility_gw
+            else None,
             "revenue_usd_per_gpu_hour_by_pool": {
                 k: float(pool_revenue.get(k, 0.0) / v) for k, v in online_h.items() if v > 0
             },
@@ -152,6 +184,10 @@ def summarize_frames(frames: dict[str, pd.DataFrame], manifest: dict, scenario: 
         "lease_revenue_usd": float(by_account.get("lease_revenue", 0.0)),
         "token_revenue_usd": float(by_account.get("token_revenue", 0.0)),
         "events": manifest["events"],
+        # rows of events.parquet: the state changes recorded, fewer than the SimPy events
+        "event_rows": len(frames["events"])
+        if "events" in frames
+        else manifest.get("rows", {}).get("events"),
         "events_per_s": manifest["events_per_s"],
         "wall_s": manifest["wall_s"],
     }
@@ -159,12 +195,22 @@ def summarize_frames(frames: dict[str, pd.DataFrame], manifest: dict, scenario: 
 
 def format_summary(s: dict) -> str:
     """A short human-readable summary."""
+    rows = s.get("event_rows")
     lines = [
-        f"{s['scenario']} seed={s['seed']}: {s['events']:,} events in {s['wall_s']:.2f} s "
-        f"({s['events_per_s'] or 0:,} events/s)"
+        f"{s['scenario']} seed={s['seed']}, policy {s.get('policy_label', s['policy'])}: "
+        f"{s['events']:,} simulation events (SimPy steps) in {s['wall_s']:.2f} s "
+        f"({s['events_per_s'] or 0:,}/s)"
     ]
+    if rows:
+        lines.append(
+            f"  events.parquet: {rows:,} rows, one per recorded state change (submit, start, "
+            "finish, failure, lease, phase)"
+        )
     lines.append(f"MFU, all training: {_pct(s['mfu_all_training'])}")
-    lines += [f"  pool {k}: {_pct(v)}" for k, v in s["mfu_by_pool"].items()]
+    lines += [
+        f"  {'pools' if ',' in k else 'pool'} {pool_set(k)}: {_pct(v)}"
+        for k, v in s["mfu_by_pool"].items()
+    ]
     lines += [f"  class {k}: {_pct(v)}" for k, v in s["mfu_by_job_class"].items()]
     lines.append(
         "GPU-hours by owner: "
@@ -183,8 +229,13 @@ def format_summary(s: dict) -> str:
     lines.append(
         f"revenue ${m['revenue_usd'] / 1e9:,.2f}B (leases ${s['lease_revenue_usd'] / 1e9:,.2f}B, "
         f"tokens ${s['token_revenue_usd'] / 1e9:,.2f}B), cost ${m['cost_usd'] / 1e9:,.2f}B, "
-        f"margin ${m['margin_usd'] / 1e9:,.2f}B; per year: revenue "
+        f"campus margin ${m['margin_usd'] / 1e9:,.2f}B; per year: revenue "
         f"${m['revenue_usd_per_year'] / 1e9:,.2f}B, margin ${m['margin_usd_per_year'] / 1e9:,.2f}B"
+    )
+    lines.append(
+        f"operating result ${m['operating_result_usd'] / 1e9:,.2f}B, capex "
+        f"${m['capex_usd'] / 1e9:,.2f}B, free cash flow ${m['free_cash_flow_usd'] / 1e9:,.2f}B "
+        f"(sim statement RUN_DIR for the statement by period)"
     )
     for name, c in s["contracts"].items():
         per_gw = c["usd_per_gw_year"]
@@ -202,8 +253,9 @@ def format_summary(s: dict) -> str:
         )
         lines.append(
             "  training goodput lost to them (GPU-hours): "
-            + ", ".join(
-                f"{k} {v / 1e6:,.2f}M" for k, v in f["training_gpu_hours_lost_by_pool"].items()
+            + "; ".join(
+                f"{pool_set(k)} {v / 1e6:,.2f}M"
+                for k, v in f["training_gpu_hours_lost_by_pool"].items()
             )
         )
     if s["finish"]:
@@ -264,6 +316,12 @@ def kpis_of(s: dict) -> dict[str, float]:
     put("cost.per_year_usd", m["cost_usd_per_year"])
     put("margin.total_usd", m["margin_usd"])
     put("margin.per_year_usd", m["margin_usd_per_year"])
+    put("operating_result.total_usd", m["operating_result_usd"])
+    put("operating_result.per_year_usd", m["operating_result_usd_per_year"])
+    put("free_cash_flow.total_usd", m["free_cash_flow_usd"])
+    put("free_cash_flow.per_year_usd", m["free_cash_flow_usd_per_year"])
+    put("capex.total_usd", m["capex_usd"])
+    put("d_and_a.total_usd", m["d_and_a_usd"])
     for k, v in m["by_account_usd"].items():
         put(f"ledger.{k}_usd", v)
     for k, v in m["revenue_usd_per_gpu_hour_by_pool"].items():

@@ -156,6 +156,9 @@ class Task:
     seed: int
     scenario_file: str
     digest: str
+    # (axis column, value) of the point: written into every table of the run, so the dataset
+    # needs no join with summary.parquet to know a row's axis values
+    labels: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass
@@ -170,7 +173,7 @@ class Plan:
     def tasks(self, shard: tuple[int, int] | None = None) -> list[Task]:
         """Every run in a fixed order (point, then seed); with shard (i, n) every n-th from i."""
         out = [
-            Task(str(self.out_dir), p.id, s, str(p.file), p.digest)
+            Task(str(self.out_dir), p.id, s, str(p.file), p.digest, tuple(p.labels.items()))
             for p in self.points
             for s in self.seeds
         ]
@@ -342,6 +345,8 @@ def run_one(task: Task) -> dict:
                 if old.parts[-3] not in RESERVED:
                     shutil.rmtree(old, ignore_errors=True)
             for f in sorted(run_dir.glob("*.parquet")):
+                if task.labels:
+                    _add_axis_columns(f, task.labels)
                 dest = root / f.stem / part / "part.parquet"
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(f, dest)
@@ -359,6 +364,18 @@ def run_one(task: Task) -> dict:
     result["wall_s"] = round(time.perf_counter() - t0, 3)
     _write_text(meta / "result.json", json.dumps(result, indent=2, default=str) + "\n")
     return result
+
+
+def _add_axis_columns(path: Path, labels: tuple[tuple[str, Any], ...]) -> None:
+    """Rewrite a run's table with one constant column per axis (`axis.<key>`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    for name, value in labels:
+        kind = pa.float64() if isinstance(value, float) else pa.string()
+        table = table.append_column(name, pa.array([value] * table.num_rows, kind))
+    pq.write_table(table, path)
 
 
 def read_result(sweep_dir: str | Path, scenario_id: str, seed: int) -> dict | None:

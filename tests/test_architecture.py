@@ -12,7 +12,7 @@ SIM = Path(__file__).resolve().parent.parent / "sim"
 LAYERS = {
     "edges": {"errors", "units"},
     "data": {"spec", "records", "rng", "assumptions", "trace_file", "traces"},
-    "physics and money": {"hardware", "topology", "perf", "economics"},
+    "physics and money": {"hardware", "topology", "perf", "economics", "finance"},
     "state and decisions": {"cluster", "policies"},
     "accounting": {"accounting", "ledger", "jobrate"},
     "time": {"engine"},
@@ -29,6 +29,8 @@ LAYERS = {
         "diff",
         "explain",
         "htmlreport",
+        "statement",
+        "plots",  # the report's figures and sections (sim/plots/), below htmlreport's page
     },
 }
 PLANNED = {"units"}  # in DESIGN.md's table, not written yet
@@ -41,12 +43,14 @@ ALLOWED_UP = {
     ("spec.mfu", "topology"): "an MFU file's fabric is built by the topology",
     ("spec.serve", "hardware"): "a serve file names GPU types of the catalog",
     ("records", "perf"): "the attribution columns are the perf model's factors",
+    ("spec.workload", "finance"): "a workload's given series names accounts of the chart",
 }
 PURE = (
     "hardware",
     "topology",
     "perf",
     "economics",
+    "finance",
     "cluster",
     "policies",
     "accounting",

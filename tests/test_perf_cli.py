@@ -126,9 +126,14 @@ def test_topology_bandwidths_feed_the_placement(tmp_path, monkeypatch):
         def __init__(self, tier, bw):
             self.tier, self.bandwidth_gbit_per_s = tier, bw
 
+    class FakeFabric:
+        domains_per_leaf_group, leaf_groups_per_pod = 4, 8
+
     class FakePool:
         def __init__(self, name):
             self.gpu = lookup("H100" if "h100" in name else "GB200")
+            self.fabric, self.gpus_per_domain = FakeFabric(), self.gpu.nvlink_domain_gpus
+            self.tier_bandwidth_gbit_per_s = {"leaf": 400.0, "spine": 200.0, "core": 100.0}
 
     class FakeTopology:
         def pool(self, name):
@@ -148,4 +153,47 @@ def test_topology_bandwidths_feed_the_placement(tmp_path, monkeypatch):
     _, _, pl = load_mfu(write(tmp_path, text))
     assert dict(pl.fabric_gbit_per_s) == {"H100": 200.0, "GB200": 200.0}
     assert pl.cross_type_gbit_per_s == 50.0
+    # Tiers per type from its pool's fabric: leaf group, pod, core (GPUs per block, Gbit/s).
+    tiers = dict(pl.tiers)
+    assert tiers["H100"] == ((4 * 8, 400.0), (4 * 8 * 8, 200.0), (float("inf"), 100.0))
+    assert tiers["GB200"][0] == (4 * 72, 400.0)
     assert (("p-h100",), 288) in calls and (("p-h100", "p-gb200"), 576) in calls
+
+
+def test_json_keeps_its_keys_and_adds_the_interval():
+    r = CliRunner().invoke(cli(), ["mfu", str(ROW), "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    for k in ("step_time_s", "model_tflops_per_gpu", "mfu"):
+        assert k in d
+    assert d["step_time_s_low"] <= d["step_time_s"] <= d["step_time_s_high"]
+    assert d["mfu_low"] <= d["mfu"] <= d["mfu_high"]
+
+
+def test_new_keys_are_accepted(tmp_path):
+    text = edit("virtual_pipeline = 7\nzero_stage = 1", "virtual_pipeline = 7\nzero_stage = 3")
+    text = text.replace('precision = "bf16"', 'precision = "fp4"')
+    r = CliRunner().invoke(cli(), ["mfu", str(write(tmp_path, text)), "--json"])
+    assert r.exit_code == 0, r.output
+    assert "zero3" in json.loads(r.output)["layout"]
+
+
+def _sim(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "sim", *args], capture_output=True, text=True, cwd=ROOT
+    )
+
+
+def test_a_scenario_file_is_named_as_such_and_points_to_examples():
+    r = _sim("mfu", "runs/memphis.toml")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "a scenario file" in r.stderr and "examples/mfu/" in r.stderr and "--job" in r.stderr
+    assert r.stderr.count("\n") <= 3  # one problem, not a key error per table
+
+
+def test_job_from_a_scenario():
+    r = _sim("mfu", "runs/memphis.toml", "--job", "grok5-pretrain", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["mfu"] > 0
+    bad = _sim("mfu", "runs/memphis.toml", "--job", "nope")
+    assert bad.returncode == 2 and "grok5-pretrain" in bad.stderr

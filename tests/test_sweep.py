@@ -231,6 +231,13 @@ def test_the_dataset_reads_with_no_glue(plan):
     assert set(jobs.seed.astype(int)) == {1, 2}
     ds = pads.dataset(root / "segments", partitioning="hive")
     assert {"scenario", "seed", "mfu"} <= set(ds.schema.names)
+    # every row carries its point's axis values: no join with the summary needed
+    axes = plan.axis_columns()
+    assert axes and set(axes) <= set(jobs.columns)
+    by_point = {p.id: p.labels for p in plan.points}
+    for sid, g in jobs.groupby(jobs.scenario.astype(str)):
+        for a in axes:
+            assert set(g[a]) == {by_point[sid][a]}
     summary = pd.read_parquet(root / "summary.parquet")
     assert len(summary) == 8 and "mfu.all_training" in summary
     assert len(pd.read_csv(root / "summary.csv")) == 8

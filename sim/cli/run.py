@@ -5,23 +5,56 @@ Exit 0 when every expectation holds (or there are none), 1 when any fails, 2 for
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
+import time
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from sim.cli import EXIT_BAD_INPUT, EXIT_FAILED_CHECK, EXIT_OK
 from sim.errors import InputError
 from sim.expect import check_runs, write_outputs
 from sim.report import format_summary
-from sim.runner import simulate
+from sim.runner import prepare, simulate
 
 
 def interactive(no_progress: bool) -> bool:
     """Progress bars and colour only for a person at a terminal."""
     return not no_progress and sys.stdout.isatty() and sys.stderr.isatty()
+
+
+class ProgressLog:
+    """Progress for a log (CI, nohup): a line every `every_s` seconds of wall time with the
+    simulated date, the share of the horizon done and the time left at the pace so far."""
+
+    def __init__(self, start, end, every_s: float = 5.0, clock=time.monotonic, echo=None):
+        self.start, self.days = start, (end - start).days
+        self.every_s, self.clock = every_s, clock
+        self.echo = echo or (lambda line: click.echo(line, err=True))
+        self.t0 = self.clock()
+        self.next_at = self.t0 + every_s
+
+    def __call__(self, fraction: float) -> None:
+        now = self.clock()
+        if now < self.next_at or fraction >= 1.0:
+            return
+        self.next_at = now + self.every_s
+        spent = now - self.t0
+        date = self.start + datetime.timedelta(days=int(fraction * self.days))
+        eta = f"ETA {spent * (1 - fraction) / fraction:,.0f} s" if fraction > 0 else "ETA ?"
+        self.echo(
+            f"simulated {date.isoformat()} ({100 * fraction:.0f}% of the horizon), "
+            f"{spent:,.0f} s elapsed, {eta}"
+        )
 
 
 def ci_options(f):
@@ -87,13 +120,18 @@ def command(
                 BarColumn(),
                 TextColumn("{task.percentage:>3.0f}%"),
                 TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
                 transient=True,
                 console=Console(stderr=True),
             ) as bar:
                 task = bar.add_task("run", total=1.0)
                 result = simulate(file, seed, out, lambda f: bar.update(task, completed=f))
-        else:
+        elif no_progress:
             result = simulate(file, seed, out)
+        else:  # not a terminal: a progress line every few seconds, on stderr
+            horizon = prepare(file).scenario.horizon
+            result = simulate(file, seed, out, ProgressLog(horizon.start, horizon.end))
         out_dir = result.out_dir
         report = check_runs(out_dir)
     except InputError as err:

@@ -6,10 +6,22 @@ import json
 
 import click
 
+from sim.spec.mfu import MfuFile
 from sim.spec.scenario import Scenario
+from sim.spec.serve import ServeFile
+from sim.spec.sweep import SweepFile
 from sim.spec.topology import TopologyFile
+from sim.spec.workload import WorkloadFile
 
-MODELS = {"scenario": Scenario, "topology": TopologyFile}
+# Every kind `sim validate` recognises.
+MODELS = {
+    "scenario": Scenario,
+    "topology": TopologyFile,
+    "workload": WorkloadFile,
+    "sweep": SweepFile,
+    "mfu": MfuFile,
+    "serve": ServeFile,
+}
 
 
 @click.command("schema")

@@ -59,6 +59,7 @@ class Engine:
             recorder=recorder,
             prices=prices or Prices(),
             failures=failures or Failures(enabled=False),
+            given=[s for w in workloads for s in w.series],
         )
         self.failures = FailureProcess(ctx)  # sets the failure rates the training reads
         self.training, self.replay = Training(ctx), Replay(ctx)

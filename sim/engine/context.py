@@ -9,6 +9,7 @@ through its hooks (`on_start`, `on_failure`, `on_repair`, `on_preempt`, `on_noti
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -19,6 +20,7 @@ from sim.cluster import Cluster
 from sim.errors import SimError
 from sim.ledger import Ledger
 from sim.policies import Request
+from sim.spec.money import Series
 from sim.spec.scenario import Failures, Prices
 from sim.topology import Topology
 
@@ -79,7 +81,9 @@ class Context:
         recorder: Rows,
         prices: Prices,
         failures: Failures,
+        given: Sequence[Series] = (),
     ) -> None:
+        """`given`: the workloads' given money series, booked by the ledger day by day."""
         self.topo, self.seed, self.rec, self.prices = topology, seed, recorder, prices
         self.fail_spec = failures
         self.write_h = failures.checkpoint_write_minutes / 60
@@ -89,7 +93,7 @@ class Context:
         self.env = simpy.Environment()
         self.cluster = Cluster(topology)
         self.owners = Owners()
-        self.ledger = Ledger(topology, prices)
+        self.ledger = Ledger(topology, prices, start, (end - start).days, given)
         self.day = 0  # index of the open ledger day
         self.pending: dict[int, Request] = {}
         self.running: dict[int, Request] = {}

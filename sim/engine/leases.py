@@ -13,7 +13,9 @@ import simpy
 from sim import economics
 from sim.engine.context import H_PER_DAY, Context, Lifecycle
 from sim.engine.jobs import counts
-from sim.errors import SimError
+from sim.errors import InputError, SimError
+from sim.finance import leasing
+from sim.finance.daybook import capex_prices
 from sim.policies import LeaseInfo, Request
 from sim.spec.workload import Lease
 
@@ -46,6 +48,7 @@ class Tranche:
     fee_usd: float = 0.0
     short_since: dict[int, float] = field(default_factory=dict)  # failed domains, no spare
     short_gpu_h: float = 0.0
+    short_credited_h: float = 0.0  # short GPU-hours already weighed against the SLA
     proc: simpy.Process | None = None
 
     @property
@@ -69,16 +72,11 @@ class Leases(Lifecycle):
         ctx = self.ctx
         sizes = [self._tranche_gpus(tr) for tr in lease.tranches]
         total = sum(sizes)
-        for i, (tr, gpus) in enumerate(zip(lease.tranches, sizes, strict=True)):
-            contract_usd_per_hour = economics.lease_usd_per_hour(
-                gpus,
-                lease.price_usd_per_month,
-                lease.price_usd_per_year,
-                lease.price_usd_per_gpu_hour,
-            )
-            share = gpus / total
-            if lease.price_usd_per_gpu_hour is None:  # a contract price is split by GPUs
-                contract_usd_per_hour *= share
+        prices = self._prices(lease, sizes)
+        for i, (tr, gpus, usd_per_hour) in enumerate(
+            zip(lease.tranches, sizes, prices, strict=True)
+        ):
+            share = gpus / total  # of the contract's GPUs: splits a termination fee
             t = Tranche(
                 id=ctx.register("lease", self),
                 lease=lease,
@@ -90,7 +88,7 @@ class Leases(Lifecycle):
                 end_h=ctx.hours(lease.end),
                 contract_end_h=ctx.hours(lease.end),
                 min_term_end_h=ctx.hours(lease.start) + lease.min_term_days * H_PER_DAY,
-                usd_per_hour=contract_usd_per_hour,
+                usd_per_hour=usd_per_hour,
                 renewals_left=lease.renewals,
             )
             self.tranches.append(t)
@@ -99,6 +97,38 @@ class Leases(Lifecycle):
         for by, day in (("tenant", lease.tenant_notice), ("lessor", lease.lessor_notice)):
             if day is not None:
                 ctx.env.process(self._scheduled_notice(lease, by, ctx.hours(day)))
+
+    def _prices(self, lease: Lease, sizes: list[int]) -> list[float]:
+        """Each tranche's revenue per hour while held (sim/finance/leasing.py): a contract price
+        split by the GPUs' value, or a price per GPU-hour (flat or by GPU type)."""
+        topo = self.ctx.topo
+        by_type = lease.price_usd_per_gpu_hour_by_type
+        value_by_type = (
+            dict(by_type) if by_type else capex_prices(topo, self.ctx.prices.capex_usd_per_gpu)
+        )
+        values = []
+        for j, tr in enumerate(lease.tranches):
+            mix: dict[str, int] = {}
+            for name in tr.pools:
+                p = topo.pool(name)
+                mix[p.gpu.name] = mix.get(p.gpu.name, 0) + p.gpus
+            missing = sorted(set(mix) - set(value_by_type))
+            if missing:
+                raise InputError.single(
+                    f"leases.{lease.name}.price_usd_per_gpu_hour_by_type",
+                    f"no price for {', '.join(missing)}, which tranche {j} draws from",
+                    dict(by_type),
+                )
+            values.append(leasing.tranche_value_per_gpu(mix, value_by_type))
+        contract = lease.price_usd_per_month is not None or lease.price_usd_per_year is not None
+        return leasing.tranche_prices_usd_per_hour(
+            sizes,
+            values,
+            lease.price_usd_per_month,
+            lease.price_usd_per_year,
+            lease.price_usd_per_gpu_hour,
+            values if by_type and not contract else None,
+        )
 
     def _tranche_gpus(self, tr) -> int:
         if tr.gpus is not None:
@@ -234,14 +264,36 @@ class Leases(Lifecycle):
             t.proc.interrupt("notice")
 
     def accrue(self, t: Tranche) -> None:
-        """Book a held tranche's revenue since it was last booked, split over its pools by GPUs."""
-        hours = self.ctx.now - t.accrued_h
+        """Book a held tranche's revenue since it was last booked (billed from delivery, at the
+        ramp fee first), less any SLA credit for GPU-hours short since then; split over its
+        pools by GPUs."""
+        ctx, lease = self.ctx, t.lease
+        now = ctx.now
+        hours = now - t.accrued_h
         if not t.held or hours <= 0:
             return
-        amount = t.usd_per_hour * hours
-        self.ctx.book_split(t.pools_held, t.lease.tenant, "lease_revenue", amount)
+        amount = leasing.billed_usd(
+            t.usd_per_hour,
+            t.held_from_h,
+            t.accrued_h,
+            now,
+            lease.ramp_days,
+            lease.ramp_fee_fraction,
+        )
+        ctx.book_split(t.pools_held, lease.tenant, "lease_revenue", amount)
         t.revenue_usd += amount
-        t.accrued_h = self.ctx.now
+        if lease.sla_availability is not None:
+            short = t.short_gpu_h + sum(
+                ctx.cluster.gpus_per_domain[d] * (now - since) for d, since in t.short_since.items()
+            )
+            credit = leasing.sla_credit_usd(
+                t.usd_per_hour, t.gpus, hours, short - t.short_credited_h, lease.sla_availability
+            )
+            t.short_credited_h = short
+            if credit:
+                ctx.book_split(t.pools_held, lease.tenant, "sla_credit", -credit)
+                t.revenue_usd -= credit
+        t.accrued_h = now
 
     def accrue_all(self) -> None:
         for t in self.tranches:

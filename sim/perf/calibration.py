@@ -1,36 +1,28 @@
 """Compare the model with the published measurements in calibration/*.csv, like with like.
 
-Used by scripts/calibration_report.py (which writes docs/calibration.md) and by the tests.
-Assumptions the CSVs leave open are stated here and in the report:
-- micro-batch 1 for every training row (NeMo/Megatron-Bridge recipes; Narayanan 2021 and
-  Korthikanti 2022 do not list it in the tables used);
-- nemo2511 GB200/GB300 rows give no layout: the Megatron-Bridge llama3-70b 64-GPU recipes for
-  that model and GPU count with explicit TP/PP (the MXFP8 variants) are used:
-  GB200 tp2 pp4 dp8 vp5, GB300 tp1 pp4 dp16 vp5;
-- inference prompt lengths (not in the CSV): MLPerf llama2-70b (OpenOrca) ~294 input tokens,
-  llama3.1-405b ~9,400 input tokens (MLCommons benchmark descriptions; approximate).
+Used by sim.perf.fit (which fits the constants), scripts/calibration_report.py (which writes
+docs/calibration.md) and the tests. Assumptions the CSVs leave open are stated here, in the CSV
+notes and in the report:
+- micro-batch as the CSV gives it (1 where the source does not list it);
+- training rows marked `use = reserved` (sources kept for independent validation) are never
+  read by the fit nor reported.
+The inference rows are sim/perf/inference_calibration.py's.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim.perf.inference_calibration import section as inference_section
 from sim.perf.model import Model, Parallelism, Training, TrainJob
 from sim.perf.training import Placement, step
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAINING_CSV = ROOT / "calibration" / "training.csv"
 
-MICRO_BATCH = 1
-# (source, gpu) -> (tp, pp, dp, cp, vp) for rows without a layout; see the module docstring.
-RECIPE_LAYOUTS = {
-    ("nemo2511", "GB200"): (2, 4, 8, 1, 5),
-    ("nemo2511", "GB300"): (1, 4, 16, 1, 5),
-}
 
 
 @dataclass(frozen=True)
@@ -43,10 +35,16 @@ class Row:
     reported: float
     modelled: float
     note: str
+    step_ratio: float = 1.0  # modelled / reported step time (throughputs inverted)
 
     @property
     def error(self) -> float:
         return (self.modelled - self.reported) / self.reported
+
+    @property
+    def log_error(self) -> float:
+        """log(modelled / reported step time): positive when the model is slower."""
+        return math.log(self.step_ratio)
 
 
 def _read(path: Path) -> list[dict[str, str]]:
@@ -56,10 +54,7 @@ def _read(path: Path) -> list[dict[str, str]]:
 
 def training_job(r: dict[str, str]) -> tuple[TrainJob, Placement]:
     """The TrainJob and Placement of one training.csv row."""
-    if r["tp"]:
-        tp, pp, dp, cp, vp = (int(r[k]) for k in ("tp", "pp", "dp", "cp", "virtual_pipeline"))
-    else:
-        tp, pp, dp, cp, vp = RECIPE_LAYOUTS[(r["source"], r["gpu"])]
+    tp, pp, dp, cp, vp = (int(r[k]) for k in ("tp", "pp", "dp", "cp", "virtual_pipeline"))
     model = Model(
         params=float(r["params_b"]) * 1e9,
         layers=int(r["layers"]),
@@ -70,84 +65,58 @@ def training_job(r: dict[str, str]) -> tuple[TrainJob, Placement]:
         kv_heads=int(r["kv_heads"]),
         ffn_hidden=int(r["ffn_hidden"]),
     )
-    training = Training(int(r["global_batch"]), MICRO_BATCH, r["precision"], r["recompute"])
-    job = TrainJob(model, training, Parallelism(tp, pp, dp, cp, vp))
-    return job, Placement.single(r["gpu"], int(r["gpus"]))
+    mb = int(r.get("micro_batch") or 1)
+    training = Training(
+        int(r["global_batch"]),
+        mb,
+        r["precision"],
+        r["recompute"],
+        r.get("attention") or "flash",
+        (r.get("tp_comm_overlap") or "no") == "yes",
+    )
+    zero = int(r.get("zero_stage") or 1)
+    job = TrainJob(model, training, Parallelism(tp, pp, dp, cp, vp, 1, zero))
+    algo = r.get("algorithm") or "hierarchical"
+    return job, Placement.single(r["gpu"], int(r["gpus"]), algorithm=algo)
+
+
+def training_records(path: Path = TRAINING_CSV) -> list[dict[str, str]]:
+    """The calibration rows (reserved sources left out)."""
+    return [r for r in _read(path) if r.get("use", "fit") == "fit"]
+
+
+def evaluate(r: dict[str, str], job: TrainJob, placement: Placement) -> Row:
+    """One row compared like with like under the current constants."""
+    res = step(job, placement)
+    metric, reported = r["metric"], float(r["value"])
+    n = placement.total_gpus
+    if metric == "step_time_s":
+        modelled = res.step_time_s
+        ratio = modelled / reported
+    elif metric == "tokens_per_s_per_gpu":
+        modelled = res.tokens_per_s / n
+        ratio = reported / modelled
+    elif "counts recompute" in r["note"]:
+        # Narayanan 2021 and Megatron-DeepSpeed report FLOP/s counting the recomputed forward.
+        modelled = res.hardware_flops_per_step / res.step_time_s / n / 1e12
+        metric = "tflops_per_gpu (HFU)"
+        ratio = reported / modelled
+    else:
+        modelled = res.model_tflops_per_gpu
+        ratio = reported / modelled
+    par, t = job.parallelism, job.training
+    detail = (
+        f"{r['gpus']}x {r['precision']} tp{par.tp} pp{par.pp} dp{par.dp} cp{par.cp} vp{par.vp}"
+        f" mb{t.micro_batch} z{par.zero_stage} {r['recompute']}"
+    )
+    return Row(
+        r["source"], r["model"], r["gpu"], detail, metric, reported, modelled, r["note"], ratio
+    )
 
 
 def training_rows(path: Path = TRAINING_CSV) -> list[Row]:
-    out = []
-    for r in _read(path):
-        job, placement = training_job(r)
-        res = step(job, placement)
-        metric, reported = r["metric"], float(r["value"])
-        if metric == "step_time_s":
-            modelled = res.step_time_s
-        elif "counts recompute" in r["note"]:
-            # Narayanan 2021 report hardware FLOP/s including the recomputed forward pass.
-            modelled = res.hardware_flops_per_step / res.step_time_s / placement.total_gpus / 1e12
-            metric = "tflops_per_gpu (HFU)"
-        else:
-            modelled = res.model_tflops_per_gpu
-        par = job.parallelism
-        detail = (
-            f"{r['gpus']}x {r['precision']} tp{par.tp} pp{par.pp} dp{par.dp} cp{par.cp} vp{par.vp}"
-            f" {r['recompute']}"
-        )
-        note = r["note"] + ("; layout assumed (recipe)" if not r["tp"] else "")
-        out.append(Row(r["source"], r["model"], r["gpu"], detail, metric, reported, modelled, note))
-    return out
+    return [evaluate(r, *training_job(r)) for r in training_records(path)]
 
 
 def mape(rows: list[Row]) -> float:
     return sum(abs(r.error) for r in rows) / len(rows)
-
-
-def report() -> str:
-    """docs/calibration.md, as text."""
-    tr = training_rows()
-    lines = [
-        "# Calibration of the performance model",
-        "",
-        "Generated by `python scripts/calibration_report.py` from `calibration/training.csv` and",
-        "`calibration/inference.csv` (copies of `../shared/calibration`, with their source notes).",
-        "Do not edit: `tests/test_perf_calibration.py` regenerates it and fails if it drifts.",
-        "Every row uses the same constants (`sim/perf/constants.py`); nothing is fitted per row.",
-        "",
-        "Like with like: Narayanan 2021 rows report FLOP/s counting the recomputed forward pass,",
-        "so the model's hardware FLOPs (model FLOPs + recomputation, same convention) are",
-        "compared; other `tflops_per_gpu` rows are model FLOPs (full-attention convention, as",
-        "NVIDIA's formula); `step_time_s` rows compare step times.",
-        "",
-        "Assumptions the data leave open: micro-batch 1 for every training row; nemo2511",
-        "GB200 row uses tp2 pp4 dp8 vp5 and GB300 tp1 pp4 dp16 vp5 (Megatron-Bridge llama3-70b",
-        "64-GPU recipes with an explicit TP/PP layout); inference prompt lengths ~294 tokens",
-        "(llama2-70b, OpenOrca) and ~9,400 tokens (llama3.1-405b), outputs as the CSV header says.",
-        "",
-        "Error = (model - reported) / reported: for step times a positive error means the model",
-        "is slower, for throughputs that it is faster.",
-        "",
-        "## Training",
-        "",
-        "| source | model | GPU | layout | metric | reported | model | error |",
-        "|---|---|---|---|---|---:|---:|---:|",
-    ]
-    for r in tr:
-        lines.append(
-            f"| {r.source} | {r.model} | {r.gpu} | {r.detail} | {r.metric} | {r.reported:g} |"
-            f" {r.modelled:.4g} | {r.error:+.1%} |"
-        )
-    worst = max(tr, key=lambda r: abs(r.error))
-    lines += [
-        "",
-        f"Mean absolute percentage error: **{mape(tr):.1%}** over {len(tr)} rows; worst row"
-        f" {worst.source} {worst.model} {worst.gpu} ({worst.error:+.1%}).",
-        "",
-        inference_section(),
-        "## Known deviations",
-        "",
-        "- A100 rows ran 2021-22 Megatron (no flash attention, no communication overlap); the A100",
-        "  constants describe that stack (see `sim/perf/constants.py`).",
-        "",
-    ]
-    return "\n".join(lines)

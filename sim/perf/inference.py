@@ -197,7 +197,7 @@ class Instance:
         g = self.gpu
         if self.n <= g.nvlink_domain_gpus:
             return g.nvlink_gbyte_per_s * 1e9 * C.NVLINK_EFF
-        return g.nic_gbit_per_s / 8.0 * 1e9 * C.NET_EFF
+        return g.nic_gbit_per_s / 8.0 * 1e9 * C.SERVING_NET_EFF
 
     def step_s(
         self, fit: Fit, decode: float, prefill: float, context: float, prompt: float

@@ -1,9 +1,11 @@
 """Memory fit per GPU: weights, gradients, optimizer state (sharded) and activations per stage.
 
-Byte accounting (Megatron-Core mixed precision with the distributed optimizer):
-  bf16 weights 2 B + bf16 gradients 2 B (+ FP8 weight and transpose caches 2 B under FP8) per
-  parameter held, plus fp32 master weights and Adam moments 12 B per parameter, sharded over the
-  data-parallel x context-parallel group (expert weights: over that group / ep).
+Byte accounting (Megatron-Core mixed precision), per `parallelism.zero_stage`:
+  bf16 weights 2 B (+ FP8 weight and transpose caches 2 B, NVFP4 ~1.1 B), bf16 gradients 2 B,
+  fp32 master weights and Adam moments 12 B per parameter held; stage 1 (the distributed
+  optimizer, the default) shards the 12 B over the data-parallel x context-parallel group
+  (expert weights: over the expert-data-parallel group), stage 2 also the gradients, stage 3
+  (FSDP) also the weights, plus two layers' gathered weights in flight (the prefetch buffer).
 Activations follow Korthikanti et al. 2022 with sequence parallelism and flash attention (no
 s x s matrices are stored): per token and layer 2 B x (6h + 2 kv_dim + MLP input and output
 widths), divided by tp; FP8 stores the four GEMM inputs in 1 byte. The first pipeline stage holds
@@ -13,7 +15,7 @@ min(m, p) micro-batches of its layers, times (1 + (p-1)/(p v)) with interleaving
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sim.hardware import GPU
 from sim.perf import constants as C
@@ -60,8 +62,21 @@ def params_per_gpu(job: TrainJob) -> tuple[float, float]:
     embed = emb * (m.embedding_tables if par.pp == 1 else 1)
     dense = (layers * m.attn_params_layer + embed) / par.tp
     if m.is_moe:
-        return dense, layers * m.mlp_params_layer / (par.tp * par.ep)
+        shared = m.shared_mlp_params_layer
+        routed = layers * (m.mlp_params_layer - shared)
+        return dense + layers * shared / par.tp, routed / (par.etp * par.ep)
     return dense + layers * m.mlp_params_layer / par.tp, 0.0
+
+
+def layer_params_per_gpu(job: TrainJob) -> float:
+    """Parameters of one transformer layer held by one GPU (what FSDP gathers per layer)."""
+    m, par = job.model, job.parallelism
+    if m.is_moe:
+        shared = m.shared_mlp_params_layer
+        return (m.attn_params_layer + shared) / par.tp + (m.mlp_params_layer - shared) / (
+            par.etp * par.ep
+        )
+    return (m.attn_params_layer + m.mlp_params_layer) / par.tp
 
 
 def activation_bytes_per_token_layer(job: TrainJob) -> float:
@@ -75,6 +90,8 @@ def activation_bytes_per_token_layer(job: TrainJob) -> float:
     b = 2.0 * elems
     if t.precision == "fp8":
         b -= 3.0 * h + ffn  # GEMM inputs saved as FP8
+    elif t.precision == "fp4":
+        b -= 1.4 * (3.0 * h + ffn)  # GEMM inputs saved as NVFP4 (0.5 B + block scales)
     return b / job.parallelism.tp
 
 
@@ -84,12 +101,17 @@ def memory(job: TrainJob, g: GPU, microbatches: int | None = None) -> MemoryUse:
     if microbatches is None:
         microbatches = max(1, t.global_batch // (par.dp * t.micro_batch))
     dense, expert = params_per_gpu(job)
-    held = dense + expert
     d = par.dp * par.cp
-    d_exp = max(1.0, d / par.ep)
-    weights = held * (C.WEIGHT_BYTES + (C.FP8_WEIGHT_CACHE_BYTES if t.precision == "fp8" else 0.0))
-    grads = held * C.GRAD_BYTES
-    opt = C.OPTIMIZER_BYTES * (dense / d + expert / d_exp)
+    d_exp = par.edp
+    sharded = dense / d + expert / d_exp
+    held = dense + expert
+    z = par.zero_stage
+    cache = {"fp8": C.FP8_WEIGHT_CACHE_BYTES, "fp4": C.FP4_WEIGHT_CACHE_BYTES}
+    wb = C.WEIGHT_BYTES + cache.get(t.precision, 0.0)
+    # FSDP: own shard + two gathered layers (the one computing, the one prefetched).
+    weights = (sharded + 2.0 * layer_params_per_gpu(job) if z >= 3 else held) * wb
+    grads = (sharded if z >= 2 else held) * C.GRAD_BYTES
+    opt = C.OPTIMIZER_BYTES * (sharded if z >= 1 else held)
     tokens = t.micro_batch * m.seq_len / par.cp
     layers = math.ceil(m.layers / par.pp)
     p, v = par.pp, par.vp
@@ -99,7 +121,7 @@ def memory(job: TrainJob, g: GPU, microbatches: int | None = None) -> MemoryUse:
         in_flight = float(layers)
     act = activation_bytes_per_token_layer(job) * tokens * in_flight
     if t.recompute == "full":  # one layer's full working set while it is recomputed
-        full = TrainJob(m, type(t)(t.global_batch, t.micro_batch, t.precision, "none"), par)
+        full = TrainJob(m, replace(t, recompute="none"), par)
         act += activation_bytes_per_token_layer(full) * tokens
     act += tokens * m.vocab / par.tp * 4.0  # fp32 logits for the loss (last stage)
     return MemoryUse(weights / GB, grads / GB, opt / GB, act / GB, g.hbm_gb)

@@ -13,14 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Precision = Literal["bf16", "fp16", "fp8"]
+Precision = Literal["bf16", "fp16", "fp8", "fp4"]
 Recompute = Literal["none", "selective", "full"]
 
 
 @dataclass(frozen=True, slots=True)
 class Model:
-    """A decoder-only transformer. Gated MLP and tied embeddings are inferred from `params`;
-    for MoE (`active_params` < `params`) the MLP sizes follow from the two totals."""
+    """A decoder-only transformer. Gated MLP and tied embeddings are inferred from `params`.
+    Mixture of experts: `experts` routed experts of width `ffn_hidden` each (gated), `top_k` of
+    them per token, plus `shared_experts` always active; or, without `experts`, the MLP sizes
+    follow from `params` and `active_params` (expert count and top-k derived when `ffn_hidden`
+    is given)."""
 
     params: float
     layers: int
@@ -31,6 +34,9 @@ class Model:
     kv_heads: int | None = None
     ffn_hidden: int | None = None
     active_params: float | None = None
+    experts: int | None = None
+    top_k: int | None = None
+    shared_experts: int = 0
     # derived in __post_init__
     kv_dim: int = field(init=False, repr=False, compare=False)
     attn_params_layer: float = field(init=False, repr=False, compare=False)
@@ -40,6 +46,9 @@ class Model:
     gated: bool = field(init=False, repr=False, compare=False)
     ffn_active: float = field(init=False, repr=False, compare=False)
     structure_params: float = field(init=False, repr=False, compare=False)
+    n_experts: int = field(init=False, repr=False, compare=False)
+    n_top_k: int = field(init=False, repr=False, compare=False)
+    expert_width: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         s = object.__setattr__
@@ -48,7 +57,8 @@ class Model:
         ffn = self.ffn_hidden or 4 * h
         kv_dim = kv_heads * (h // self.heads)
         attn = 2.0 * h * h + 2.0 * h * kv_dim  # Q and O projections h x h; K, V h x kv_dim
-        moe = self.active_params is not None and self.active_params < self.params
+        explicit = self.experts is not None and self.experts > 1
+        moe = explicit or (self.active_params is not None and self.active_params < self.params)
         if moe:
             gated, tables = True, 2
         else:
@@ -60,9 +70,21 @@ class Model:
                     if best is None or err < best[0]:
                         best = (err, g, t)
             _, gated, tables = best
-        if moe:  # expert count and top-k are not given: MLP sizes follow from the two totals
+        one = 3.0 * h * ffn  # one gated expert (or the dense MLP)
+        n_exp, k, width = 1, 1, float(ffn)
+        if explicit:  # the shape is exact: experts x one expert, (top_k + shared) active
+            n_exp, k = int(self.experts), int(self.top_k or 1)
+            mlp = (n_exp + self.shared_experts) * one
+            mlp_active = (k + self.shared_experts) * one
+        elif moe:  # MLP sizes follow from the two totals
             mlp = (self.params - tables * v * h) / n_l - attn
             mlp_active = (self.active_params - tables * v * h) / n_l - attn
+            if self.ffn_hidden:
+                n_exp = max(1, round(mlp / one))
+                k = max(1, min(n_exp, round(mlp_active / one)))
+            else:  # width unknown: one expert per active width
+                width = max(mlp_active, 1.0) / 3.0 / h
+                n_exp = max(1, round(mlp / max(mlp_active, 1.0)))
         else:  # dense: the shape is exact, `params` (often rounded) only picks the variant
             mlp = mlp_active = (3 if gated else 2) * h * ffn
         s(self, "structure_params", n_l * (attn + mlp) + tables * v * h)
@@ -73,10 +95,20 @@ class Model:
         s(self, "embedding_tables", tables)
         s(self, "gated", gated)
         s(self, "ffn_active", max(mlp_active, 0.0) / ((3 if gated else 2) * h))
+        s(self, "n_experts", n_exp)
+        s(self, "n_top_k", k)
+        s(self, "expert_width", width)
 
     @property
     def is_moe(self) -> bool:
-        return self.active_params is not None and self.active_params < self.params
+        return (self.experts is not None and self.experts > 1) or (
+            self.active_params is not None and self.active_params < self.params
+        )
+
+    @property
+    def shared_mlp_params_layer(self) -> float:
+        """Weights of the always-active (shared-expert) MLP of one MoE layer."""
+        return self.shared_experts * 3.0 * self.hidden * self.expert_width if self.is_moe else 0.0
 
     @property
     def linear_flops_per_token(self) -> float:
@@ -115,13 +147,31 @@ class Model:
                     "too small for the attention and embedding weights of this shape",
                 )
             )
-        if not self.is_moe and abs(self.structure_params / self.params - 1) > 0.25:
+        explicit = self.experts is not None and self.experts > 1
+        if self.experts is not None and self.top_k is not None and self.top_k > self.experts:
+            out.append(("model.top_k", f"exceeds model.experts ({self.experts})"))
+        if (self.top_k is not None or self.shared_experts) and not explicit:
+            out.append(("model.experts", "top_k and shared_experts need experts > 1"))
+        if explicit and not self.ffn_hidden:
+            out.append(("model.ffn_hidden", "required with experts: one expert's FFN width"))
+        if (not self.is_moe or explicit) and abs(self.structure_params / self.params - 1) > 0.25:
             out.append(
                 (
                     "model.params",
                     f"inconsistent with the shape, which gives {self.structure_params:.3g}",
                 )
             )
+        if explicit and self.active_params is not None:
+            act = self.structure_params - self.layers * (
+                self.mlp_params_layer - self.mlp_active_params_layer
+            )
+            if abs(act / self.active_params - 1) > 0.25:
+                out.append(
+                    (
+                        "model.active_params",
+                        f"inconsistent with experts/top_k, which give {act:.3g}",
+                    )
+                )
         if self.active_params is not None and self.active_params > self.params:
             out.append(("model.active_params", f"exceeds params ({self.params:g})"))
         return out
@@ -129,18 +179,28 @@ class Model:
 
 @dataclass(frozen=True, slots=True)
 class Training:
-    """Batching and numerics of a training job. `global_batch` and `micro_batch` are sequences."""
+    """Batching and numerics of a training job. `global_batch` and `micro_batch` are sequences.
+    Software knobs of the recipe: `attention` "flash" (fused kernels, FlashAttention / cuDNN) or
+    "unfused" (scores materialised, softmax memory-bound: Megatron and DeepSpeed before 2023);
+    `tp_comm_overlap` pipelines tensor-parallel collectives with the GEMMs (Megatron-Core /
+    Transformer Engine userbuffers)."""
 
     global_batch: int
     micro_batch: int = 1
     precision: Precision = "bf16"
     recompute: Recompute = "none"
+    attention: Literal["flash", "unfused"] = "flash"
+    tp_comm_overlap: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Parallelism:
-    """Megatron-style layout: tp x cp x dp x pp GPUs, `vp` virtual stages per pipeline rank,
-    `ep` expert-parallel ranks carved out of dp x cp (MoE only)."""
+    """Megatron-style layout: tp x cp x dp x pp GPUs, `vp` virtual stages per pipeline rank.
+    `ep` expert-parallel ranks folded over tp x cp x dp as Megatron-Core does (MoE only): the
+    expert layers see the same GPUs as expert-tp x ep x expert-dp, expert-tp = tp when ep
+    divides cp x dp, else 1. `zero_stage`: 0 replicated, 1 optimizer state sharded over the
+    data-parallel group (Megatron's distributed optimizer, the default), 2 also gradients,
+    3 also weights (FSDP / ZeRO-3)."""
 
     tp: int = 1
     pp: int = 1
@@ -148,6 +208,7 @@ class Parallelism:
     cp: int = 1
     vp: int = 1
     ep: int = 1
+    zero_stage: int = 1
 
     @property
     def gpus(self) -> int:
@@ -157,6 +218,16 @@ class Parallelism:
     def replica_gpus(self) -> int:
         """GPUs of one model replica (one data-parallel rank)."""
         return self.tp * self.pp * self.cp
+
+    @property
+    def etp(self) -> int:
+        """Expert tensor-parallel size: tp if ep fits in cp x dp (ETP = TP), else 1."""
+        return self.tp if (self.cp * self.dp) % self.ep == 0 else 1
+
+    @property
+    def edp(self) -> int:
+        """Expert data-parallel size: tp x cp x dp / (etp x ep)."""
+        return max(1, self.tp * self.cp * self.dp // (self.etp * self.ep))
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,13 +32,21 @@ class ModelSpec(Strict):
     kv_heads: Pos | None = None
     ffn_hidden: Pos | None = None
     active_params: float | None = Field(default=None, ge=1e6)
+    # Mixture of experts: routed experts of width ffn_hidden each, top_k per token, plus
+    # shared_experts always active.
+    experts: Pos | None = None
+    top_k: Pos | None = None
+    shared_experts: int = Field(default=0, ge=0)
 
 
 class TrainingSpec(Strict):
     global_batch: Pos
     micro_batch: Pos
-    precision: Literal["bf16", "fp16", "fp8"]
+    precision: Literal["bf16", "fp16", "fp8", "fp4"]
     recompute: Literal["none", "selective", "full"]
+    # Recipe software: fused (flash) or unfused attention; TP collectives pipelined with GEMMs.
+    attention: Literal["flash", "unfused"] = "flash"
+    tp_comm_overlap: bool = False
 
 
 class ParallelismSpec(Strict):
@@ -48,6 +56,8 @@ class ParallelismSpec(Strict):
     cp: Pos
     virtual_pipeline: Pos = 1
     ep: Pos = 1
+    # 0 replicated, 1 optimizer state sharded (distributed optimizer), 2 + gradients, 3 FSDP.
+    zero_stage: Literal[0, 1, 2, 3] = 1
 
 
 def train_job(m: ModelSpec, t: TrainingSpec, p: ParallelismSpec, dp: int | None = None) -> TrainJob:
@@ -63,9 +73,16 @@ def train_job(m: ModelSpec, t: TrainingSpec, p: ParallelismSpec, dp: int | None 
             m.kv_heads,
             m.ffn_hidden,
             m.active_params,
+            m.experts,
+            m.top_k,
+            m.shared_experts,
         ),
-        Training(t.global_batch, t.micro_batch, t.precision, t.recompute),
-        Parallelism(p.tp, p.pp, p.dp if dp is None else dp, p.cp, p.virtual_pipeline, p.ep),
+        Training(
+            t.global_batch, t.micro_batch, t.precision, t.recompute, t.attention, t.tp_comm_overlap
+        ),
+        Parallelism(
+            p.tp, p.pp, p.dp if dp is None else dp, p.cp, p.virtual_pipeline, p.ep, p.zero_stage
+        ),
     )
 
 
@@ -125,7 +142,8 @@ class MfuFile(Strict):
         if not fabric or hw.topology is None:
             return Placement.mix(counts, hw.partitioning)
         fab, cross = fabric_from_topology(hw.topology, hw.pools or [], counts)
-        return Placement.mix(counts, hw.partitioning, fab, cross_type_gbit_per_s=cross)
+        tiers = tiers_from_topology(hw.topology, hw.pools or [], counts)
+        return Placement.mix(counts, hw.partitioning, fab, cross_type_gbit_per_s=cross, tiers=tiers)
 
 
 def fabric_from_topology(
@@ -147,6 +165,30 @@ def fabric_from_topology(
     if len(counts) > 1:
         cross = topo.span(pools, sum(counts.values())).bandwidth_gbit_per_s
     return fab, cross
+
+
+def pool_tiers(pool) -> tuple[tuple[float, float], ...]:
+    """A pool's scale-out tiers as (block GPUs, Gbit/s per GPU): leaf group, pod, then the
+    pool's core (`sim.topology.PoolInfo`; sim.perf.collectives prices bytes by tier)."""
+    import math
+
+    f = pool.fabric
+    leaf = f.domains_per_leaf_group * pool.gpus_per_domain
+    bw = pool.tier_bandwidth_gbit_per_s
+    return ((leaf, bw["leaf"]), (leaf * f.leaf_groups_per_pod, bw["spine"]), (math.inf, bw["core"]))
+
+
+def tiers_from_topology(path: Path, pools: list[str], counts: dict[str, int]):
+    """Per type, the tiers of its first pool in `pools` (see `pool_tiers`)."""
+    from sim.topology import load_topology
+
+    topo = load_topology([path])
+    out: dict[str, tuple] = {}
+    for name in pools:
+        p = topo.pool(name)
+        if p.gpu.name in counts and p.gpu.name not in out:
+            out[p.gpu.name] = pool_tiers(p)
+    return tuple(out.items())
 
 
 def load_mfu(path: str | Path) -> tuple[MfuFile, TrainJob, Placement]:

@@ -8,9 +8,11 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from sim.assumptions import Assumed
 from sim.errors import InputError, Problem, referenced
 from sim.spec.base import FilePath, Strict, load, read_toml
 from sim.spec.expect import Expectations
+from sim.spec.money import ReportedTable
 from sim.spec.topology import TopologyFile
 
 
@@ -57,6 +59,16 @@ class Prices(Strict):
     construction_usd_per_mw: float = Field(default=2.85e6, ge=0, le=1e9)
     # assumed: the shell, power and cooling are depreciated over 20 years.
     facility_life_years: float = Field(default=20.0, gt=0, le=100)
+    # Capex timing and site opex (sim/finance/capex.py); a scenario may tag them with a source
+    # or an assumed range. FACTS.md: Colossus 1 built in 122 days -> the facility's
+    # construction is booked over the 122 days before a phase comes online.
+    construction_lead_days: Annotated[Assumed, Field(ge=0, le=3650)] = 122.0
+    # FACTS.md: Colossus 2's first phase online in 91 days -> its GPUs are delivered (and paid)
+    # over the 91 days before online; payment terms are not public (assumed 30-270 days).
+    gpu_lead_days: Annotated[Assumed, Field(ge=0, le=3650)] = 91.0
+    # assumed: site opex besides power (maintenance, site staff, security, insurance), USD per
+    # facility MW-year; no public figure for xAI (assumed 50k-400k).
+    facility_opex_usd_per_mw_year: Annotated[Assumed, Field(ge=0, le=1e8)] = 150_000.0
 
 
 class RepairTime(Strict):
@@ -105,6 +117,8 @@ class Scenario(Strict):
     prices: Prices = Prices()
     failures: Failures = Failures()
     expect: Expectations = {}  # checks on the run's KPIs (sim/spec/expect.py)
+    # figures to hold the statement against: period -> line -> { value, source }
+    reported: ReportedTable = {}
 
     def problems(self) -> list[Problem]:
         found = []

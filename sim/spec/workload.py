@@ -13,8 +13,10 @@ from pydantic import Field, field_validator, model_validator
 
 from sim.assumptions import Assumed
 from sim.errors import Problem
+from sim.finance.chart import GIVEN_ACCOUNTS
 from sim.spec.base import FilePath, Strict
 from sim.spec.mfu import ModelSpec, ParallelismSpec, TrainingSpec
+from sim.spec.money import Series
 
 Pools = list[str]
 
@@ -127,13 +129,28 @@ class Lease(Strict):
     )
     priority: int = 100
     tranches: list[Tranche] = Field(min_length=1)
+    # Contract terms priced by sim/finance/leasing.py: a price per GPU-hour by GPU type (alone,
+    # or with a contract price as the weights of its split over tranches); a ramp (a reduced
+    # fee for the first days after delivery); an SLA on delivered GPU-hours (shortfall beyond
+    # 1 - sla_availability credited).
+    price_usd_per_gpu_hour_by_type: dict[str, Annotated[float, Field(ge=0, le=1e3)]] = {}
+    ramp_days: float = Field(default=0.0, ge=0, le=36_500)
+    ramp_fee_fraction: float = Field(default=1.0, ge=0, le=1)
+    sla_availability: float | None = Field(default=None, gt=0, le=1)
 
     @model_validator(mode="after")
     def _one_price(self):
         prices = (self.price_usd_per_month, self.price_usd_per_year, self.price_usd_per_gpu_hour)
-        if sum(p is not None for p in prices) != 1:
+        given = sum(p is not None for p in prices)
+        by_type = bool(self.price_usd_per_gpu_hour_by_type)
+        if given > 1 or (given == 0 and not by_type):
             raise ValueError(
-                "give exactly one of price_usd_per_month, price_usd_per_year, price_usd_per_gpu_hour"
+                "give exactly one of price_usd_per_month, price_usd_per_year, "
+                "price_usd_per_gpu_hour (or price_usd_per_gpu_hour_by_type)"
+            )
+        if by_type and self.price_usd_per_gpu_hour is not None:
+            raise ValueError(
+                "price_usd_per_gpu_hour and price_usd_per_gpu_hour_by_type exclude each other"
             )
         return self
 
@@ -215,11 +232,21 @@ class WorkloadFile(Strict):
     leases: list[Lease] = []
     serving: list[Serving] = []
     traces: list[TraceReplay] = []
+    series: list[Series] = []  # given money series (sim/finance/series.py)
 
     def problems(self) -> list[Problem]:
         found = []
+        for i, s in enumerate(self.series):
+            if s.account not in GIVEN_ACCOUNTS:
+                found.append(
+                    Problem(
+                        f"series[{i}].account",
+                        f"not a given account; given accounts are {list(GIVEN_ACCOUNTS)}",
+                        s.account,
+                    )
+                )
         names: dict[str, str] = {}
-        for table in ("training", "streams", "leases", "serving", "traces"):
+        for table in ("training", "streams", "leases", "serving", "traces", "series"):
             for i, item in enumerate(getattr(self, table)):
                 if item.name in names:
                     found.append(
