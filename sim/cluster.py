@@ -39,7 +39,8 @@ class PoolCounts:
 class Cluster:
     """Per-domain arrays: online, owner (an owner id, FREE, or SHARED), down (failed), `used`
     (GPUs held by parts), and the parts: `parts[owner] = {domain: gpus}` and its mirror
-    `sharers[domain] = {owner: gpus}`."""
+    `sharers[domain] = {owner: gpus}`. The inner dicts are replaced, never changed in place,
+    so that `copy` (a policy's scratch, every pass) need not copy them."""
 
     def __init__(self, topo: Topology):
         self.topo = topo
@@ -113,8 +114,8 @@ class Cluster:
         c.__dict__.update(self.__dict__)
         c.online, c.owner, c.down = self.online.copy(), self.owner.copy(), self.down.copy()
         c.used = self.used.copy()
-        c.parts = {o: dict(h) for o, h in self.parts.items()}
-        c.sharers = {d: dict(h) for d, h in self.sharers.items()}
+        c.parts, c.sharers = dict(self.parts), dict(self.sharers)  # inner dicts: never changed
+        # in place (a change replaces them), so both copies may share them
         c.whole = dict(self.whole)
         return c
 
@@ -217,31 +218,45 @@ class Cluster:
 
     def allocate_part(self, owner: int, domain: int, gpus: int) -> None:
         """Give `owner` `gpus` GPUs of one online healthy domain that is free or shared, fewer
-        than the domain holds; an owner holds at most one part and nothing whole."""
-        d = int(domain)
+        than the domain holds (see `allocate_parts`)."""
+        self.allocate_parts(owner, {int(domain): gpus})
+
+    def allocate_parts(self, owner: int, parts: dict[int, int]) -> None:
+        """Give `owner` GPUs of one or more online healthy domains that are free or shared
+        (`parts` = {domain: GPUs}): a job that packs, inside one domain or spanning several.
+        A part alone is smaller than its domain; a part of a spanning job may be all of it. An
+        owner holds parts or whole domains, never both, and takes its parts at once."""
         if owner < 0:
             raise AllocationError(f"owner id must be >= 0, got {owner}")
-        if not 0 <= d < self.owner.size:
-            raise AllocationError(f"owner {owner}: domain index out of range")
-        if not 0 < gpus < self.gpus_per_domain[d]:
-            raise AllocationError(
-                f"owner {owner}: a part of {gpus} GPUs of a {self.gpus_per_domain[d]}-GPU domain"
-            )
-        if not self.online[d] or self.down[d]:
-            raise AllocationError(f"owner {owner}: domain {d} is not online and healthy")
-        if self.owner[d] >= 0:
-            raise AllocationError(f"owner {owner}: domain {d} is held whole by {self.owner[d]}")
-        if self.used[d] + gpus > self.gpus_per_domain[d]:
-            raise AllocationError(
-                f"owner {owner}: domain {d} has {self.gpus_per_domain[d] - self.used[d]} GPUs "
-                f"free, not {gpus}"
-            )
+        if not parts:
+            raise AllocationError(f"owner {owner}: a part allocation of no domains")
         if owner in self.parts or owner in self.whole:
             raise AllocationError(f"owner {owner} already holds capacity")
-        self.owner[d] = SHARED
-        self.used[d] += gpus
-        self.parts[owner] = {d: gpus}
-        self.sharers.setdefault(d, {})[owner] = gpus
+        alone = len(parts) == 1
+        for d, gpus in parts.items():
+            if not 0 <= d < self.owner.size:
+                raise AllocationError(f"owner {owner}: domain index out of range")
+            size = int(self.gpus_per_domain[d])
+            if not 0 < gpus <= size or (alone and gpus == size):
+                raise AllocationError(
+                    f"owner {owner}: a part of {gpus} GPUs of a {size}-GPU domain"
+                )
+            if not self.online[d] or self.down[d]:
+                raise AllocationError(f"owner {owner}: domain {d} is not online and healthy")
+            if self.owner[d] >= 0:
+                raise AllocationError(f"owner {owner}: domain {d} is held whole by {self.owner[d]}")
+            if self.used[d] + gpus > size:
+                raise AllocationError(
+                    f"owner {owner}: domain {d} has {size - self.used[d]} GPUs free, not {gpus}"
+                )
+        held = {}
+        for d, gpus in parts.items():
+            d = int(d)
+            self.owner[d] = SHARED
+            self.used[d] += gpus
+            held[d] = int(gpus)
+            self.sharers[d] = {**self.sharers.get(d, {}), owner: int(gpus)}  # a new dict
+        self.parts[owner] = held
 
     def release_parts(self, owner: int) -> dict[int, int]:
         """Return all of `owner`'s parts; a domain no part holds any more is free again."""
@@ -250,9 +265,10 @@ class Cluster:
             raise AllocationError(f"owner {owner} releases parts it does not hold")
         for d, g in held.items():
             self.used[d] -= g
-            mine = self.sharers[d]
-            del mine[owner]
-            if not mine:
+            mine = {o: x for o, x in self.sharers[d].items() if o != owner}  # a new dict
+            if mine:
+                self.sharers[d] = mine
+            else:
                 del self.sharers[d]
                 self.owner[d] = FREE
         return held
@@ -333,6 +349,44 @@ class Cluster:
         if shared.size:  # spread, and no free domain left
             return sl.start + int(shared[np.argmax(free[shared])])
         return None
+
+    def pick_parts(
+        self, pool: str, gpus: int, placement: str = "consolidate"
+    ) -> dict[int, int] | None:
+        """Where a job that packs takes `gpus` GPUs of a pool ({domain: GPUs}), or None if
+        fewer are free. The fewest domains that hold it: one (`pick_part`) if any has room,
+        else the domains with the most free GPUs, most first (ties: lowest index), the last
+        one holding the remainder: for `consolidate` the fitting domain with the fewest free
+        GPUs (best fit), for `spread` the next most-free one. Never waits for a whole domain
+        while the pool has the GPUs free. A job of exactly one domain's GPUs that a free domain
+        holds takes it whole (`pick_compact`; policies try whole domains first): None here."""
+        if placement not in PLACEMENTS:
+            raise AllocationError(f"unknown placement {placement!r}; known: {PLACEMENTS}")
+        p = self.topo.pool(pool)
+        if gpus <= 0:
+            return None
+        if gpus < p.gpus_per_domain:
+            d = self.pick_part(pool, gpus, placement)
+            if d is not None:
+                return {d: gpus}
+        free = self.free_gpus(pool)
+        if int(free.sum()) < gpus:
+            return None
+        order = np.lexsort((np.arange(free.size), -free))
+        cum = np.cumsum(free[order])
+        k = int(np.searchsorted(cum, gpus))  # the first k domains hold fewer than `gpus`
+        if k == 0:
+            return None
+        out = {p.first_domain + int(i): int(free[i]) for i in order[:k]}
+        left = gpus - (int(cum[k - 1]) if k else 0)
+        rest = order[k:]
+        if placement == "consolidate":
+            fits = rest[free[rest] >= left]
+            last = int(fits[np.lexsort((fits, free[fits]))[0]])
+        else:
+            last = int(rest[0])
+        out[p.first_domain + last] = left
+        return out
 
     # -- invariants --------------------------------------------------------------------------
     def check(self) -> None:

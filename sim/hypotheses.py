@@ -23,15 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from sim import perf, sensitivity
-from sim.errors import InputError
 from sim.assumptions import PERF_CONSTANTS_FILE, Assumption, collect, key
+from sim.errors import InputError
 from sim.explain import Explanation, expected_failures, explain, find_job, full_size
 from sim.perf import constants as perf_constants
 from sim.spec.base import read_toml, validate
 from sim.spec.mfu import train_job
 from sim.spec.scenario import Scenario
 from sim.spec.topology import PoolFabric, SiteFabric
-from sim.spec.workload import WorkloadFile
 from sim.topology import Topology
 
 PERF = "perf"
@@ -467,7 +466,7 @@ def format_analysis(a: Analysis) -> str:
         f"assumptions it reads (uniform over each range, seed {a.seed}):",
         f"Morris screening: {scr.evaluations:,} runs; "
         + (
-            f"screened out (mean effect below 2% of the largest): "
+            "screened out (mean effect below 2% of the largest): "
             + ", ".join(_short(n) for n in a.screened_out)
             if a.screened_out
             else "none screened out"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from sim import risk
 from sim.finance import statement
 from sim.finance.chart import ACCOUNTS
-from sim import risk
 from sim.output import read_object
 
 

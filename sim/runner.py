@@ -15,17 +15,11 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from sim import __version__, limits, policies, tenants
-from sim.engine import Engine
 from sim.errors import InputError, Problem, referenced
-from sim.invariants import check as check_invariants
-from sim.output import write_run
-from sim.recorder import Recorder
-from sim.report import kpis_of, summarize_frames
 from sim.spec.base import load, problems_from, validate
 from sim.spec.scenario import Scenario, load_scenario
 from sim.spec.workload import WorkloadFile
 from sim.topology import Topology, scenario_topology
-from sim.trace_file import TraceJobs, read_trace
 
 
 @dataclass(frozen=True)
@@ -84,7 +78,7 @@ def prepare(path: str | Path, tables: dict[str, dict] | None = None) -> Prepared
     topo = scenario_topology(scenario)
     problems: list[Problem] = []
     workloads = []
-    traces: dict[tuple[int, int], TraceJobs] = {}  # (workload, trace) -> its jobs
+    traces: dict = {}  # (workload, trace) -> its jobs
     for i, wpath in enumerate(scenario.workloads):
         try:
             w = load(WorkloadFile, wpath)
@@ -94,6 +88,8 @@ def prepare(path: str | Path, tables: dict[str, dict] | None = None) -> Prepared
         workloads.append(w)
         for j, tr in enumerate(w.traces):
             try:
+                from sim.trace_file import read_trace  # pyarrow: only for a trace
+
                 traces[(len(workloads) - 1, j)] = read_trace(tr.file)
             except InputError as err:
                 problems.extend(referenced(err.problems, f"traces[{j}].file", str(wpath)))
@@ -180,6 +176,12 @@ def simulate(
 ) -> RunResult:
     """`run`, also returning the summary: the KPIs are computed once, in memory, from the
     recorder's tables, and written with them (results flow one way: nothing is read back)."""
+    from sim.engine import Engine  # here, not at the top: `sim validate` needs none of these
+    from sim.invariants import check as check_invariants
+    from sim.output import write_run
+    from sim.recorder import Recorder
+    from sim.report import kpis_of, summarize_frames
+
     prep = prepare(path, tables)
     sc = prep.scenario
     seed = sc.seed if seed is None else seed

@@ -36,8 +36,8 @@ from typing import Any
 import pandas as pd
 
 from sim.errors import InputError, Problem
-from sim.risk import percentiles
 from sim.output import write_csv
+from sim.risk import percentiles
 from sim.spec.base import load, read_toml, validate
 from sim.spec.scenario import Scenario
 from sim.spec.sweep import Axis, SweepFile, parse_path

@@ -14,14 +14,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 
 from sim.errors import InputError, Problem
 from sim.hardware import GPU, catalog
 from sim.spec.base import load
 from sim.spec.topology import PoolFabric, TopologyFile
+
+if TYPE_CHECKING:  # networkx is imported when a graph is built (start-up: `sim validate`)
+    import networkx as nx
 
 TIERS = ("nvlink", "leaf", "spine", "core", "campus")
 
@@ -341,6 +344,8 @@ class Topology:
 
 
 def build_graph(topo: Topology) -> nx.Graph:
+    import networkx as nx
+
     g = nx.Graph()
     campus = ("campus",)
     g.add_node(campus, kind="campus")

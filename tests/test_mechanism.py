@@ -147,10 +147,18 @@ def test_the_fixture_has_a_job_running_and_leases_held(engine):
         (
             lambda e: Start(
                 pending(e, sizes=(2,), unit_gpus=1, packs=True).owner_id,
-                tuple(free(e, "small-h100")[:2]),
+                (free(e, "small-h100")[0],) * 2,
                 (1, 1),
             ),
-            "parts of 2 domains",
+            "not one part per distinct domain",
+        ),
+        (
+            lambda e: Start(
+                pending(e, sizes=(2,), unit_gpus=1, packs=True).owner_id,
+                tuple(free(e, "small-h100")[:2]),
+                (2,),
+            ),
+            "1 parts of 2 domains",
         ),
         (
             lambda e: Start(

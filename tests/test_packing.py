@@ -3,14 +3,16 @@
 Specifications: where `consolidate` and `spread` put a part (by hand arithmetic); 1-GPU jobs
 packed on 8-GPU nodes wait exactly what they wait on a GPU-granular pool of the same size
 (and what a first-come-first-served queue with that many servers says); on a mixed 1-8 GPU
-trace consolidate strands fewer GPUs and waits less than spread; a domain failure interrupts
-every job packed on it; and, as a property over random operations, no GPU is ever held by two
-owners and the counts by state stay exact.
+trace a job that finds no node with room spans the most free ones (by hand); 1-8 GPU jobs
+under strict FIFO wait on nodes exactly as on single GPUs (a job spans partly free nodes rather
+than wait); a domain failure interrupts every job packed on it; and, as a property over random
+operations, no GPU is ever held by two owners and the counts by state stay exact.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 
 import numpy as np
 import pytest
@@ -89,29 +91,73 @@ def test_one_gpu_jobs_packed_on_nodes_wait_exactly_as_on_single_gpus(tmp_path):
     np.testing.assert_allclose(pcie.sort_values("job_id").waiting_hours, want, rtol=0, atol=1e-9)
 
 
-def test_consolidate_waits_less_and_strands_fewer_gpus_than_spread(tmp_path):
-    # 1-8 GPU jobs (three in five of 1 GPU) at 80% load on 16 nodes, strict FIFO.
-    sizes = (1, 1, 1, 2, 4, 8)
-    gpus, rho = 128, 0.8
-    table = poisson_trace(4000, rho * gpus / (sum(sizes) / len(sizes)), 1.0, gpus=sizes, seed=7)
+def fifo_waits(submit_h: np.ndarray, duration_h: np.ndarray, gpus: np.ndarray, c: int):
+    """Waits of a strict first-come-first-served queue of jobs of several GPUs on c GPUs: a job
+    starts when every earlier one has started and `gpus` of the c are free (any c: a GPU-granular
+    pool, or nodes that a job may span)."""
+    running: list[tuple[float, int]] = []  # (end, GPUs) of started jobs
+    free, t = c, 0.0
+    waits = np.empty(len(submit_h))
+    for i, (a, d, g) in enumerate(zip(submit_h, duration_h, gpus, strict=True)):
+        t = max(t, a)
+        while running and (running[0][0] <= t or free < g):
+            end, back = heapq.heappop(running)
+            t, free = max(t, end), free + back
+        waits[i] = t - a
+        free -= g
+        heapq.heappush(running, (t + d, g))
+    return waits
+
+
+@pytest.mark.parametrize("placement", ["consolidate", "spread"])
+def test_strict_fifo_of_1_to_8_gpu_jobs_on_nodes_waits_as_on_single_gpus(tmp_path, placement):
+    # Issue 14's check: 1-8 GPU jobs at 90% load on 16 HGX nodes (128 GPUs) with consolidate
+    # (and spread), and on 128 one-GPU domains. A job that finds no node with room spans partly free nodes,
+    # so it starts whenever 128 GPUs would let it: both runs wait what a strict FIFO queue on
+    # 128 GPUs says, job by job, and so their means agree (well within the 10% asked).
+    sizes = (1, 1, 1, 1, 2, 2, 4, 8)
+    gpus = 128
+    table = poisson_trace(4000, 0.9 * gpus / (sum(sizes) / len(sizes)), 1.0, gpus=sizes, seed=7)
+    want = fifo_waits(
+        table["submit_s"].to_numpy() / 3600,
+        table["duration_s"].to_numpy() / 3600,
+        table["gpus"].to_numpy(),
+        gpus,
+    )
+    assert want.mean() > 0.05  # the queue is real
     out = {}
-    for placement in ("consolidate", "spread"):
-        (tmp_path / placement).mkdir()
-        jobs, seg = replay(
-            tmp_path / placement,
-            table,
-            "hgx.toml",
-            "hgx",
-            gpus,
-            days=20,
-            policy=f'{{ placement = "{placement}" }}',
-        )
+    policy = f'{{ placement = "{placement}" }}'
+    for label, topo, pool in (("nodes", "hgx.toml", "hgx"), ("gpus", "pcie.toml", "pcie")):
+        (tmp_path / label).mkdir()
+        jobs, seg = replay(tmp_path / label, table, topo, pool, gpus, days=20, policy=policy)
         assert (jobs.state == "finished").all()
-        small = seg.gpus_used < 8
-        assert (seg.gpus[small] == seg.gpus_used[small]).all()  # packed: exactly its GPUs
-        out[placement] = jobs.waiting_hours.mean()
-    print(f"mean wait: {out}")
-    assert out["consolidate"] < out["spread"]
+        assert (seg.gpus == seg.gpus_used).all()  # packed or spanning: exactly its GPUs
+        out[label] = jobs.sort_values("job_id").waiting_hours.to_numpy()
+        np.testing.assert_allclose(out[label], want, rtol=0, atol=1e-9)
+    assert abs(out["nodes"].mean() - out["gpus"].mean()) <= 0.1 * out["gpus"].mean()
+
+
+def test_a_job_without_a_node_with_room_spans_the_most_free_nodes():
+    c = hgx_cluster(4)  # domains 0-3, 8 GPUs each
+    c.allocate_parts(1, {0: 5, 1: 3, 2: 6})  # free: 3, 5, 2, 8
+    c.allocate_parts(2, {3: 1})  # free: 3, 5, 2, 7
+    assert c.free_gpus("hgx").tolist() == [3, 5, 2, 7]
+    # 9 GPUs: no node has room; the most free first (7), then the remainder of 2: consolidate
+    # takes the fitting node with the fewest free (domain 2, exactly 2), spread the next most
+    # free (domain 1, 5 free)
+    assert c.pick_parts("hgx", 9, "consolidate") == {3: 7, 2: 2}
+    assert c.pick_parts("hgx", 9, "spread") == {3: 7, 1: 2}
+    # 13 GPUs: 7 + 5 hold 12, the remainder of 1 goes to the fullest that fits (domain 2)
+    assert c.pick_parts("hgx", 13, "consolidate") == {3: 7, 1: 5, 2: 1}
+    assert c.pick_parts("hgx", 3 + 5 + 2 + 7, "consolidate") == {3: 7, 1: 5, 0: 3, 2: 2}
+    assert c.pick_parts("hgx", 3 + 5 + 2 + 7 + 1, "consolidate") is None  # not enough free
+    assert c.pick_parts("hgx", 4, "consolidate") == {1: 4}  # one node has room: no spanning
+    c.allocate_parts(3, c.pick_parts("hgx", 13, "consolidate"))
+    assert c.free_gpus("hgx").tolist() == [3, 0, 1, 0]
+    assert c.parts[3] == {3: 7, 1: 5, 2: 1}
+    c.release_parts(3)
+    assert c.free_gpus("hgx").tolist() == [3, 5, 2, 7]
+    c.check()
 
 
 def _engine(tmp_path, gpus: int, sizes, n: int) -> Engine:
@@ -157,9 +203,29 @@ def test_a_domain_failure_interrupts_every_job_packed_on_it(tmp_path):
     c.check()
 
 
+def test_a_failure_of_any_node_a_spanning_job_touches_interrupts_it(tmp_path):
+    eng = _engine(tmp_path, 32, (12,), 50)  # 12-GPU jobs on 4 nodes: 8 + 4 GPUs at best
+    ctx = eng.ctx
+    ctx.env.run(until=3.0)
+    c = ctx.cluster
+    spanning = {o: h for o, h in c.parts.items() if len(h) > 1}
+    assert spanning  # a job holds parts of two nodes or more
+    o, held = min(spanning.items())
+    assert sum(held.values()) == 12
+    d = max(held)  # not necessarily the node it holds most of
+    eng.failures.fail(d, ctx.topo.pools[0], ctx.now)
+    ctx.env.run(until=3.0 + 1e-6)
+    job = eng.replay.jobs[o]
+    assert job.failures == 1 and job.interruptions == 1
+    assert job.segments == 1  # its segment on `held` closed; it may have restarted elsewhere
+    assert d not in c.parts.get(o, {}) and c.owner[d] == FREE
+    assert np.array_equal(ctx.acct.gpus_now, ctx.acct.recount())
+    c.check()
+
+
 ops = st.lists(
     st.tuples(
-        st.sampled_from(["part", "whole", "release", "fail", "repair"]),
+        st.sampled_from(["part", "span", "whole", "release", "fail", "repair"]),
         st.integers(0, 5),  # owner
         st.integers(0, 3),  # domain
         st.integers(1, 8),  # GPUs
@@ -198,6 +264,26 @@ def test_no_gpu_is_ever_held_by_two_owners_and_counts_stay_exact(ops):
             for i in free_slots[:g]:
                 slots[d][i] = o
             held[o] = [d]
+        elif op == "span":  # g GPUs of domain d and all free ones of the next
+            d2 = (d + 1) % 4
+            free2 = [i for i, x in enumerate(slots[d2]) if x is None]
+            want = {d: g, d2: len(free2)}
+            fits = o not in held and len(free_slots) >= g and free2
+            fits = fits and not (c.down[d] or c.down[d2])
+            fits = fits and c.owner[d] in (FREE, SHARED) and c.owner[d2] in (FREE, SHARED)
+            try:
+                c.allocate_parts(o, want)
+                for dd, gg in want.items():
+                    acct.parts(dd, {o: gg}, before=False, at=t)
+            except AllocationError:
+                assert not fits
+                continue
+            assert fits
+            for i in free_slots[:g]:
+                slots[d][i] = o
+            for i in free2:
+                slots[d2][i] = o
+            held[o] = [d, d2]
         elif op == "whole":
             fits = not c.holds_parts(o) and len(free_slots) == 8 and not c.down[d]
             try:

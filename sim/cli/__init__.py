@@ -23,7 +23,46 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """The `sim` group: every module of this package defines `command` (a click command or
+    group), imported only when that subcommand runs, so `sim --help` and `sim validate` load
+    none of the others' dependencies. The listing's one-line help is read from the module's
+    source (the docstring of its `command` function) without importing it."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_modules())
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        mod = _modules().get(name)
+        return None if mod is None else import_module(f"sim.cli.{mod}").command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        mods = sorted(_modules().items())
+        if mods:  # as click shortens a command's help, from the source instead of the object
+            limit = formatter.width - 6 - max(len(name) for name, _ in mods)
+            rows = [(n, click.utils.make_default_short_help(_help(m), limit)) for n, m in mods]
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _modules() -> dict[str, str]:
+    """Subcommand name -> module name (a module `foo_bar` is the command `foo-bar`)."""
+    names = (m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    return {n.replace("_", "-"): n for n in names}
+
+
+def _help(mod: str) -> str:
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse((Path(__file__).parent / f"{mod}.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "command":
+            return ast.get_docstring(node) or ""
+    return ""
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sim")
 @click.option(
     "--max-input-mb",
@@ -36,17 +75,6 @@ EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
 def cli(max_input_mb: float | None) -> None:
     """colossus-sim: GPU-cluster capacity, allocation, MFU and revenue."""
     limits.set_max_input_mb(max_input_mb)
-
-
-# Every module of this package defines `command` (a click command or group): adding a
-# subcommand is adding a module.
-# Ctrl-C while they load (pandas, pyarrow, ... take a second) exits 130 without a traceback.
-try:
-    for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-        cli.add_command(import_module(f"sim.cli.{_mod}").command)
-except KeyboardInterrupt:
-    sys.stderr.write("aborted\n")
-    sys.exit(130)
 
 
 def report_problems(err: InputError) -> None:

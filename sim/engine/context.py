@@ -161,10 +161,11 @@ class Context:
     def allocate(self, owner: int, domains: np.ndarray, allow_down: bool = False) -> None:
         self.change(domains, lambda: self.cluster.allocate(owner, domains, allow_down))
 
-    def allocate_part(self, owner: int, domain: int, gpus: int) -> None:
-        """Give `owner` `gpus` GPUs inside one domain (packing)."""
-        self.cluster.allocate_part(owner, domain, gpus)
-        self.acct.parts(domain, {owner: gpus}, before=False, at=self.env.now)
+    def allocate_parts(self, owner: int, parts: dict[int, int]) -> None:
+        """Give `owner` GPUs inside domains, {domain: GPUs} (packing)."""
+        self.cluster.allocate_parts(owner, parts)
+        for d, g in parts.items():
+            self.acct.parts(d, {owner: g}, before=False, at=self.env.now)
 
     def release(self, owner: int, domains: np.ndarray | None = None) -> None:
         """Return `owner`'s capacity: its parts, or its domains (all of them by default)."""

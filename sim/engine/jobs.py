@@ -95,8 +95,9 @@ def job_row(ctx: Context, job, waited_h: float, **cols) -> None:
 
 class JobLifecycle(Lifecycle):
     """A lifecycle of jobs held in `self.jobs` by owner id, each a SimPy process that waits on
-    `job.started` and handles the interrupts "preempted", "failure" and "failure-spared".
-    Subclasses write `_close(job, reason)` and `row(job)`."""
+    `job.started` and handles the interrupts "preempted", "failure" and "failure-spared"
+    (or, overriding `on_start` and `interrupt`, no process: see `replay`). Subclasses write
+    `_close(job, reason)` and `row(job)`."""
 
     interrupts_on_failure = True
 
@@ -113,7 +114,7 @@ class JobLifecycle(Lifecycle):
             raise SimError(f"policy preempted owner {owner}, which is not a running job")
         if job.seg.start_h == self.ctx.now:
             return  # started at this very instant: preempting again could loop forever
-        job.proc.interrupt("preempted")
+        self.interrupt(job, "preempted")
 
     def on_failure(self, owner: int, domain: int, pool, at_h: float) -> None:
         """Restart, on a spare if the pool has one free (the same placement), else requeue."""
@@ -128,7 +129,11 @@ class JobLifecycle(Lifecycle):
         )
         if job.seg is None:  # started at this instant: impossible at a continuous draw
             raise SimError(f"failure hit {job.name} between its start and its segment")
-        job.proc.interrupt("failure-spared" if spare is not None else "failure")
+        self.interrupt(job, "failure-spared" if spare is not None else "failure")
+
+    def interrupt(self, job, cause: str) -> None:
+        """Stop the job's running segment for `cause` (at this instant, after this event)."""
+        job.proc.interrupt(cause)
 
     def close_open(self, job) -> None:
         """Close the job's segment if one is still open at the horizon."""

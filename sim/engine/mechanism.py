@@ -63,7 +63,7 @@ class Mechanism:
             raise SimError(f"policy gave {req.name} {usable} usable GPUs, below {min(req.sizes)}")
         # the cluster checks free, online, healthy (a lease takes failed racks too)
         if d.parts:
-            ctx.allocate_part(req.owner_id, int(domains[0]), d.parts[0])
+            ctx.allocate_parts(req.owner_id, dict(zip(d.domains, d.parts, strict=True)))
         else:
             ctx.allocate(req.owner_id, domains, req.takes_down)
         del ctx.pending[req.owner_id]
@@ -71,14 +71,17 @@ class Mechanism:
         ctx.handlers[req.owner_id].on_start(req.owner_id, domains, d.parts)
 
     def _check_parts(self, req, d: Start) -> None:
-        """A start inside a domain: only for a request that packs, one domain, at most its
-        largest size (the cluster checks the domain has the GPUs free)."""
+        """A start on parts of domains: only for a request that packs, one part per distinct
+        domain, at most its largest size in all (the cluster checks each domain has them free)."""
         if not req.packs:
             raise SimError(f"policy gave {req.name} part of a domain; it takes whole domains")
-        if len(d.domains) != 1 or len(d.parts) != 1:
-            raise SimError(f"policy gave {req.name} parts of {len(d.domains)} domains, not one")
-        if d.parts[0] > max(req.sizes):
-            raise SimError(f"policy gave {req.name} {d.parts[0]} GPUs, above {max(req.sizes)}")
+        if len(d.domains) != len(d.parts) or len(set(d.domains)) != len(d.domains):
+            raise SimError(
+                f"policy gave {req.name} {len(d.parts)} parts of {len(d.domains)} domains, "
+                "not one part per distinct domain"
+            )
+        if sum(d.parts) > max(req.sizes):
+            raise SimError(f"policy gave {req.name} {sum(d.parts)} GPUs, above {max(req.sizes)}")
 
     def preempt(self, d: Preempt) -> None:
         handler = self.ctx.handlers.get(d.owner_id)

@@ -1,6 +1,11 @@
 """Trace replay: jobs of a recorded trace, submitted at their recorded times, each holding its
 GPUs of one pool for its recorded duration. They have no model, so no MFU; after a failure or a
 preemption a job resumes where it was (traces record no checkpoints).
+
+A job is no SimPy process: its start schedules one timeout whose callback ends it, and an
+interruption (failure, preemption) is one zero-delay event that closes its segment (the end it
+had scheduled is then stale and ignored) — the same instants and order as a process would give,
+at a third of the events.
 """
 
 from __future__ import annotations
@@ -42,8 +47,10 @@ class FixedJob:
     failures: int = 0
     seg: Hold | None = None
     alloc: dict[str, int] = field(default_factory=dict)
-    started: simpy.Event | None = None
-    proc: simpy.Process | None = None
+    left_h: float = 0.0  # hours of its duration still to run
+    since_h: float = 0.0  # when its running time was last counted
+    end: simpy.Event | None = None  # the timeout that ends it, if running
+    request: object = None
 
 
 class Replay(JobLifecycle):
@@ -76,40 +83,59 @@ class Replay(JobLifecycle):
                 priority=tr.priority,
             )
             self.jobs[job.id] = job
-            job.proc = ctx.env.process(self._run(job))
-
-    def _run(self, job: FixedJob):
-        ctx = self.ctx
-        request = job_request(job, (job.gpus,), 1, single_pool=True, packs=True)
-        left_h = job.duration_h
-        while left_h > 0:
-            job.started = ctx.env.event()
-            ctx.submit(request)
-            domains, parts = yield job.started
-            if job.first_start_h is None:
-                job.first_start_h = ctx.now
-            if parts:  # packed inside one domain
-                job.alloc = ctx.cluster.held_by_pool(job.id)
+            job.left_h = job.duration_h
+            job.request = job_request(job, (job.gpus,), 1, single_pool=True, packs=True)
+            if job.left_h > 0:
+                ctx.submit(job.request)
             else:
-                job.alloc = ctx.cluster.gpus_by_pool(domains)
-            job.seg = Hold(ctx.now)
-            since = ctx.now
-            while True:
-                try:
-                    yield ctx.env.timeout(left_h)
-                    left_h = 0.0
-                    self._close(job, "finished")
-                    break
-                except simpy.Interrupt as stop:
-                    left_h -= ctx.now - since
-                    since = ctx.now
-                    job.failures += stop.cause.startswith("failure")
-                    if stop.cause == "failure-spared":
-                        continue
-                    self._close(job, str(stop.cause))
-                    job.interruptions += 1
-                    break
-        job.end_h = ctx.now
+                job.end_h = ctx.now
+
+    def on_start(self, owner: int, domains, parts: tuple[int, ...]) -> None:
+        ctx, job = self.ctx, self.jobs[owner]
+        if job.first_start_h is None:
+            job.first_start_h = ctx.now
+        if parts:  # packed inside domains
+            job.alloc = ctx.cluster.held_by_pool(job.id)
+        else:
+            job.alloc = ctx.cluster.gpus_by_pool(domains)
+        job.seg = Hold(ctx.now)
+        self._run_for(job)
+
+    def _run_for(self, job: FixedJob) -> None:
+        """Schedule the end of the job's remaining duration from now."""
+        job.since_h = self.ctx.now
+        end = job.end = self.ctx.env.timeout(job.left_h)
+        end.callbacks.append(lambda ev, job=job: self._ended(job, ev))
+
+    def _ended(self, job: FixedJob, ev) -> None:
+        if job.end is not ev:  # interrupted since: a stale end
+            return
+        job.end, job.left_h = None, 0.0
+        self._close(job, "finished")
+        job.end_h = self.ctx.now
+
+    def interrupt(self, job: FixedJob, cause: str) -> None:
+        stop = self.ctx.env.timeout(0.0)
+        stop.callbacks.append(lambda _ev, job=job: self._stopped(job, cause))
+
+    def _stopped(self, job: FixedJob, cause: str) -> None:
+        """An interruption at this instant: count the time run, then resume on a spare, or
+        close the segment and ask for capacity again."""
+        ctx = self.ctx
+        if job.end is None:
+            return  # already stopped at this instant
+        job.left_h -= ctx.now - job.since_h
+        job.failures += cause.startswith("failure")
+        if cause == "failure-spared":
+            self._run_for(job)
+            return
+        job.end = None
+        self._close(job, cause)
+        job.interruptions += 1
+        if job.left_h > 0:
+            ctx.submit(job.request)
+        else:
+            job.end_h = ctx.now
 
     def _close(self, job: FixedJob, reason: str) -> None:
         ctx = self.ctx

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Literal, Protocol
 
 import numpy as np
@@ -36,7 +37,7 @@ class Request:
     single_pool: bool = False  # must every GPU come from one pool
     usd_per_gpu_hour: float = 0.0  # what it earns (leases, serving); 0 for internal training
     takes_down: bool = False  # a lease takes its racks as they are, failed ones included
-    packs: bool = False  # below a domain's size it takes GPUs inside one domain (trace jobs)
+    packs: bool = False  # takes GPUs inside domains, one or several, not whole ones (trace jobs)
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class ClusterView:
     ):
         self._cluster = cluster
         self.now_h = now_h
-        self.running = dict(running)
+        self.running = MappingProxyType(running)  # read-only, no copy per pass
         self.leases = dict(leases or {})
         self._owner_kind = owner_kind
 
@@ -176,8 +177,9 @@ def place(
 
     Tries each size, largest first: each allowed pool alone (in `pools` order), then, unless
     the request is single-pool, the pools together, each contributing whole replica units.
-    A request that packs and is smaller than a pool's domain takes GPUs inside one domain of
-    it, chosen by `placement` (see `Cluster.pick_part`). `limits` caps the GPUs taken from a
+    A request that packs takes GPUs inside domains (`Cluster.pick_parts`, by `placement`):
+    inside one if it fits, else spanning the fewest partly free ones; a multiple of a domain's
+    GPUs takes whole domains when they are free. `limits` caps the GPUs taken from a
     pool (a policy's budget).
     """
     order = list(pools if pools is not None else req.pools)
@@ -186,14 +188,22 @@ def place(
         for name in order:
             if size > cap.get(name, size):
                 continue
-            if req.packs and size < scratch.topo.pool(name).gpus_per_domain:
-                d = scratch.pick_part(name, size, placement)
-                if d is not None:
-                    return Pick(np.array([d], np.int64), (size,), size)
+            if req.packs and size % scratch.topo.pool(name).gpus_per_domain:
+                parts = scratch.pick_parts(name, size, placement)
+                if parts is not None:
+                    return Pick(
+                        np.fromiter(parts, np.int64, len(parts)), tuple(parts.values()), size
+                    )
                 continue
             d = _domains_for(scratch, name, size, req.unit_gpus, req.takes_down)
             if d is not None and scratch.gpus(d) <= cap.get(name, scratch.gpus(d)):
                 return _whole(scratch, d)
+            if req.packs:  # whole domains' worth, but not whole domains free: span partly free
+                parts = scratch.pick_parts(name, size, placement)
+                if parts is not None:
+                    return Pick(
+                        np.fromiter(parts, np.int64, len(parts)), tuple(parts.values()), size
+                    )
         if req.single_pool or len(order) < 2:
             continue
         if _free_units(scratch, order, cap, req.unit_gpus, req.takes_down) < size:
@@ -223,7 +233,9 @@ def take(scratch: Cluster, req: Request, pick: Pick) -> Start:
     """Allocate `pick` to `req` on the policy's scratch copy and return the decision to start
     it (so later decisions of the same pass do not take the same GPUs)."""
     if pick.parts:
-        scratch.allocate_part(req.owner_id, int(pick.domains[0]), pick.parts[0])
+        scratch.allocate_parts(
+            req.owner_id, dict(zip(pick.domains.tolist(), pick.parts, strict=True))
+        )
     else:
         scratch.allocate(req.owner_id, pick.domains, req.takes_down)
     return Start(req.owner_id, tuple(pick.domains.tolist()), pick.parts)

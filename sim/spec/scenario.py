@@ -9,8 +9,8 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from sim.assumptions import Assumed, AssumedFloat
 from sim import limits
+from sim.assumptions import Assumed, AssumedFloat
 from sim.errors import InputError, Problem, referenced
 from sim.hardware import catalog
 from sim.spec.base import FilePath, SafeName, Strict, load, read_toml
