@@ -10,7 +10,8 @@ breaks it:
 - `serving`: 0 <= served tokens <= demand; GPUs and revenue not negative.
 - `jobs`, `segments`: hours, tokens, FLOPs not negative; MFU and ETTR within [0, 1];
   a segment does not end before it starts.
-- `ledger`: lease and token revenue add up to the `leases` and `serving` tables' revenue.
+- `ledger`: lease and token revenue add up to the `leases` and `serving` tables' revenue;
+  every account is on the chart and the income statement adds up to the ledger.
 - every float column: no infinity; no NaN in pools, leases, serving and ledger (in jobs and
   segments NaN means "not applicable", e.g. the MFU of a replayed trace job).
 
@@ -27,6 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sim.errors import SimError
+from sim.finance.chart import ACCOUNTS
+from sim.finance.statement import lines as statement_lines
 
 # Float rounding: sums of a day's exact interval integrals agree to ~1e-12 relative; anything
 # beyond this is a bookkeeping error, not rounding.
@@ -279,6 +282,28 @@ def _ledger(f: _Found, tables: Mapping[str, pa.Table]) -> None:
             )
 
 
+def _statement(f: _Found, ledger: pa.Table) -> None:
+    """Ledger = statement: every account is on the chart, and the statement built from the
+    ledger gives back its total (operating result - capex = all bookings, to the cent)."""
+    amount = _col(ledger, "amount_usd")
+    account = np.asarray(_text(ledger, "account"), dtype=object)
+    unknown = sorted(set(account) - set(ACCOUNTS))
+    if unknown:
+        f.add("ledger", "accounts outside the chart of accounts", ["whole run"], unknown)
+        return
+    by_account = {a: float(amount[account == a].sum()) for a in set(account)}
+    st = statement_lines(by_account)
+    booked = float(amount.sum()) if len(amount) else 0.0
+    stated = st["operating_result_usd"] - st["capex_usd"]
+    if abs(booked - stated) > 0.01 + REL_TOL * abs(booked):
+        f.add(
+            "ledger",
+            "the income statement does not add up to the ledger",
+            ["whole run"],
+            [f"ledger {booked:,.2f} USD against statement {stated:,.2f} USD"],
+        )
+
+
 def _any_row(t: pa.Table, rows: np.ndarray) -> list[str]:
     return [f"row {i + 1}" for i in rows]
 
@@ -301,6 +326,7 @@ def violations(tables: Mapping[str, pa.Table]) -> InvariantError | None:
         _finite(f, name, t, _where_pool if name == "pools" else _any_row)
     if "ledger" in tables:
         _ledger(f, tables)
+        _statement(f, tables["ledger"])
     return InvariantError(f.items, f.total) if f.total else None
 
 

@@ -159,3 +159,15 @@ def test_a_fraction_may_exceed_one_by_rounding_only(tables):
     # found by the fuzz harness: a job that ran 0.5 s had ETTR 1.0000000016
     assert invariants.violations(_set(tables, "jobs", "ettr", 0, 1 + 1.6e-9)) is None
     assert invariants.violations(_set(tables, "jobs", "ettr", 0, 1 + 1e-3)) is not None
+
+
+def test_a_ledger_account_outside_the_chart_breaks_ledger_equals_statement(tables):
+    t = tables["ledger"]
+    names = t["account"].to_pylist()
+    names[0] = "mystery_fee"  # booked, but on no statement line
+    bad = dict(
+        tables, ledger=t.set_column(t.schema.get_field_index("account"), "account", pa.array(names))
+    )
+    err = invariants.violations(bad)
+    assert "ledger: whole run: accounts outside the chart of accounts" in str(err)
+    assert invariants.violations(tables) is None  # the run as simulated: ledger = statement
