@@ -135,7 +135,7 @@ def test_the_sampled_model_at_the_declared_values_is_explains_mfu(c1):
     model = JobMFU(prepare(MEMPHIS), "grok4-c1")
     assert model.mfu({}) == pytest.approx(c1.mfu, rel=1e-12)
     assert model.mfu(model.nominal) == pytest.approx(c1.mfu, rel=1e-12)
-    model.mfu({INTER_POOL: 8.0, "sim/data/perf-constants.toml:NET_EFF": 0.7})
+    model.mfu({INTER_POOL: 8.0, "sim/perf/constants.py:STEP_JITTER_CV": 0.01})
     assert model.mfu({}) == pytest.approx(c1.mfu, rel=1e-12)  # a sample leaves no trace
     names = {i.name for i in model.inputs}
     assert INTER_POOL in names
