@@ -462,7 +462,8 @@ def format_analysis(a: Analysis) -> str:
     if a.unread:
         lines.append(
             f"not read by this job's MFU: {len(a.unread)} more assumptions of the scenario "
-            "(prices, serving, other jobs, other sites); `sim assumptions FILE` lists them"
+            "(prices, serving, other jobs, other sites, perf constants that move it at neither "
+            "end of their range); `sim assumptions FILE` lists them"
         )
     p = a.posterior
     if p is None:
