@@ -127,7 +127,6 @@ def set_value(raw: dict, path: str, value: float) -> None:
 
 DATA = Path(__file__).parent / "data"
 CATALOG_FILE = DATA / "gpus.toml"
-PERF_CONSTANTS_FILE = DATA / "perf-constants.toml"  # ranges of sim/perf/constants.py
 
 
 def label(path: str | Path) -> str:
@@ -153,7 +152,7 @@ def _read(path: Path) -> dict:
 def collect(path: str | Path) -> list[Assumption]:
     """Every tagged number a scenario or mfu file rests on, with the file it is set in: the
     file itself, the topology and workload files it names, the catalog entries of the GPU
-    types it uses, and the perf model's constant ranges (`sim/data/perf-constants.toml`)."""
+    types it uses, and the perf model's own constants (`sim.perf.constants.PARAMS`)."""
     path = Path(path)
     raw = _read(path)
     files: list[tuple[Path, dict]] = [(path, raw)]
@@ -181,8 +180,25 @@ def collect(path: str | Path) -> list[Assumption]:
     catalog = _read(CATALOG_FILE)
     for g in sorted(x for x in gpus if x in catalog):
         out += find(catalog[g], label(CATALOG_FILE), g)
-    for a in find(_read(PERF_CONSTANTS_FILE), label(PERF_CONSTANTS_FILE)):
-        parts = a.path.split(".")
-        if len(parts) == 1 or not gpus or parts[1] in gpus:
-            out.append(a)
+    return out + perf_constants()
+
+
+def perf_constants() -> list[Assumption]:
+    """The perf model's uncertain constants as it declares them (`sim.perf.constants.PARAMS`):
+    an `assumed` one with its range and reason, a `fitted` one sourced by the fit."""
+    from sim.perf import constants  # the perf model is the single source of these figures
+
+    where = label(constants.__file__)
+    fit = label(constants.FIT_PATH)
+    out = []
+    for p in constants.PARAMS.values():
+        value = getattr(constants, p.name)  # what the model reads now
+        if p.kind == "assumed":
+            out.append(Assumption(where, p.name, value, p.low, p.high, p.why, ""))
+        else:
+            src = (
+                f"fitted by sim.perf.fit on the calibration rows ({fit}, bounds "
+                f"{p.low:g}-{p.high:g}): {p.why}"
+            )
+            out.append(Assumption(where, p.name, value, None, None, "", src))
     return out

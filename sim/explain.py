@@ -14,7 +14,6 @@ from sim import availability, jobrate, perf
 from sim.engine.failures import domain_rate
 from sim.errors import InputError
 from sim.hardware import catalog
-from sim.perf import constants as perf_constants
 from sim.sensitivity import shapley
 from sim.spec.mfu import train_job as _train_job
 from sim.spec.workload import JobShape
@@ -276,7 +275,7 @@ def explain(prep, name: str, run_dir: str | Path | None = None) -> Explanation:
     unit = shape.parallelism.tp * shape.parallelism.pp * shape.parallelism.cp
     total = sum(setup.by_type.values())
     tj = _train_job(shape.model, shape.training, shape.parallelism, total // unit)
-    place = replace(setup.placement(part), jitter_cv=perf_constants.STEP_JITTER_CV)
+    place = setup.placement(part)  # jitter_cv None: the perf model's STEP_JITTER_CV
     base = perf.step(tj, place)
 
     prec = shape.training.precision

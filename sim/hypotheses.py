@@ -4,8 +4,10 @@ The job's modelled MFU (as `sim explain` computes it: the engine's placement on 
 campus, the perf model, the expected failure factor) becomes a function of every ranged input
 it reads: the fabric figures of its sites' topology files, the campus link, the scenario's
 failure parameters, its own shape in its workload file, and the perf model's constant ranges
-(`sim/data/perf-constants.toml`). A sample sets those values in copies of the raw documents,
-re-validates them and rebuilds only what they feed. `analyse` then runs Morris screening, Sobol
+(`sim.perf.constants.PARAMS` of kind "assumed"). A sample sets those values in copies of the
+raw documents (the perf constants through `constants.overridden`), re-validates them and
+rebuilds only what they feed; a perf constant that moves the MFU at neither end of its range
+is not read by this job (e.g. MoE terms for a dense job). `analyse` then runs Morris screening, Sobol
 indices on the inputs that survive the screen, one-at-a-time swings for the tornado chart, and,
 given an observation, rejection sampling over the declared ranges.
 """
@@ -15,15 +17,14 @@ from __future__ import annotations
 import copy
 import math
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from sim import perf, sensitivity
-from sim.assumptions import PERF_CONSTANTS_FILE, Assumption, collect, key
+from sim.assumptions import Assumption, collect, key
 from sim.errors import InputError
 from sim.explain import Explanation, expected_failures, explain, find_job, full_size
 from sim.perf import constants as perf_constants
@@ -34,31 +35,7 @@ from sim.spec.topology import PoolFabric, SiteFabric
 from sim.topology import Topology
 
 PERF = "perf"
-
-
-@contextmanager
-def constants_set(values: Mapping[str, float]) -> Iterator[None]:
-    """Temporarily set perf-model constants by dotted path (`NET_EFF`, `GEMM_EFF_MAX.H100.bf16`)
-    in `sim.perf.constants`, which the perf model reads at call time; restored on exit."""
-    saved: dict[str, object] = {}
-    try:
-        for path, v in values.items():
-            name, *rest = path.split(".")
-            if name not in saved:
-                saved[name] = getattr(perf_constants, name)
-            if rest:  # a table: copied along the path, never changed in place
-                node = dict(getattr(perf_constants, name))
-                setattr(perf_constants, name, node)
-                for p in rest[:-1]:
-                    node[p] = dict(node[p])
-                    node = node[p]
-                node[rest[-1]] = v
-            else:
-                setattr(perf_constants, name, v)
-        yield
-    finally:
-        for name, v in saved.items():
-            setattr(perf_constants, name, v)
+PERF_CONSTANTS_FILE = Path(perf_constants.__file__).resolve()  # where PARAMS are declared
 
 
 @dataclass(frozen=True)
@@ -103,6 +80,13 @@ class JobMFU:
                 self.raw[inp.file] = read_toml(inp.file)
         self.inputs = [replace(i, label=self._label(i)) for i in self.inputs]
         self._paths = [(i, i.name, path_parts(i.assumption.path)) for i in self.inputs]
+        base = self.mfu({})
+        for i in [i for i in self.inputs if i.kind == PERF]:
+            a = i.assumption
+            if self.mfu({i.name: a.low}) == base == self.mfu({i.name: a.high}):
+                self.inputs.remove(i)  # this job's MFU does not read it
+                self.unread.append(a)
+        self._paths = [(i, i.name, path_parts(i.assumption.path)) for i in self.inputs]
 
     def _label(self, inp: Input) -> str:
         """`colossus1.toml c1-h100.fabric.leaf_oversubscription` for `pools[0].fabric...`."""
@@ -130,12 +114,7 @@ class JobMFU:
         snap = "round" if isinstance(a.value, int) else ""
         if isinstance(a.value, int) and a.value > 0 and a.value & (a.value - 1) == 0:
             snap = "pow2"
-        if f == PERF_CONSTANTS_FILE.resolve():
-            parts = a.path.split(".")
-            if len(parts) == 3 and (
-                parts[1] not in self.gpu_types or parts[2] != self.job.shape.training.precision
-            ):
-                return None
+        if f == PERF_CONSTANTS_FILE:
             return Input(a, PERF, None, "")
         if f == self.scenario_file:
             p = a.path
@@ -230,13 +209,13 @@ class JobMFU:
         """The modelled MFU with these inputs (by name) set; the rest at their values."""
         docs, touched, perf_values = self._documents(values)
         prep = self._prepared(docs, touched)
-        with constants_set(perf_values):
+        with perf_constants.overridden(**perf_values):
             return baseline_mfu(prep, self.name)
 
     def explain(self, values: Mapping[str, float]) -> Explanation:
         """`sim explain`'s full what-if table with these inputs set (slower than `mfu`)."""
         docs, touched, perf_values = self._documents(values)
-        with constants_set(perf_values):
+        with perf_constants.overridden(**perf_values):
             return explain(self._prepared(docs, touched), self.name)
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
@@ -330,8 +309,7 @@ def baseline_mfu(prep, name: str) -> float:
     p = shape.parallelism
     unit = p.tp * p.pp * p.cp
     tj = train_job(shape.model, shape.training, p, sum(setup.by_type.values()) // unit)
-    place = replace(setup.placement(shape.partitioning), jitter_cv=perf_constants.STEP_JITTER_CV)
-    return perf.step(tj, place).mfu * expected_failures(prep, job, setup)
+    return perf.step(tj, setup.placement(shape.partitioning)).mfu * expected_failures(prep, job, setup)
 
 
 # -- the analysis ---------------------------------------------------------------------------------
@@ -484,7 +462,8 @@ def format_analysis(a: Analysis) -> str:
     if a.unread:
         lines.append(
             f"not read by this job's MFU: {len(a.unread)} more assumptions of the scenario "
-            "(prices, serving, other jobs, other sites); `sim assumptions FILE` lists them"
+            "(prices, serving, other jobs, other sites, perf constants that move it at neither "
+            "end of their range); `sim assumptions FILE` lists them"
         )
     p = a.posterior
     if p is None:
@@ -511,7 +490,7 @@ def format_analysis(a: Analysis) -> str:
         n = min(len(p.accepted), WHATIF_SAMPLES)
         tail = ["", f"what-ifs given the observation (MFU over {n} consistent samples: median, "
                 "5-95%):"]
-        for k, (what, lo, mid, hi) in sorted(a.whatif.items(), key=lambda kv: -kv[1][2]):
+        for _, (what, lo, mid, hi) in sorted(a.whatif.items(), key=lambda kv: -kv[1][2]):
             tail.append(f"  {what:56s} {mid:6.1%}  ({lo:.1%} - {hi:.1%})")
     else:
         tail = []

@@ -49,6 +49,8 @@ ALLOWED_UP = {
     ("spec.serve", "hardware"): "a serve file names GPU types of the catalog",
     ("records", "perf"): "the attribution columns are the perf model's factors",
     ("spec.workload", "finance"): "a workload's given series names accounts of the chart",
+    ("assumptions", "perf"): "a file's assumptions include the perf model's own constants "
+    "(sim.perf.constants.PARAMS, the single source of their ranges)",
 }
 PURE = (
     "hardware",

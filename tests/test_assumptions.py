@@ -9,7 +9,6 @@ import pytest
 from pydantic import BaseModel, Field, ValidationError
 
 from sim.assumptions import (
-    PERF_CONSTANTS_FILE,
     AssumedFloat,
     collect,
     find,
@@ -22,7 +21,7 @@ from sim.spec.base import read_toml
 ROOT = Path(__file__).resolve().parent.parent
 INPUTS = sorted(
     [*ROOT.glob("runs/*.toml"), *ROOT.glob("topologies/*.toml"), *ROOT.glob("workloads/*.toml"),
-     *ROOT.glob("examples/mfu/*.toml"), ROOT / "sim/data/gpus.toml", PERF_CONSTANTS_FILE]
+     *ROOT.glob("examples/mfu/*.toml"), ROOT / "sim/data/gpus.toml"]
 )
 
 
@@ -46,12 +45,23 @@ def test_no_number_is_called_assumed_in_a_comment_only(path):
 
 
 def test_perf_ranges_hold_the_values_the_perf_model_uses():
-    for a in find(read_toml(PERF_CONSTANTS_FILE)):
-        name, *rest = a.path.split(".")
+    # PARAMS is the single source; the fitted values come from sim/data/perf_fit.toml and must
+    # still lie inside the bounds the fit was given, and the listing reports what the model reads
+    listed = {a.path: a for a in collect(ROOT / "examples/mfu/colossus1-mix-uniform.toml")
+              if a.file.endswith("sim/perf/constants.py")}
+    assert set(listed) == set(C.PARAMS)
+    for name, p in C.PARAMS.items():
         value = getattr(C, name)
-        for k in rest:
-            value = value[k]
-        assert value == a.value, a.path
+        assert p.low <= value <= p.high and p.low < p.high, name
+        a = listed[name]
+        assert a.value == value, name
+        if p.kind == "assumed":
+            assert (a.low, a.high, a.why) == (p.low, p.high, p.why), name
+        else:
+            assert not a.assumed and "fitted by sim.perf.fit" in a.source, name
+    with C.overridden(STEP_JITTER_CV=0.009):  # the listing follows an override
+        assert next(a for a in collect(ROOT / "runs/memphis.toml")
+                    if a.path == "STEP_JITTER_CV").value == 0.009
 
 
 def test_the_typed_tag_keeps_the_fields_own_bounds():
@@ -69,11 +79,12 @@ def test_collect_follows_a_scenario_to_its_topologies_workloads_catalog_and_cons
     found = collect(ROOT / "runs" / "memphis.toml")
     files = {a.file.rsplit("/", 1)[-1] for a in found}
     assert {"memphis.toml", "colossus1.toml", "colossus2.toml", "memphis-training.toml",
-            "memphis-serving.toml", "perf-constants.toml"} <= files
+            "memphis-serving.toml", "constants.py"} <= files
     paths = {(a.file.rsplit("/", 1)[-1], a.path) for a in found}
     assert ("colossus1.toml", "site.fabric.inter_pool_oversubscription") in paths
     assert ("memphis-training.toml", "training[0].training.global_batch") in paths
     assert ("memphis.toml", "failures.rates.GB200.domain_per_day") in paths
+    assert ("constants.py", "STEP_JITTER_CV") in paths  # the perf model's PARAMS
     # the catalog entry of a GPU type the scenario does not use is not listed
     assert ("gpus.toml", "H100-PCIe.nic_gbit_per_s") not in paths
 

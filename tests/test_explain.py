@@ -13,6 +13,7 @@ from sim import perf
 from sim.cli import main
 from sim.explain import BOTTLENECKS, explain, format_explanation
 from sim.hypotheses import JobMFU, analyse, tornado
+from sim.perf import constants as C
 from sim.runner import prepare, run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,12 +136,26 @@ def test_the_sampled_model_at_the_declared_values_is_explains_mfu(c1):
     model = JobMFU(prepare(MEMPHIS), "grok4-c1")
     assert model.mfu({}) == pytest.approx(c1.mfu, rel=1e-12)
     assert model.mfu(model.nominal) == pytest.approx(c1.mfu, rel=1e-12)
-    model.mfu({INTER_POOL: 8.0, "sim/data/perf-constants.toml:NET_EFF": 0.7})
+    model.mfu({INTER_POOL: 8.0, "sim/perf/constants.py:STEP_JITTER_CV": 0.01})
     assert model.mfu({}) == pytest.approx(c1.mfu, rel=1e-12)  # a sample leaves no trace
     names = {i.name for i in model.inputs}
     assert INTER_POOL in names
     # inputs of other jobs and of money are not sampled for this job
     assert not any("prices." in n or "serving" in n or "training[1]" in n for n in names)
+
+
+def test_perf_constants_enter_as_the_perf_model_reads_them():
+    model = JobMFU(prepare(MEMPHIS), "grok4-c1")  # a bf16 job
+    # FP4 recipe terms cannot move a bf16 job: listed as not read, never sampled
+    assert {"FP4_GEMM_RATIO", "FP4_BF16_FRACTION"} <= {a.path for a in model.unread}
+    perf_inputs = {i.assumption.path: i for i in model.inputs if i.kind == "perf"}
+    assert not {"FP4_GEMM_RATIO", "FP4_BF16_FRACTION"} & set(perf_inputs)
+    # fitted constants are sourced, not ranged: never sampled
+    assert not any(C.PARAMS[n].kind == "fitted" for n in perf_inputs)
+    # more per-GPU jitter: the synchronous step waits longer for its slowest GPU
+    jitter = perf_inputs["STEP_JITTER_CV"]
+    lo, hi = jitter.assumption.low, jitter.assumption.high
+    assert model.mfu({jitter.name: hi}) < model.mfu({}) < model.mfu({jitter.name: lo})
 
 
 def test_sensitivity_is_deterministic_for_a_seed():
