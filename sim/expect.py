@@ -202,7 +202,8 @@ def load_runs(path: str | Path) -> list[RunInfo]:
     runs = []
     for d in find_runs(root):
         manifest = _read_json(d / "manifest.json")
-        verify_run_folder(d)  # a damaged folder is an error, not a pass on its manifest
+        if not _is_sweep_run(d):  # a sweep's run keeps its tables in the sweep's dataset
+            verify_run_folder(d)  # a damaged folder is an error, not a pass on its manifest
         rel = d.relative_to(root).as_posix()
         label = (
             rel if rel != "." else f"{manifest.get('scenario', d.name)}/seed={manifest.get('seed')}"
@@ -211,12 +212,17 @@ def load_runs(path: str | Path) -> list[RunInfo]:
     return runs
 
 
+def _is_sweep_run(run_dir: Path) -> bool:
+    """A sweep's run folder: its result.json and no tables of its own."""
+    return (run_dir / "result.json").is_file() and not any(run_dir.glob("*.parquet"))
+
+
 def _kpis(run_dir: Path) -> dict[str, float]:
     """The run's KPIs; a folder they cannot be computed from (an old or damaged run) is bad
     input, not a crash. A sweep's run (`runs/scenario=<id>/seed=<n>/` beside the dataset)
     has no tables of its own: its KPIs are the ones its `result.json` recorded from them."""
     result = run_dir / "result.json"
-    if result.is_file() and not (run_dir / "segments.parquet").is_file():
+    if _is_sweep_run(run_dir):
         data = _read_json(result)
         if data.get("status") == "ok" and isinstance(data.get("kpis"), dict):
             return {k: float(v) for k, v in data["kpis"].items() if v is not None}

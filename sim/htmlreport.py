@@ -35,6 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from sim.errors import InputError
+from sim.output import read_object
 from sim.plots import Figure, Section
 from sim.plots import sweep as sweepfig
 from sim.plots.rundata import RunData, read_run
@@ -231,7 +232,7 @@ def _run_data(run_dir: Path) -> RunData:
         # a sweep's run (runs/scenario=<id>/seed=<n>): its tables are the sweep's partitions
         sid, seed = run_dir.parent.name.partition("=")[2], run_dir.name.partition("=")[2]
         d = read_run(run_dir, _tables_of_sweep_run(root.parent, sid, int(seed)))
-        result = json.loads((run_dir / "result.json").read_text())
+        result = read_object(run_dir / "result.json")
         d.kpis = {k: float(v) for k, v in result.get("kpis", {}).items() if v is not None}
         return d
     d = read_run(run_dir)

@@ -265,13 +265,15 @@ def _ledger(f: _Found, tables: Mapping[str, pa.Table]) -> None:
     ledger = tables["ledger"]
     amount = _col(ledger, "amount_usd")
     account = np.asarray(_text(ledger, "account"), dtype=object)
-    for acct, table, col in (
-        ("lease_revenue", "leases", "revenue_usd"),
-        ("token_revenue", "serving", "revenue_usd"),
+    # a lease's revenue is its fees less the SLA credits booked against them
+    for accts, table, col in (
+        (("lease_revenue", "sla_credit"), "leases", "revenue_usd"),
+        (("token_revenue",), "serving", "revenue_usd"),
     ):
         if table not in tables:
             continue
-        booked = float(amount[account == acct].sum()) if len(amount) else 0.0
+        acct = accts[0]
+        booked = float(amount[np.isin(account, accts)].sum()) if len(amount) else 0.0
         rows = float(np.nansum(_col(tables[table], col)))
         if abs(booked - rows) > ABS_TOL + REL_TOL * max(abs(booked), abs(rows)) + 1e-6:
             f.add(

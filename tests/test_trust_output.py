@@ -132,7 +132,9 @@ def test_an_interrupt_while_computing_kpis_leaves_no_folder(tmp_path, monkeypatc
     def interrupted(*_a, **_k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "kpis_of", interrupted)
+    import sim.report  # the runner imports kpis_of from here when it runs
+
+    monkeypatch.setattr(sim.report, "kpis_of", interrupted)
     with pytest.raises(KeyboardInterrupt):
         runner.run(path, out=tmp_path / "out")
     parent = tmp_path / "out" / "small"

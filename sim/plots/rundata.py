@@ -4,13 +4,13 @@ MFU, the MFU waterfall of a job and money by month. Pure functions of the tables
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from sim.output import read_object
 from sim.plots.style import OWNER_COLORS
 
 DAY_MS = 86_400_000
@@ -65,7 +65,7 @@ def read_run(run_dir: Path, tables: dict[str, pd.DataFrame] | None = None) -> Ru
 
     def js(name: str) -> dict:
         p = run_dir / name
-        return json.loads(p.read_text()) if p.is_file() else {}
+        return read_object(p) if p.is_file() else {}  # a damaged file is bad input
 
     if tables is None:
         tables = {p.stem: pd.read_parquet(p) for p in sorted(run_dir.glob("*.parquet"))}

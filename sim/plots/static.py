@@ -100,6 +100,14 @@ def render(f: Figure) -> bytes:
             c = t.marker.color if t.marker and t.marker.color is not None else None
             ax.barh([str(v) for v in t.y], np.asarray(t.x, float), color=c, label=name)
             continue
+        if t.type == "box":  # precomputed quartiles (q1, median, q3, fences), one box per x
+            c = t.marker.color if t.marker and t.marker.color is not None else None
+            for i, xv in enumerate(t.x or ()):
+                stats = {"label": str(xv), "q1": t.q1[i], "med": t.median[i], "q3": t.q3[i],
+                         "whislo": t.lowerfence[i], "whishi": t.upperfence[i]}
+                ax.bxp([stats], positions=[len(ax.get_xticks())], showfliers=False,
+                       boxprops={"color": c}, medianprops={"color": c})
+            continue
         x, y = _x(t), np.asarray(t.y if t.y is not None else [], dtype=float)
         if t.type == "bar":
             c = t.marker.color if t.marker and t.marker.color is not None else None
