@@ -5,6 +5,8 @@ commands as written (on the smoke scenario), `sim check` on a sweep, `sim valida
 import json
 import re
 import shlex
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -51,12 +53,22 @@ def sweep_file(tmp: Path, scenario: Path, values: str = '["fifo", "mfu-aware"]')
 # -- CI ----------------------------------------------------------------------------------------
 
 
-def test_ci_runs_readme_line_1_then_line_2():
+def test_ci_runs_the_readme_test_command_and_fails_when_no_test_ran(tmp_path):
     readme = (ROOT / "README.md").read_text().splitlines()
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     line1, line2 = readme[0], readme[1]
     assert "sim run runs/memphis.toml" in line1 and "pytest" in line2
-    assert ci.index(line1) < ci.index(line2)  # both verbatim, in the README's order
+    assert line2 in ci and line1 not in ci  # CI runs the test command, verbatim, and only it
+    assert "set -euo pipefail" in ci  # so any non-zero exit fails CI, pytest's included
+    # pytest exits non-zero (5) when it collects no test: such a CI run fails
+    (tmp_path / "test_nothing.py").write_text("")
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert res.returncode == 5, res.stdout
     # Chromium from the distribution's packages, installed only when missing
     assert any("apt-get install -y chromium" in c for c in ci)
     assert any("[ ! -x /usr/bin/chromium ]" in c for c in ci)
