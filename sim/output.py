@@ -138,19 +138,6 @@ def write_run(
     return manifest
 
 
-def replace_json(path: Path, data: dict) -> None:
-    """Rewrite one JSON file atomically (temporary file in the same folder, then rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(data, indent=2, default=str) + "\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def read_object(path: Path) -> dict:
     """A run folder's JSON file (manifest.json, scenario.json) as a dict; a missing, damaged or
     non-object file is an InputError naming it."""

@@ -5,6 +5,7 @@ Expected values are written as the arithmetic that gives them, from the model's 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -15,7 +16,7 @@ from sim.perf import Parallelism, Placement, Training, TrainJob, memory, step
 from sim.perf import constants as C
 from sim.perf.collectives import all_to_all_s, reduce_scatter_s
 from sim.perf.model import Model
-from sim.perf.shapes import LLAMA31_405B
+from sim.perf.shapes import LLAMA3_70B, LLAMA31_405B
 
 GPT_3_6B = Model(params=3.6e9, layers=30, hidden=3072, heads=32, vocab=51200, seq_len=2048)
 
@@ -116,17 +117,7 @@ def test_doubling_a_tier_few_bytes_cross_raises_time_less_than_proportionally():
     assert t4 - t2 == pytest.approx(v / 1152 * 0.75 / B * (4.0 - 2.0))
     assert t4 < 2 * t2
     # The same through a step: gradient traffic of a job over 4 pods of GB200 racks.
-    m = Model(
-        params=70.6e9,
-        layers=80,
-        hidden=8192,
-        heads=64,
-        kv_heads=8,
-        ffn_hidden=28672,
-        vocab=128256,
-        seq_len=8192,
-    )
-    j = job(m, 4608, Parallelism(1, 1, 4608, zero_stage=3), recompute="full")
+    j = job(LLAMA3_70B, 4608, Parallelism(1, 1, 4608, zero_stage=3), recompute="full")
 
     def st(o, algo):
         tt = (("GB200", ((1152, 400.0), (math.inf, 400.0 / o))),)
@@ -162,18 +153,7 @@ def _moe():
         experts=128,
         top_k=8,
     )
-    return Model(
-        params=m.structure_params,
-        layers=16,
-        hidden=4096,
-        heads=32,
-        kv_heads=8,
-        ffn_hidden=1536,
-        vocab=131072,
-        seq_len=4096,
-        experts=128,
-        top_k=8,
-    )
+    return dataclasses.replace(m, params=m.structure_params)
 
 
 def _exposed_mp_s(r, n, peak):
