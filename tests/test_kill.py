@@ -58,15 +58,18 @@ def _kill_when(scenario, out, mark, sig, at_fraction: float) -> float:
         [sys.executable, "-c", KILLED_RUN, str(scenario), str(out), str(mark)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 120
     while proc.poll() is None and _reached(mark) < at_fraction and time.monotonic() < deadline:
         time.sleep(0.005)
     reached = _reached(mark)
-    if proc.poll() is None:
+    ended_by_itself = proc.poll() is not None
+    if not ended_by_itself:
         os.kill(proc.pid, sig)
-    proc.wait()
+    _, err = proc.communicate()
+    # a run that ended on its own before the kill must have ended well (say why it did not)
+    assert not ended_by_itself or proc.returncode == 0, (proc.returncode, err.decode()[-2000:])
     return reached
 
 
