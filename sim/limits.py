@@ -31,6 +31,15 @@ EARLIEST = dt.date(1970, 1, 1)
 LATEST = dt.date(2200, 1, 1)
 MAX_HORIZON_YEARS = 100
 
+# Integers in input files: within +-2**53, where every integer is exact as a float too (a
+# count of GPUs, tokens or seconds beyond it is a typo, and would overflow the tables'
+# 64-bit columns once multiplied). TOML itself stops at 64-bit integers.
+MAX_INT = 2**53
+
+# GPUs of one job (tp x pp x dp x cp): 2**31, ~4,000x the 550k GPUs Colossus 2 grows towards
+# (FACTS.md); a layout above it is a typo, and its counts would overflow the tables' columns.
+MAX_JOB_GPUS = 2**31
+
 # A run expected to create more jobs than this prints a warning before it starts (10,000
 # arrivals a day for a month is ~300,000 jobs and several minutes).
 WARN_JOBS = 100_000

@@ -49,10 +49,21 @@ class Prepared:
 
 
 def tranche_problems(table: str, j: int, item, pools: dict, file: str) -> list[Problem]:
-    """A lease tranche given in megawatts must come to at least one GPU of its first pool
-    (the engine converts `mw` with that pool's IT watts per GPU and rounds down)."""
+    """A lease tranche draws from pools that have GPUs, and one given in megawatts comes to at
+    least one GPU of its first pool (the engine converts `mw` with that pool's IT watts per GPU
+    and rounds down)."""
     found = []
     for k, t in enumerate(getattr(item, "tranches", []) if table == "leases" else []):
+        known = [pools[n] for n in t.pools if n in pools]
+        if len(known) == len(t.pools) and not any(p.gpus for p in known):
+            found.append(
+                Problem(
+                    f"{table}[{j}].tranches[{k}].pools",
+                    "no phase of the scenario puts GPUs in these pools: nothing to lease",
+                    list(t.pools),
+                    file,
+                )
+            )
         pool = pools.get(t.pools[0])
         if t.mw is not None and pool is not None and int(t.mw * 1e6 / pool.it_w_per_gpu) < 1:
             found.append(

@@ -76,6 +76,31 @@ def test_a_tranche_smaller_than_one_gpu_is_bad_input(tmp_path, capsys):
     _both(capsys, path, "leases[0].tranches[0].mw", "less than one GPU")
 
 
+def test_a_tranche_on_pools_without_gpus_is_bad_input(tmp_path, capsys):
+    # found by the 10,000-case fuzz run: ValueError while pricing the tranche
+    topo = load_data("small.toml")
+    topo["phases"][2]["pool"] = "small-h100"  # no phase puts GPUs in small-gb200 any more
+    site = {"topology": str(write_toml(tmp_path / "topology.toml", topo))}
+    lease = copy.deepcopy(WORKLOAD["leases"][0])
+    lease["tranches"] = [{"pools": ["small-gb200"], "gpus": 72}]
+    path = scenario_with(tmp_path, _workload(leases=[lease]), sites=[site])
+    _both(capsys, path, "leases[0].tranches[0].pools", "no phase of the scenario puts GPUs")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "needle"),
+    [
+        ("tp", 2**63, "integers must lie within"),  # an OverflowError writing the tables
+        ("dp", 2**40, "one job holds at most 2,147,483,648"),  # 8 * 2**40 GPUs: the same
+    ],
+)
+def test_a_layout_beyond_any_campus_is_bad_input(tmp_path, capsys, key, value, needle):
+    job = copy.deepcopy(WORKLOAD["training"][0])
+    job["parallelism"][key] = value
+    path = scenario_with(tmp_path, _workload(training=[job]))
+    _both(capsys, path, "training[0].parallelism", needle)
+
+
 @pytest.mark.parametrize("demand", [float("inf"), 1e300, -1.0, float("nan")])
 def test_serving_demand_must_be_finite_and_not_negative(tmp_path, capsys, demand):
     # items 4 (inf: OverflowError) and 5 (negative: -$302M in serving.parquet; NaN columns)

@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from sim.errors import InputError, Problem
-from sim.limits import check_input_file
+from sim.limits import MAX_INT, check_input_file
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -203,6 +203,9 @@ def validate(
     """
     name = str(file) if file else None
     try:
+        huge = [Problem(dotted(loc), _HUGE, v, name) for loc, v in _huge_ints(data, ())]
+        if huge:
+            raise InputError(huge)
         obj = model.model_validate(data, context=context)
     except ValidationError as err:
         raise InputError(problems_from(err, name, model=model)) from None
@@ -212,6 +215,22 @@ def validate(
     if found:
         raise InputError([Problem(p.path, p.message, p.value, p.file or name) for p in found])
     return obj
+
+
+_HUGE = f"is too large: integers must lie within +-{MAX_INT:,} (2**53)"
+
+
+def _huge_ints(data: Any, loc: tuple[Any, ...]):
+    """(location, value) of every integer of parsed input outside +-MAX_INT."""
+    if isinstance(data, int) and not isinstance(data, bool):
+        if abs(data) > MAX_INT:
+            yield loc, data
+    elif isinstance(data, dict):
+        for k, v in data.items():
+            yield from _huge_ints(v, (*loc, k))
+    elif isinstance(data, (list, tuple)):
+        for i, v in enumerate(data):
+            yield from _huge_ints(v, (*loc, i))
 
 
 def load(model: type[M], path: str | Path, context: dict | None = None, check: bool = True) -> M:

@@ -9,11 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from sim.assumptions import AssumedInt
 from sim.errors import Problem
 from sim.hardware import catalog
+from sim.limits import MAX_JOB_GPUS
 from sim.perf.model import Model, Parallelism, Training, TrainJob
 from sim.perf.training import Placement, problems
 from sim.spec.base import FilePath, Strict, load
@@ -61,6 +62,15 @@ class ParallelismSpec(Strict):
     ep: AssumedPos = 1
     # 0 replicated, 1 optimizer state sharded (distributed optimizer), 2 + gradients, 3 FSDP.
     zero_stage: Literal[0, 1, 2, 3] = 1
+
+    @model_validator(mode="after")
+    def _not_beyond_any_campus(self) -> ParallelismSpec:
+        gpus = self.tp * self.pp * self.dp * self.cp
+        if gpus > MAX_JOB_GPUS:
+            raise ValueError(
+                f"tp x pp x dp x cp = {gpus:,} GPUs; one job holds at most {MAX_JOB_GPUS:,}"
+            )
+        return self
 
 
 def train_job(m: ModelSpec, t: TrainingSpec, p: ParallelismSpec, dp: int | None = None) -> TrainJob:
