@@ -1,174 +1,114 @@
-"""Failures and repairs of NVLink domains.
+"""Failures and repairs of NVLink domains, applied at their times.
 
-Failures are drawn per pool as a Poisson process over its healthy online domains, by thinning:
-candidates at the rate of all its online domains, and a candidate that is already down is no
-failure, so the rate follows repairs exactly. Only a failure that hits an owner whose lifecycle
-`interrupts_on_failure` (a job) needs a SimPy event (it interrupts the job at its time); all
-others, and every repair, change nothing but counts, the day's GPU-hours, spares and shortfalls,
-so the run loop applies them at their own times (`apply_due`) just before the next event that
-could see them. The owner of a failed or repaired domain hears of it through its lifecycle's
-`on_failure` / `on_repair` hooks.
+The failure schedule is drawn ahead, window by window, by `sim.failure_schedule` (it depends on
+nothing the simulation does). Only a failure that hits an owner whose lifecycle
+`interrupts_on_failure` (a job, or parts of a shared domain) needs a SimPy event (it interrupts
+the job at its time); all others, and every repair, change nothing but counts, the day's
+GPU-hours, spares and shortfalls, so the run loop applies them at their own times
+(`apply_due`) just before the next event that could see them. The owner of a failed or
+repaired domain hears of it through its lifecycle's `on_failure` / `on_repair` hooks.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
+from sim import failure_schedule as fs
 from sim.cluster import SHARED
-from sim.engine.context import H_PER_DAY, Context
+from sim.engine.context import Context
 from sim.rng import stream
 from sim.spec.scenario import FailureRates
 
-
-@dataclass
-class PoolFailures:
-    """A pool's failure stream: its random draws, the rate between phase dates, and its
-    outstanding candidate (one at a time, in the heap of due items)."""
-
-    pool: object
-    draws: Draws
-    phases: list[float]
-    online_dates: np.ndarray  # each domain's online date, in index (= phase) order
-    next_domain: int = -1
-    next_repair_h: float = 0.0
-    n_online: int = 0
-    rate: float = 0.0
-    rate_from_h: float = math.inf
-    rate_until_h: float = -math.inf
-
-
-class Draws:
-    """A failure process's random numbers, drawn from its stream in blocks (same values, in the
-    same order, as one at a time would give)."""
-
-    BLOCK = 4096
-
-    def __init__(self, rng: np.random.Generator, repair):
-        self.rng, self.rep = rng, repair
-        self._i = self.BLOCK
-
-    def _refill(self) -> None:
-        self._exp = self.rng.standard_exponential(self.BLOCK)
-        self._uni = self.rng.random(self.BLOCK)
-        self._norm = self.rng.standard_normal(self.BLOCK)
-        self._i = 0
-
-    def _next(self):
-        if self._i == self.BLOCK:
-            self._refill()
-        i = self._i
-        self._i += 1
-        return i
-
-    def gap_h(self, rate: float) -> float:
-        i = self._next()
-        return float(self._exp[i]) / rate
-
-    def index(self, n: int) -> int:
-        return int(self._uni[self._i - 1] * n)  # uses the candidate's own uniform
-
-    def repair_h(self) -> float:
-        r = self.rep
-        h = r.median_h * math.exp(r.sigma * float(self._norm[self._i - 1]))
-        return min(max(h, r.min_h), r.max_h)
+WINDOW_H = 7 * 24.0  # failures drawn a week at a time: bounded memory, few draws per call
 
 
 def domain_rate(failures, pool) -> float:
-    """Failures per hour of one domain of the pool: its GPUs' rate plus the domain term."""
+    """Failures per hour of one domain of the pool (0 with failures off)."""
     if not failures.enabled:
         return 0.0
     rates = failures.rates.get(pool.gpu.name, FailureRates())
-    domain_per_day = rates.domain_per_day
-    if domain_per_day is None:  # assumed default: NVL72 racks only (see FailureRates)
-        domain_per_day = 0.02 if pool.gpus_per_domain > 8 else 0.0
-    return failures.scale * (rates.gpu_per_hour * pool.gpus_per_domain + domain_per_day / H_PER_DAY)
+    return fs.domain_rate_per_h(
+        rates.gpu_per_hour, rates.domain_per_day, pool.gpus_per_domain, failures.scale
+    )
 
 
 class FailureProcess:
-    """The failure candidates of every pool and the repairs due, in one heap of
-    (hour, 0 repair | 1 failure, pool, domain)."""
+    """This window's failures of every pool in time order, and the repairs due in a heap of
+    (hour, pool, domain)."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        topo = ctx.topo
-        ctx.domain_rate = np.array([domain_rate(ctx.fail_spec, p) for p in topo.pools])
-        self._repair_tick = False
-        self._due: list[tuple[float, int, int, int]] = []
-        self._pools: dict[int, PoolFailures] = {}
+        topo, spec = ctx.topo, ctx.fail_spec
+        ctx.domain_rate = np.array([domain_rate(spec, p) for p in topo.pools])
+        r = spec.repair
+        repair = fs.Repair(r.median_h, r.sigma, r.min_h, r.max_h)
+        start = np.datetime64(ctx.start, "D")
+        self._pools = {}
         for p in topo.pools:
             if ctx.domain_rate[p.index] <= 0:
                 continue
-            self._pools[p.index] = PoolFailures(
-                p,
-                Draws(stream(ctx.seed, f"failures:{p.name}"), ctx.fail_spec.repair),
+            online = topo.domain_online[p.first_domain : p.first_domain + p.domains]
+            draws = fs.candidates(
+                stream(ctx.seed, f"failures:{p.name}"),
+                (online - start).astype(np.int64),
                 sorted({ctx.hours(ph.online) for ph in topo.phases if ph.pool == p.name}),
-                topo.domain_online[p.first_domain : p.first_domain + p.domains],
+                float(ctx.domain_rate[p.index]),
+                repair,
+                ctx.horizon_h,
             )
-        for pf in self._pools.values():
-            self._draw(pf, 0.0)
+            self._pools[p.index] = fs.PoolSchedule(p.index, p.first_domain, p.domains, draws)
+        self._repair_tick = False
+        self._window_end = 0.0
+        self._fails: list[tuple[float, int, int, float]] = []  # (hour, pool, domain, up at)
+        self._next = 0  # index of the next failure of the window
+        self._repairs: list[tuple[float, int, int]] = []
 
-    def _draw(self, pf: PoolFailures, from_h: float) -> None:
-        """The pool's next candidate failure after `from_h` (redrawn at each phase date, when the
-        rate changes: the process is memoryless)."""
-        ctx, t = self.ctx, from_h
-        while True:
-            if t >= pf.rate_until_h or t < pf.rate_from_h:  # the rate holds between phase dates
-                today = np.datetime64(ctx.start, "D") + int(t // H_PER_DAY)
-                pf.n_online = int(np.searchsorted(pf.online_dates, today, side="right"))
-                pf.rate = pf.n_online * ctx.domain_rate[pf.pool.index]
-                pf.rate_from_h = t
-                pf.rate_until_h = next((h for h in pf.phases if h > t), math.inf)
-            at = t + pf.draws.gap_h(pf.rate) if pf.rate > 0 else math.inf
-            if min(at, pf.rate_until_h) >= ctx.horizon_h:
-                return
-            if pf.rate_until_h <= at:
-                t = pf.rate_until_h
-                continue
-            pf.next_domain = pf.pool.first_domain + pf.draws.index(pf.n_online)
-            pf.next_repair_h = pf.draws.repair_h()
-            heapq.heappush(self._due, (at, 1, pf.pool.index, pf.next_domain))
-            return
+    def _next_window(self) -> None:
+        """Draw the next window's failures (windows with none are skipped)."""
+        horizon = self.ctx.horizon_h
+        while self._next == len(self._fails) and self._window_end < horizon:
+            end = min(self._window_end + WINDOW_H, horizon)
+            fails = [f for s in self._pools.values() for f in s.until(end)]
+            fails.sort()  # by hour; ties by pool, then domain
+            self._fails, self._next, self._window_end = fails, 0, end
 
     def apply_due(self, limit_h: float) -> bool:
-        """Apply failures and repairs due by `limit_h` in time order. Returns True if it stopped
-        at a failure that interrupts a job, for which it scheduled an event at its time."""
+        """Apply failures and repairs due by `limit_h` in time order (a repair first at the
+        same instant). Returns True if it stopped at a failure that interrupts a job, for which
+        it scheduled an event at its time."""
         ctx = self.ctx
-        due, down, owner, handlers = self._due, ctx.cluster.down, ctx.cluster.owner, ctx.handlers
-        # Up to the next event, as it is now: a repair may just have scheduled one (the pass
-        # that offers repaired capacity), and what happens after it must wait for it.
-        while due and due[0][0] <= min(limit_h, ctx.env.peek()):
-            at, kind, pool_index, d = heapq.heappop(due)
-            if kind == 0:
+        env, owner, handlers, repairs = ctx.env, ctx.cluster.owner, ctx.handlers, self._repairs
+        while True:
+            if self._next == len(self._fails):
+                self._next_window()
+            f = self._fails[self._next] if self._next < len(self._fails) else None
+            # Up to the next event, as it is now: a repair may just have scheduled one (the
+            # pass that offers repaired capacity), and what happens after it must wait for it.
+            bound = min(limit_h, env.peek())
+            if repairs and (f is None or repairs[0][0] <= f[0]):
+                if repairs[0][0] > bound:
+                    return False
+                at, _, d = heapq.heappop(repairs)
                 self._repair(d, at)
                 continue
-            pf = self._pools[pool_index]
-            if down[d]:  # thinning: a failed domain cannot fail again
-                self._draw(pf, at)
-                continue
+            if f is None or f[0] > bound:
+                return False
+            self._next += 1
+            at, _, d, _ = f
             o = int(owner[d])
             if o == SHARED or (o >= 0 and handlers[o].interrupts_on_failure):  # parts: jobs
-                wake = ctx.env.timeout(at - ctx.now)
-                wake.callbacks.append(lambda _e, pf=pf, at=at: self._failure_now(pf, at))
+                wake = env.timeout(at - ctx.now)
+                wake.callbacks.append(lambda _e, f=f: self._failure(f, self.ctx.now))
                 return True
-            self._failure_at(pf, at)
-        return False
+            self._failure(f, at)
 
-    def _failure_now(self, pf: PoolFailures, at_h: float) -> None:
-        """A failure's own event (it hits a job): apply it now, as things stand now."""
-        if self.ctx.cluster.down[pf.next_domain]:
-            self._draw(pf, at_h)
-        else:
-            self._failure_at(pf, self.ctx.now)
-
-    def _failure_at(self, pf: PoolFailures, at_h: float) -> None:
-        d = pf.next_domain
-        heapq.heappush(self._due, (at_h + pf.next_repair_h, 0, pf.pool.index, d))
-        self.fail(d, pf.pool, at_h)
-        self._draw(pf, at_h)
+    def _failure(self, f: tuple[float, int, int, float], at_h: float) -> None:
+        _, p, d, up_h = f
+        heapq.heappush(self._repairs, (up_h, p, d))
+        self.fail(d, self.ctx.topo.pools[p], at_h)
 
     def fail(self, d: int, pool, at_h: float) -> None:
         """Take a domain down, count it, and tell its owner (through its `on_failure` hook)."""

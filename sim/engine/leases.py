@@ -50,6 +50,7 @@ class Tranche:
     revenue_usd: float = 0.0
     fee_usd: float = 0.0
     short_since: dict[int, float] = field(default_factory=dict)  # failed domains, no spare
+    short_down_gpus: int = 0  # GPUs of the domains in `short_since`
     short_gpu_h: float = 0.0
     short_credited_h: float = 0.0  # short GPU-hours already weighed against the SLA
     short_gpus: int = 0  # contracted GPUs not delivered now (see accounting.short_gpus)
@@ -250,13 +251,16 @@ class Leases(Lifecycle):
         """The tranche's failed domains change at `at_h`: book the shortfall so far, in
         contracted GPUs (a 1-GPU tranche on a 72-GPU domain is short 1 GPU, not 72)."""
         t.short_gpu_h += t.short_gpus * (at_h - t.short_at_h)
+        gpus_of = self.ctx.cluster.gpus_per_domain
         for d in add:
+            if d not in t.short_since:
+                t.short_down_gpus += int(gpus_of[d])
             t.short_since[d] = at_h
         for d in remove:
-            t.short_since.pop(d, None)
-        gpus_of = self.ctx.cluster.gpus_per_domain
-        down = sum(int(gpus_of[d]) for d in t.short_since)
-        t.short_gpus, t.short_at_h = short_gpus(t.gpus, t.gpus_held, down), at_h
+            if t.short_since.pop(d, None) is not None:
+                t.short_down_gpus -= int(gpus_of[d])
+        t.short_gpus = short_gpus(t.gpus, t.gpus_held, t.short_down_gpus)
+        t.short_at_h = at_h
 
     def _close_shortfalls(self, t: Tranche, until_h: float) -> None:
         self._short(t, until_h, remove=list(t.short_since))
