@@ -143,6 +143,15 @@ class Segment:
         return compute_h + math.floor(compute_h / self.ckpt_h) * self.write_h
 
     def time_left_h(self, now_h: float, tokens_left: float) -> float:
-        """Wall hours from `now_h` to train `tokens_left` more tokens (beyond those saved)."""
-        compute_h = max(0.0, (tokens_left - self.saved_tokens) / self.res.tokens_per_s / 3600.0)
-        return max(0.0, self.progress_from_h - now_h) + self.wall_h(compute_h)
+        """Wall hours from `now_h` (not after `progress_from_h`) to train `tokens_left` more
+        tokens (beyond those saved)."""
+        return max(0.0, self.progress_from_h - now_h) + self.wall_h(
+            self._compute_left_h(tokens_left)
+        )
+
+    def end_h(self, tokens_left: float) -> float:
+        """The hour at which `tokens_left` more tokens (beyond those saved) are trained."""
+        return self.progress_from_h + self.wall_h(self._compute_left_h(tokens_left))
+
+    def _compute_left_h(self, tokens_left: float) -> float:
+        return max(0.0, (tokens_left - self.saved_tokens) / self.res.tokens_per_s / 3600.0)

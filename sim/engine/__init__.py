@@ -122,8 +122,7 @@ class Engine:
         apply_due = self.failures.apply_due
         next_report = 0.0
         while True:
-            if apply_due(min(env.peek(), until)):
-                continue  # a failure's own event is now the next one
+            apply_due(until)  # may schedule an event of its own: peek again after it
             if env.peek() >= until:
                 break
             env.step()

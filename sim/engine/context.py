@@ -50,13 +50,13 @@ class LateEvent(simpy.Event):
 class Lifecycle:
     """Hooks a kind of owner answers to. The defaults refuse what does not apply."""
 
-    interrupts_on_failure = False  # does a failure of its domain need an event at its time
-
     def on_start(self, owner: int, domains: np.ndarray, parts: tuple[int, ...]) -> None:
         """The mechanism gave `owner` these domains (whole, or `parts` GPUs of each)."""
 
     def on_failure(self, owner: int, domain: int, pool, at_h: float) -> None:
-        """A domain `owner` holds has failed at `at_h` (already down and counted)."""
+        """A domain `owner` holds has failed at `at_h` (already down and counted). Called ahead
+        of the clock (now <= at_h, nothing else happens in between): what must happen in time
+        at `at_h` goes through `Context.call_at`."""
 
     def on_repair(self, owner: int, domain: int, at_h: float) -> None:
         """A domain `owner` holds was repaired at `at_h`."""
@@ -125,10 +125,19 @@ class Context:
         self.handlers[oid] = handler
         return oid
 
-    def event(self, kind: str, subject: str, owner: int = -1, gpus: int = 0, detail: str = ""):
+    def event(
+        self,
+        kind: str,
+        subject: str,
+        owner: int = -1,
+        gpus: int = 0,
+        detail: str = "",
+        at_h: float | None = None,
+    ):
+        """An `events` row, at `at_h` (default: now)."""
         self.rec.add(
             "events",
-            at=self.ts(self.env.now),
+            at=self.ts(self.env.now if at_h is None else at_h),
             kind=kind,
             owner_id=owner,
             subject=subject,
@@ -149,6 +158,11 @@ class Context:
     def _run_pass(self, _event) -> None:
         self._pass_scheduled = False
         self._pass()
+
+    def call_at(self, at_h: float, callback) -> None:
+        """Run `callback()` as a SimPy event at hour `at_h` (not before now)."""
+        ev = self.env.timeout(at_h - self.env.now)
+        ev.callbacks.append(lambda _event: callback())
 
     def submit(self, req: Request) -> None:
         self.pending[req.owner_id] = req

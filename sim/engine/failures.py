@@ -1,12 +1,12 @@
 """Failures and repairs of NVLink domains, applied at their times.
 
 The failure schedule is drawn ahead, window by window, by `sim.failure_schedule` (it depends on
-nothing the simulation does). Only a failure that hits an owner whose lifecycle
-`interrupts_on_failure` (a job, or parts of a shared domain) needs a SimPy event (it interrupts
-the job at its time); all others, and every repair, change nothing but counts, the day's
-GPU-hours, spares and shortfalls, so the run loop applies them at their own times
-(`apply_due`) just before the next event that could see them. The owner of a failed or
-repaired domain hears of it through its lifecycle's `on_failure` / `on_repair` hooks.
+nothing the simulation does). The run loop applies failures and repairs at their own times
+(`apply_due`), between SimPy events, just before the next event that could see them: most
+change nothing but counts, the day's GPU-hours, spares, shortfalls and jobs' ends. The owner of
+a failed or repaired domain hears of it through its lifecycle's `on_failure` / `on_repair`
+hooks; one that must act at the failure's time (a job without a spare stops) schedules an event
+then, and nothing after it is applied before that event.
 """
 
 from __future__ import annotations
@@ -75,12 +75,11 @@ class FailureProcess:
             fails.sort()  # by hour; ties by pool, then domain
             self._fails, self._next, self._window_end = fails, 0, end
 
-    def apply_due(self, limit_h: float) -> bool:
-        """Apply failures and repairs due by `limit_h` in time order (a repair first at the
-        same instant). Returns True if it stopped at a failure that interrupts a job, for which
-        it scheduled an event at its time."""
-        ctx = self.ctx
-        env, owner, handlers, repairs = ctx.env, ctx.cluster.owner, ctx.handlers, self._repairs
+    def apply_due(self, limit_h: float) -> None:
+        """Apply failures and repairs due by `limit_h` and by the next event, in time order (a
+        repair first at the same instant). An owner that must act at a failure's time schedules
+        an event then (`Context.call_at`), which bounds what is applied after it."""
+        env, repairs = self.ctx.env, self._repairs
         while True:
             if self._next == len(self._fails):
                 self._next_window()
@@ -90,25 +89,16 @@ class FailureProcess:
             bound = min(limit_h, env.peek())
             if repairs and (f is None or repairs[0][0] <= f[0]):
                 if repairs[0][0] > bound:
-                    return False
+                    return
                 at, _, d = heapq.heappop(repairs)
                 self._repair(d, at)
                 continue
             if f is None or f[0] > bound:
-                return False
+                return
             self._next += 1
-            at, _, d, _ = f
-            o = int(owner[d])
-            if o == SHARED or (o >= 0 and handlers[o].interrupts_on_failure):  # parts: jobs
-                wake = env.timeout(at - ctx.now)
-                wake.callbacks.append(lambda _e, f=f: self._failure(f, self.ctx.now))
-                return True
-            self._failure(f, at)
-
-    def _failure(self, f: tuple[float, int, int, float], at_h: float) -> None:
-        _, p, d, up_h = f
-        heapq.heappush(self._repairs, (up_h, p, d))
-        self.fail(d, self.ctx.topo.pools[p], at_h)
+            at, p, d, up_h = f
+            heapq.heappush(repairs, (up_h, p, d))
+            self.fail(d, self.ctx.topo.pools[p], at)
 
     def fail(self, d: int, pool, at_h: float) -> None:
         """Take a domain down, count it, and tell its owner (through its `on_failure` hook)."""

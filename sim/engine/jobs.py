@@ -95,11 +95,10 @@ def job_row(ctx: Context, job, waited_h: float, **cols) -> None:
 
 class JobLifecycle(Lifecycle):
     """A lifecycle of jobs held in `self.jobs` by owner id, each a SimPy process that waits on
-    `job.started` and handles the interrupts "preempted", "failure" and "failure-spared"
-    (or, overriding `on_start` and `interrupt`, no process: see `replay`). Subclasses write
-    `_close(job, reason)` and `row(job)`."""
-
-    interrupts_on_failure = True
+    `job.started` and handles the interrupts "preempted" and "failure" (or, overriding
+    `on_start` and `interrupt`, no process: see `replay`). A failure with a spare needs no
+    event: `absorb_failure` moves the job's end at the failure's time. Subclasses write
+    `absorb_failure(job, at_h)`, `_close(job, reason)` and `row(job)`."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -117,7 +116,8 @@ class JobLifecycle(Lifecycle):
         self.interrupt(job, "preempted")
 
     def on_failure(self, owner: int, domain: int, pool, at_h: float) -> None:
-        """Restart, on a spare if the pool has one free (the same placement), else requeue."""
+        """Restart on a spare if the pool has one free (the same placement: the job's end moves,
+        no event), else stop at the failure's time and ask again."""
         ctx, job = self.ctx, self.jobs[owner]
         spare = ctx.take_spare(owner, domain, pool, at_h)
         ctx.event(
@@ -126,10 +126,18 @@ class JobLifecycle(Lifecycle):
             owner,
             ctx.cluster.parts.get(owner, {}).get(domain, pool.gpus_per_domain),
             f"{pool.name}: {'spare' if spare is not None else 'no spare'}",
+            at_h=at_h,
         )
         if job.seg is None:  # started at this instant: impossible at a continuous draw
             raise SimError(f"failure hit {job.name} between its start and its segment")
-        self.interrupt(job, "failure-spared" if spare is not None else "failure")
+        if spare is not None:
+            self.absorb_failure(job, at_h)
+        else:
+            ctx.call_at(at_h, lambda: self.interrupt(job, "failure"))
+
+    def absorb_failure(self, job, at_h: float) -> None:
+        """A failure at `at_h` the job restarts from on a spare: its progress and end change."""
+        raise NotImplementedError
 
     def interrupt(self, job, cause: str) -> None:
         """Stop the job's running segment for `cause` (at this instant, after this event)."""

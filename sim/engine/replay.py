@@ -114,6 +114,14 @@ class Replay(JobLifecycle):
         self._close(job, "finished")
         job.end_h = self.ctx.now
 
+    def absorb_failure(self, job: FixedJob, at_h: float) -> None:
+        """A failure with a spare: the job resumes at once where it was; its end moves."""
+        job.left_h -= at_h - job.since_h
+        job.failures += 1
+        job.since_h = at_h
+        end = job.end = self.ctx.env.timeout(at_h + job.left_h - self.ctx.now)
+        end.callbacks.append(lambda ev, job=job: self._ended(job, ev))
+
     def interrupt(self, job: FixedJob, cause: str) -> None:
         stop = self.ctx.env.timeout(0.0)
         stop.callbacks.append(lambda _ev, job=job: self._stopped(job, cause))
@@ -125,10 +133,7 @@ class Replay(JobLifecycle):
         if job.end is None:
             return  # already stopped at this instant
         job.left_h -= ctx.now - job.since_h
-        job.failures += cause.startswith("failure")
-        if cause == "failure-spared":
-            self._run_for(job)
-            return
+        job.failures += cause == "failure"
         job.end = None
         self._close(job, cause)
         job.interruptions += 1

@@ -155,31 +155,36 @@ class Training(JobLifecycle):
             job.started = ctx.env.event()
             ctx.submit(request)
             domains, _ = yield job.started  # training takes whole domains (never packs)
-            job.seg = self._segment(job, domains)
+            seg = job.seg = self._segment(job, domains)
+            wait_h = seg.time_left_h(ctx.now, job.tokens - job.tokens_done)
             while True:
                 try:
-                    yield ctx.env.timeout(
-                        job.seg.time_left_h(ctx.now, job.tokens - job.tokens_done)
-                    )
+                    seen = seg.failures
+                    yield ctx.env.timeout(wait_h)
+                    if seg.failures != seen:  # failures on spares moved its end: wait on
+                        wait_h = max(0.0, seg.end_h(job.tokens - job.tokens_done) - ctx.now)
+                        continue
                     self._close(job, "finished")
                     break
                 except simpy.Interrupt as stop:
-                    if stop.cause == "failure-spared":  # same placement, restart from checkpoint
-                        self._lose_cycle(job)
-                        continue
                     if stop.cause == "failure":
-                        self._lose_cycle(job)
+                        self._lose_cycle(job, ctx.now)
                     self._close(job, str(stop.cause))
                     job.interruptions += 1
                     break
         job.end_h = ctx.now
         ctx.event("finish", job.name, job.id)
 
-    def _lose_cycle(self, job: Job) -> None:
-        """A failure: keep what was checkpointed, lose the cycle in progress, pay a restart."""
-        seg, now = job.seg, self.ctx.now
-        seg.saved_tokens += seg.compute_h(now, lose_cycle=True) * seg.res.tokens_per_s * 3600.0
-        seg.progress_from_h = max(now, seg.progress_from_h) + self.ctx.restart_h
+    def absorb_failure(self, job: Job, at_h: float) -> None:
+        """A failure with a spare: the same placement restarts from its checkpoint."""
+        self._lose_cycle(job, at_h)
+
+    def _lose_cycle(self, job: Job, at_h: float) -> None:
+        """A failure at `at_h`: keep what was checkpointed, lose the cycle in progress, pay a
+        restart."""
+        seg = job.seg
+        seg.saved_tokens += seg.compute_h(at_h, lose_cycle=True) * seg.res.tokens_per_s * 3600.0
+        seg.progress_from_h = max(at_h, seg.progress_from_h) + self.ctx.restart_h
         seg.failures += 1
         job.failures += 1
 
