@@ -101,6 +101,14 @@ def test_a_layout_beyond_any_campus_is_bad_input(tmp_path, capsys, key, value, n
     _both(capsys, path, "training[0].parallelism", needle)
 
 
+def test_a_served_model_with_fewer_hidden_units_than_heads_is_bad_input(tmp_path, capsys):
+    # found by the 10,000-case fuzz run: hidden 1 over 32 heads, a head of width 0 (division
+    # by zero sizing the KV cache)
+    s = _serving(model={"params": 8e9, "layers": 32, "hidden": 1, "heads": 32, "kv_heads": 8})
+    path = scenario_with(tmp_path, _workload(serving=[s]))
+    _both(capsys, path, "serving[0].model", "must divide hidden")
+
+
 @pytest.mark.parametrize("demand", [float("inf"), 1e300, -1.0, float("nan")])
 def test_serving_demand_must_be_finite_and_not_negative(tmp_path, capsys, demand):
     # items 4 (inf: OverflowError) and 5 (negative: -$302M in serving.parquet; NaN columns)

@@ -197,7 +197,14 @@ class ServedModelTable(Strict):
     head_dim: int | None = Field(default=None, gt=0, le=100_000)
 
     @model_validator(mode="after")
-    def _experts_consistent(self):
+    def _consistent(self):
+        # as for training (sim/perf/model.py): whole heads, and whole query heads per KV head
+        if self.head_dim is None and self.hidden % self.heads:
+            raise ValueError(
+                f"heads ({self.heads}) must divide hidden ({self.hidden}), or give head_dim"
+            )
+        if self.kv_heads is not None and self.heads % self.kv_heads:
+            raise ValueError(f"kv_heads ({self.kv_heads}) must divide heads ({self.heads})")
         if (self.experts is None) != (self.top_k is None):
             raise ValueError("give experts and top_k together")
         if self.experts is not None and self.top_k is not None:
