@@ -15,6 +15,7 @@ from sim.policies.base import KINDS
 
 # State index of a domain's GPUs: an owner's kind (its code, see KIND_CODE), or one of these.
 STATES = ("lease", "training", "serving", "idle", "down", "offline")
+N_STATES = len(STATES)
 KIND_CODE = {k: i for i, k in enumerate(KINDS)}  # lease 0, training 1, serving 2
 IDLE, DOWN, OFFLINE = 3, 4, 5
 
@@ -41,16 +42,27 @@ class Owners:
 
 
 class Accounting:
-    """GPUs now by (pool, state), and the GPU-hours of the current day so far."""
+    """GPUs now by (pool, state), and the GPU-hours of the current day so far.
+
+    The counts and the day's integral are flat Python lists indexed pool * N_STATES + state:
+    a change updates four scalars, and a Python list's are several times cheaper than a numpy
+    array's (the failures of a run make millions of changes); arrays are built once a day.
+    """
 
     def __init__(self, cluster: Cluster, owners: Owners) -> None:
         self.cluster, self.owners = cluster, owners
         self.pool_of = cluster.topo.domain_pool
-        self.gpus_now = self.recount()
-        self.day_start_gpus = self.gpus_now.copy()
-        self.day_int = np.zeros_like(self.gpus_now)
+        self._shape = (len(cluster.topo.pools), N_STATES)
+        self._now: list[float] = self.recount().ravel().tolist()
+        self._int: list[float] = [0.0] * len(self._now)
+        self.day_start_gpus = self.gpus_now
         self.day_start_h = 0.0
-        self.day_failures = np.zeros(len(cluster.topo.pools), np.int64)
+        self.day_failures = [0] * self._shape[0]
+
+    @property
+    def gpus_now(self) -> np.ndarray:
+        """GPUs now per (pool, state), as an array (a copy)."""
+        return np.array(self._now).reshape(self._shape)
 
     # -- states ------------------------------------------------------------------------------
     def states(self, domains: np.ndarray | slice) -> np.ndarray:
@@ -73,9 +85,10 @@ class Accounting:
     def recount(self) -> np.ndarray:
         """GPUs per (pool, state), counted from the per-domain arrays (the check of the counts)."""
         n = len(self.cluster.topo.pools)
-        key = self.pool_of.astype(np.int64) * 6 + self.states(slice(None))
+        key = self.pool_of.astype(np.int64) * N_STATES + self.states(slice(None))
         c = self.cluster
-        out = np.bincount(key, weights=c.gpus_per_domain, minlength=n * 6).reshape(n, 6)
+        out = np.bincount(key, weights=c.gpus_per_domain, minlength=n * N_STATES)
+        out = out.reshape(n, N_STATES)
         for d, holders in c.sharers.items():  # a shared domain counts idle above; its parts
             if c.online[d] and not c.down[d]:  # are their owners' (a down one is all down)
                 for o, g in holders.items():
@@ -87,10 +100,12 @@ class Accounting:
     def move(self, pool: int, gpus: int, before: int, after: int, at: float) -> None:
         """`gpus` of a pool change state at time `at`: counts and the day's integral follow."""
         if after != before:
-            self.gpus_now[pool, before] -= gpus
-            self.gpus_now[pool, after] += gpus
-            self.day_int[pool, before] += gpus * at
-            self.day_int[pool, after] -= gpus * at
+            b, a = pool * N_STATES + before, pool * N_STATES + after
+            now, integral, x = self._now, self._int, gpus * at
+            now[b] -= gpus
+            now[a] += gpus
+            integral[b] += x
+            integral[a] -= x
 
     def change_one(self, d: int, apply, at: float) -> None:
         """Apply a change to one domain, keeping the counts by state and the day's integral."""
@@ -113,14 +128,19 @@ class Accounting:
             for d, b in zip(ds, before, strict=True):
                 self.move(int(self.pool_of[d]), int(gpus_of[d]), b, self.state(d), at)
             return
-        pool, gpus = self.pool_of[domains], gpus_of[domains]
-        before = self.states(domains)
+        key = self.pool_of[domains].astype(np.int64) * N_STATES
+        before = (key + self.states(domains)).tolist()
         apply()
-        after = self.states(domains)
-        np.subtract.at(self.gpus_now, (pool, before), gpus)
-        np.add.at(self.gpus_now, (pool, after), gpus)
-        np.add.at(self.day_int, (pool, before), gpus * at)
-        np.subtract.at(self.day_int, (pool, after), gpus * at)
+        after = (key + self.states(domains)).tolist()
+        gpus = gpus_of[domains].tolist()
+        now, integral = self._now, self._int
+        # every domain's GPUs leave their state, then enter the new one, in domain order
+        for b, g in zip(before, gpus, strict=True):
+            now[b] -= g
+            integral[b] += g * at
+        for a, g in zip(after, gpus, strict=True):
+            now[a] += g
+            integral[a] -= g * at
 
     def parts(self, d: int, holders: dict[int, int], before: bool, at: float) -> None:
         """Parts `holders` ({owner: GPUs}) of healthy domain `d` are taken (`before` False:
@@ -156,17 +176,18 @@ class Accounting:
 
     # -- days --------------------------------------------------------------------------------
     def idle_gpus(self, pool: int) -> int:
-        return int(self.gpus_now[pool, IDLE])
+        return int(self._now[pool * N_STATES + IDLE])
 
     def day_hours(self, now: float) -> np.ndarray:
         """GPU-hours per (pool, state) from the day's start to `now`."""
-        return self.gpus_now * now - self.day_start_gpus * self.day_start_h + self.day_int
+        integral = np.array(self._int).reshape(self._shape)
+        return self.gpus_now * now - self.day_start_gpus * self.day_start_h + integral
 
     def start_day(self, now: float) -> None:
         """Begin a new day at `now`: snapshot the counts, reset the integral and failures."""
-        self.day_failures[:] = 0
-        self.day_int = np.zeros_like(self.day_int)
-        self.day_start_gpus = self.gpus_now.copy()
+        self.day_failures = [0] * self._shape[0]
+        self._int = [0.0] * len(self._now)
+        self.day_start_gpus = self.gpus_now
         self.day_start_h = now
 
 

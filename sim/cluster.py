@@ -296,10 +296,15 @@ class Cluster:
         local = domain - p.first_domain
         group = f.domains_per_leaf_group
         pod = group * f.leaf_groups_per_pod
-        for size in (group, pod, p.domains):
+        for size in (pod, p.domains):  # the leaf group first, inside its pod
             lo = p.first_domain + local // size * size
             hi = min(lo + size, p.first_domain + p.domains)
             ok = self.online[lo:hi] & ~self.down[lo:hi] & (self.owner[lo:hi] == FREE)
+            if size == pod:
+                g = local // group * group + p.first_domain - lo
+                i = int(ok[g : g + group].argmax()) + g
+                if ok[i]:
+                    return lo + i
             i = int(ok.argmax())
             if ok[i]:
                 return lo + i
