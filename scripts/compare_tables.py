@@ -1,8 +1,9 @@
 """Compare every Parquet table of two run folders cell for cell (pyarrow ``Table.equals``).
 
-Usage: ``python scripts/compare_tables.py A B [--allow-added COLUMN ...]`` where A and B are run
-folders (``.../seed=<n>``) or folders that hold them; exits 1 on any difference, 0 if all are
-equal. A column named by ``--allow-added`` may exist in B only (a change that adds a column):
+Usage: ``python scripts/compare_tables.py A B [--rtol R] [--allow-added COLUMN ...]`` where A
+and B are run folders (``.../seed=<n>``) or folders that hold them; exits 1 on any difference,
+0 if all are equal. ``--rtol R``: float columns may differ by a relative R (e.g. 1e-12, for a
+change that only reorders floating-point sums); every other column must be equal. A column named by ``--allow-added`` may exist in B only (a change that adds a column):
 the tables are then compared without it, and it is listed. Used to prove that a refactoring
 leaves a run's results unchanged.
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 
@@ -19,9 +22,22 @@ def _tables(root: Path) -> dict[str, Path]:
     return {str(p.relative_to(root)): p for p in sorted(root.rglob("*.parquet"))}
 
 
-def compare(a: Path, b: Path, added: frozenset[str] = frozenset()) -> list[str]:
+def _close(x: pa.ChunkedArray, y: pa.ChunkedArray, rtol: float) -> bool:
+    """Equal, or (floats) within a relative `rtol` with nulls and NaNs in the same places."""
+    if x.equals(y):
+        return True
+    if not rtol or not pa.types.is_floating(x.type):
+        return False
+    u = x.to_numpy(zero_copy_only=False).astype(float)
+    v = y.to_numpy(zero_copy_only=False).astype(float)
+    return bool(np.allclose(u, v, rtol=rtol, atol=0.0, equal_nan=True))
+
+
+def compare(
+    a: Path, b: Path, added: frozenset[str] = frozenset(), rtol: float = 0.0
+) -> list[str]:
     """The differences between the Parquet tables under ``a`` and ``b``, one line each;
-    columns in ``added`` may be in ``b`` only."""
+    columns in ``added`` may be in ``b`` only; float columns may differ by `rtol`."""
     ta, tb = _tables(a), _tables(b)
     problems = [f"only in {a}: {n}" for n in sorted(ta.keys() - tb.keys())]
     problems += [f"only in {b}: {n}" for n in sorted(tb.keys() - ta.keys())]
@@ -49,7 +65,10 @@ def compare(a: Path, b: Path, added: frozenset[str] = frozenset()) -> list[str]:
         elif x.num_rows != y.num_rows:
             problems.append(f"{name}: {x.num_rows} vs {y.num_rows} rows")
         else:
-            cols = [c for c in x.column_names if not x[c].equals(y[c])]
+            cols = [c for c in x.column_names if not _close(x[c], y[c], rtol)]
+            if not cols:
+                print(f"close  {name} ({x.num_rows} rows; floats within rtol {rtol:g})")
+                continue
             problems.append(f"{name}: columns differ: {', '.join(cols)}")
     if not ta and not tb:
         problems.append(f"no Parquet tables under {a} or {b}")
@@ -57,6 +76,11 @@ def compare(a: Path, b: Path, added: frozenset[str] = frozenset()) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    rtol = 0.0
+    if "--rtol" in argv:
+        i = argv.index("--rtol")
+        rtol = float(argv[i + 1])
+        argv = argv[:i] + argv[i + 2 :]
     paths = [x for x in argv if not x.startswith("--")]
     added = (
         frozenset(argv[argv.index("--allow-added") + 1 :])
@@ -67,7 +91,7 @@ def main(argv: list[str]) -> int:
     if len(paths) != 2:
         print(__doc__.strip(), file=sys.stderr)
         return 2
-    problems = compare(Path(paths[0]), Path(paths[1]), added)
+    problems = compare(Path(paths[0]), Path(paths[1]), added, rtol)
     for p in problems:
         print(f"DIFF   {p}")
     print("identical" if not problems else f"{len(problems)} difference(s)")

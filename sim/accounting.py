@@ -129,18 +129,19 @@ class Accounting:
                 self.move(int(self.pool_of[d]), int(gpus_of[d]), b, self.state(d), at)
             return
         key = self.pool_of[domains].astype(np.int64) * N_STATES
-        before = (key + self.states(domains)).tolist()
+        before = key + self.states(domains)
         apply()
-        after = (key + self.states(domains)).tolist()
-        gpus = gpus_of[domains].tolist()
-        now, integral = self._now, self._int
-        # every domain's GPUs leave their state, then enter the new one, in domain order
-        for b, g in zip(before, gpus, strict=True):
-            now[b] -= g
-            integral[b] += g * at
-        for a, g in zip(after, gpus, strict=True):
-            now[a] += g
-            integral[a] -= g * at
+        after = key + self.states(domains)
+        moved = before != after
+        if not moved.any():
+            return
+        size, gpus = len(self._now), gpus_of[domains][moved].astype(np.float64)
+        before, after = before[moved], after[moved]
+        flow = np.bincount(after, gpus, size) - np.bincount(before, gpus, size)
+        for i in np.flatnonzero(flow).tolist():
+            x = float(flow[i])  # whole GPUs: exact
+            self._now[i] += x
+            self._int[i] -= x * at
 
     def parts(self, d: int, holders: dict[int, int], before: bool, at: float) -> None:
         """Parts `holders` ({owner: GPUs}) of healthy domain `d` are taken (`before` False:
