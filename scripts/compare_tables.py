@@ -94,7 +94,10 @@ def main(argv: list[str]) -> int:
     problems = compare(Path(paths[0]), Path(paths[1]), added, rtol)
     for p in problems:
         print(f"DIFF   {p}")
-    print("identical" if not problems else f"{len(problems)} difference(s)")
+    if problems:
+        print(f"{len(problems)} difference(s)")
+    else:
+        print("identical" if not rtol else f"equal, floats within rtol {rtol:g}")
     return 1 if problems else 0
 
 

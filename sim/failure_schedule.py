@@ -103,6 +103,32 @@ class PoolSchedule:
         return out
 
 
+REPAIR, FAILURE = 0, 1  # kinds of timeline items; a repair comes first at the same instant
+
+
+class Timeline:
+    """Failures and repairs of all pools as one time-ordered list per window of time: items
+    (hour, REPAIR | FAILURE, pool index, domain), sorted (ties: repairs first, then by pool
+    and domain). A repair that falls in a later window waits for it."""
+
+    def __init__(self, pools: list[PoolSchedule]) -> None:
+        self.pools = pools
+        self._later: list[tuple[float, int, int, int]] = []  # repairs of later windows
+
+    def window(self, start_h: float, end_h: float) -> list[tuple[float, int, int, int]]:
+        """The items of [start_h, end_h) (repairs before `start_h` were given already)."""
+        items, later = [], []
+        for s in self.pools:
+            for at, p, d, up_h in s.until(end_h):
+                items.append((at, FAILURE, p, d))
+                later.append((up_h, REPAIR, p, d))
+        later += self._later
+        self._later = [r for r in later if r[0] >= end_h]
+        items += [r for r in later if r[0] < end_h]
+        items.sort()
+        return items
+
+
 def domain_rate_per_h(gpu_per_hour: float, domain_per_day: float | None, gpus: int, scale: float):
     """Failures per hour of one domain: its GPUs' rate plus the domain term (`domain_per_day`
     None: the assumed default of 0.02 a day for NVL72 racks, 0 for HGX nodes; see

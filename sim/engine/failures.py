@@ -11,7 +11,6 @@ then, and nothing after it is applied before that event.
 
 from __future__ import annotations
 
-import heapq
 import math
 
 import numpy as np
@@ -46,7 +45,7 @@ class FailureProcess:
         r = spec.repair
         repair = fs.Repair(r.median_h, r.sigma, r.min_h, r.max_h)
         start = np.datetime64(ctx.start, "D")
-        self._pools = {}
+        pools = []
         for p in topo.pools:
             if ctx.domain_rate[p.index] <= 0:
                 continue
@@ -59,46 +58,41 @@ class FailureProcess:
                 repair,
                 ctx.horizon_h,
             )
-            self._pools[p.index] = fs.PoolSchedule(p.index, p.first_domain, p.domains, draws)
+            pools.append(fs.PoolSchedule(p.index, p.first_domain, p.domains, draws))
+        self._timeline = fs.Timeline(pools)
         self._repair_tick = False
         self._window_end = 0.0
-        self._fails: list[tuple[float, int, int, float]] = []  # (hour, pool, domain, up at)
-        self._next = 0  # index of the next failure of the window
-        self._repairs: list[tuple[float, int, int]] = []
-
-    def _next_window(self) -> None:
-        """Draw the next window's failures (windows with none are skipped)."""
-        horizon = self.ctx.horizon_h
-        while self._next == len(self._fails) and self._window_end < horizon:
-            end = min(self._window_end + WINDOW_H, horizon)
-            fails = [f for s in self._pools.values() for f in s.until(end)]
-            fails.sort()  # by hour; ties by pool, then domain
-            self._fails, self._next, self._window_end = fails, 0, end
+        self._items: list[tuple[float, int, int, int]] = []  # this window's, in time order
+        self._next = 0  # index of the next item to apply
 
     def apply_due(self, limit_h: float) -> None:
         """Apply failures and repairs due by `limit_h` and by the next event, in time order (a
         repair first at the same instant). An owner that must act at a failure's time schedules
         an event then (`Context.call_at`), which bounds what is applied after it."""
-        env, repairs = self.ctx.env, self._repairs
+        env, pools, horizon = self.ctx.env, self.ctx.topo.pools, self.ctx.horizon_h
+        items, i = self._items, self._next
+        # Up to the next event, as it is now: a repair may schedule one (the pass that offers
+        # repaired capacity), a failure one (a job that stops), and what follows waits for it.
+        bound = min(limit_h, env.peek())
         while True:
-            if self._next == len(self._fails):
-                self._next_window()
-            f = self._fails[self._next] if self._next < len(self._fails) else None
-            # Up to the next event, as it is now: a repair may just have scheduled one (the
-            # pass that offers repaired capacity), and what happens after it must wait for it.
-            bound = min(limit_h, env.peek())
-            if repairs and (f is None or repairs[0][0] <= f[0]):
-                if repairs[0][0] > bound:
-                    return
-                at, _, d = heapq.heappop(repairs)
-                self._repair(d, at)
+            if i == len(items):
+                if self._window_end >= horizon:
+                    break
+                start = self._window_end
+                self._window_end = min(start + WINDOW_H, horizon)
+                items, i = self._timeline.window(start, self._window_end), 0
+                self._items = items
                 continue
-            if f is None or f[0] > bound:
-                return
-            self._next += 1
-            at, p, d, up_h = f
-            heapq.heappush(repairs, (up_h, p, d))
-            self.fail(d, self.ctx.topo.pools[p], at)
+            at, kind, p, d = items[i]
+            if at > bound:
+                break
+            i += 1
+            if kind == fs.FAILURE:
+                self.fail(d, pools[p], at)
+            else:
+                self._repair(d, at)
+            bound = min(limit_h, env.peek())
+        self._next = i
 
     def fail(self, d: int, pool, at_h: float) -> None:
         """Take a domain down, count it, and tell its owner (through its `on_failure` hook)."""
