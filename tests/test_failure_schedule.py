@@ -1,0 +1,83 @@
+"""The failure schedule drawn ahead (sim/failure_schedule.py): thinning, rate, windows, and its
+independence from what runs on the campus."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from sim import failure_schedule as fs
+from sim.rng import stream
+from sim.runner import run
+from tests.conftest import DATA
+
+REPAIR = fs.Repair(median_h=8.0, sigma=1.0, min_h=0.5, max_h=240.0)
+
+
+def _pool(n=50, rate=0.01, horizon_h=2000.0, phases=(), online_day=None, seed=3):
+    days = np.zeros(n, np.int64) if online_day is None else np.asarray(online_day, np.int64)
+    draws = fs.candidates(stream(seed, "t"), days, list(phases), rate, REPAIR, horizon_h)
+    return fs.PoolSchedule(0, 100, n, draws)
+
+
+def _timeline(window_h: float, horizon_h: float = 2000.0) -> list:
+    tl = fs.Timeline([_pool(seed=1), _pool(seed=2)])
+    tl.pools[1].pool_index = 1  # a second pool over the same domain ids: only order matters
+    out, t = [], 0.0
+    while t < horizon_h:
+        out += tl.window(t, min(t + window_h, horizon_h))
+        t += window_h
+    return out
+
+
+def test_a_domain_never_fails_while_it_is_down():
+    fails = _pool(n=5, rate=0.05).until(5000.0)
+    up_at = {}
+    for at, _, d, up_h in fails:
+        assert at >= up_at.get(d, -math.inf)
+        assert REPAIR.min_h <= up_h - at <= REPAIR.max_h  # the repair law is clipped
+        up_at[d] = up_h
+    assert [f[0] for f in fails] == sorted(f[0] for f in fails)
+
+
+def test_failures_arrive_at_the_rate_of_healthy_domains():
+    # with repairs of at most 0.5 h against a mean gap of 100 h per domain, thinning removes
+    # ~0.5% of candidates: the count is Poisson with mean n * rate * T (4 sigma either side)
+    n, rate, horizon = 200, 0.01, 5000.0
+    quick = fs.Repair(median_h=0.5, sigma=0.0, min_h=0.5, max_h=0.5)
+    draws = fs.candidates(stream(7, "r"), np.zeros(n, np.int64), [], rate, quick, horizon)
+    count = len(fs.PoolSchedule(0, 0, n, draws).until(horizon))
+    mean = n * rate * horizon * (1 - rate * 0.5)
+    assert abs(count - mean) < 4 * math.sqrt(mean)
+
+
+def test_domains_not_yet_online_never_fail():
+    # half the domains come online on day 40 (hour 960): before it only the first half fails
+    online = [0] * 20 + [40] * 20
+    fails = _pool(n=40, rate=0.02, phases=[960.0], online_day=online).until(2000.0)
+    assert all(d - 100 < 20 for at, _, d, _ in fails if at < 960.0)
+    assert any(d - 100 >= 20 for at, _, d, _ in fails if at >= 960.0)
+
+
+def test_the_timeline_does_not_depend_on_the_window_length():
+    week, day = _timeline(168.0), _timeline(24.0)
+    assert week == day
+    assert week == sorted(week)  # repairs (kind 0) before failures (kind 1) at a tie
+    fails = sum(1 for x in week if x[1] == fs.FAILURE)
+    repairs = sum(1 for x in week if x[1] == fs.REPAIR)
+    assert 0 < repairs <= fails
+
+
+def test_the_schedule_is_the_same_whatever_runs_on_the_campus(tmp_path):
+    # the same seed with the workload and without it: the same failures, pool by pool, day by day
+    sc = DATA / "small-scenario.toml"
+    base = {"failures": {"enabled": True, "scale": 20.0}}
+    a, _ = run(sc, out=tmp_path / "a", tables=base)
+    b, _ = run(sc, out=tmp_path / "b", tables={**base, "workloads": []})
+    cols = ["date", "pool", "failures"]
+    fa = pq.read_table(a / "pools.parquet", columns=cols).to_pandas()
+    fb = pq.read_table(b / "pools.parquet", columns=cols).to_pandas()
+    assert fa["failures"].sum() > 0
+    assert fa.equals(fb)
