@@ -2,8 +2,10 @@
 
 Every change of a domain's state goes through `Accounting.move` (or `change`, which finds the
 states before and after from the cluster): the counts stay exact without recounting, and the
-day's GPU-hours follow the identity  int_a^b N dt = N(b) b - N(a) a - sum_i dN_i t_i,  so each
-change costs two scalar updates.
+day's GPU-hours follow the identity  int_a^b N dt = N(b) (b - a) - sum_i dN_i (t_i - a),  so each
+change costs two scalar updates. Times count from the day's start a: the terms stay the size
+of a day's GPU-hours, not of GPUs times the hours since the run began, so the sums lose no
+precision late in a long horizon.
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ class Accounting:
         """`gpus` of a pool change state at time `at`: counts and the day's integral follow."""
         if after != before:
             b, a = pool * N_STATES + before, pool * N_STATES + after
-            now, integral, x = self._now, self._int, gpus * at
+            now, integral, x = self._now, self._int, gpus * (at - self.day_start_h)
             now[b] -= gpus
             now[a] += gpus
             integral[b] += x
@@ -141,7 +143,7 @@ class Accounting:
         for i in np.flatnonzero(flow).tolist():
             x = float(flow[i])  # whole GPUs: exact
             self._now[i] += x
-            self._int[i] -= x * at
+            self._int[i] -= x * (at - self.day_start_h)
 
     def parts(self, d: int, holders: dict[int, int], before: bool, at: float) -> None:
         """Parts `holders` ({owner: GPUs}) of healthy domain `d` are taken (`before` False:
@@ -182,7 +184,7 @@ class Accounting:
     def day_hours(self, now: float) -> np.ndarray:
         """GPU-hours per (pool, state) from the day's start to `now`."""
         integral = np.array(self._int).reshape(self._shape)
-        return self.gpus_now * now - self.day_start_gpus * self.day_start_h + integral
+        return self.gpus_now * (now - self.day_start_h) + integral
 
     def start_day(self, now: float) -> None:
         """Begin a new day at `now`: snapshot the counts, reset the integral and failures."""

@@ -17,7 +17,6 @@ same whatever runs on the campus.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,66 +39,81 @@ class Repair:
         return min(max(self.median_h * math.exp(self.sigma * z), self.min_h), self.max_h)
 
 
-def candidates(
-    rng: np.random.Generator,
-    online_day: np.ndarray,
-    phase_h: list[float],
-    rate_per_domain_h: float,
-    repair: Repair,
-    horizon_h: float,
-) -> Iterator[tuple[float, int, float]]:
-    """(hour, domain index in the pool, repair hours) of each failure candidate of one pool, in
-    time order, until the horizon. `online_day`: each domain's online day (days from the start,
-    ascending, in index order); `phase_h`: the hours at which the online count changes."""
-    t, rate, n_online = 0.0, 0.0, 0
-    rate_from, rate_until = math.inf, -math.inf
-    exp = uni = norm = ()
-    i = BLOCK
-    while True:
-        if t >= rate_until or t < rate_from:  # the rate holds between phase dates
-            n_online = int(np.searchsorted(online_day, int(t // H_PER_DAY), side="right"))
-            rate = n_online * rate_per_domain_h
-            rate_from = t
-            rate_until = next((h for h in phase_h if h > t), math.inf)
-        if rate > 0:
-            if i == BLOCK:
-                exp = rng.standard_exponential(BLOCK).tolist()
-                uni = rng.random(BLOCK).tolist()
-                norm = rng.standard_normal(BLOCK).tolist()
-                i = 0
-            at = t + exp[i] / rate
-            i += 1
-        else:
-            at = math.inf
-        if min(at, rate_until) >= horizon_h:
-            return
-        if rate_until <= at:  # the candidate falls past a phase date: draw anew from there
-            t = rate_until
-            continue
-        yield at, int(uni[i - 1] * n_online), repair.hours(norm[i - 1])
-        t = at
-
-
 class PoolSchedule:
-    """The failures of one pool, window by window: the thinning of its candidates."""
+    """The failures of one pool, drawn window by window from its stream: candidates at the rate
+    of its online domains, thinned by the repairs of earlier ones."""
 
-    def __init__(self, pool_index: int, first_domain: int, domains: int, draws) -> None:
+    def __init__(
+        self,
+        pool_index: int,
+        first_domain: int,
+        rng: np.random.Generator,
+        online_day: np.ndarray,
+        phase_h: list[float],
+        rate_per_domain_h: float,
+        repair: Repair,
+        horizon_h: float,
+    ) -> None:
+        """`online_day`: each domain's online day (days from the start, ascending, in index
+        order); `phase_h`: the hours at which the online count changes."""
         self.pool_index, self.first_domain = pool_index, first_domain
-        self._draws = draws
-        self._next = next(draws, None)
-        self._up_at = [-math.inf] * domains  # when each domain is repaired (up from then on)
+        self.rng, self.online_day, self.phase_h = rng, online_day, phase_h
+        self.rate_per_domain_h, self.repair, self.horizon_h = rate_per_domain_h, repair, horizon_h
+        self._up_at = [-math.inf] * len(online_day)  # when each domain is up again
+        self._t = 0.0  # the last candidate's hour (or the phase date drawn from)
+        self._rate, self._n_online = 0.0, 0
+        self._rate_from, self._rate_until = math.inf, -math.inf
+        self._exp: list[float] = []
+        self._uni: list[float] = []
+        self._norm: list[float] = []
+        self._i = BLOCK
+        self._held: tuple[float, int, float] | None = None  # a candidate past the last window
+        self._done = False
+
+    def _candidate(self) -> tuple[float, int, float] | None:
+        """The next candidate (hour, local domain, repair hours), or None past the horizon."""
+        t = self._t
+        while True:
+            if t >= self._rate_until or t < self._rate_from:  # the rate holds between phases
+                n = int(np.searchsorted(self.online_day, int(t // H_PER_DAY), side="right"))
+                self._n_online, self._rate = n, n * self.rate_per_domain_h
+                self._rate_from = t
+                self._rate_until = next((h for h in self.phase_h if h > t), math.inf)
+            if self._rate > 0:
+                if self._i == BLOCK:
+                    self._exp = self.rng.standard_exponential(BLOCK).tolist()
+                    self._uni = self.rng.random(BLOCK).tolist()
+                    self._norm = self.rng.standard_normal(BLOCK).tolist()
+                    self._i = 0
+                i = self._i
+                self._i += 1
+                at = t + self._exp[i] / self._rate
+            else:
+                at = math.inf
+            if min(at, self._rate_until) >= self.horizon_h:
+                return None
+            if self._rate_until <= at:  # past a phase date: draw anew from there
+                t = self._t = self._rate_until
+                continue
+            self._t = at
+            return at, int(self._uni[i] * self._n_online), self.repair.hours(self._norm[i])
 
     def until(self, end_h: float) -> list[tuple[float, int, int, float]]:
         """(hour, pool index, domain, repaired at hour) of each failure before `end_h`."""
         out, up_at, first, p = [], self._up_at, self.first_domain, self.pool_index
-        c = self._next
-        while c is not None and c[0] < end_h:
+        while not self._done:
+            c = self._held if self._held is not None else self._candidate()
+            self._held = None
+            if c is None:
+                self._done = True
+                break
             at, local, repair_h = c
+            if at >= end_h:
+                self._held = c
+                break
             if at >= up_at[local]:  # a repair at the same instant comes first: it is up
                 up_at[local] = at + repair_h
                 out.append((at, p, first + local, at + repair_h))
-            c = next(self._draws, None)
-        self._next = c
         return out
 
 

@@ -16,10 +16,9 @@ from tests.conftest import DATA
 REPAIR = fs.Repair(median_h=8.0, sigma=1.0, min_h=0.5, max_h=240.0)
 
 
-def _pool(n=50, rate=0.01, horizon_h=2000.0, phases=(), online_day=None, seed=3):
+def _pool(n=50, rate=0.01, horizon_h=2000.0, phases=(), online_day=None, seed=3, repair=REPAIR):
     days = np.zeros(n, np.int64) if online_day is None else np.asarray(online_day, np.int64)
-    draws = fs.candidates(stream(seed, "t"), days, list(phases), rate, REPAIR, horizon_h)
-    return fs.PoolSchedule(0, 100, n, draws)
+    return fs.PoolSchedule(0, 100, stream(seed, "t"), days, list(phases), rate, repair, horizon_h)
 
 
 def _timeline(window_h: float, horizon_h: float = 2000.0) -> list:
@@ -47,8 +46,7 @@ def test_failures_arrive_at_the_rate_of_healthy_domains():
     # ~0.5% of candidates: the count is Poisson with mean n * rate * T (4 sigma either side)
     n, rate, horizon = 200, 0.01, 5000.0
     quick = fs.Repair(median_h=0.5, sigma=0.0, min_h=0.5, max_h=0.5)
-    draws = fs.candidates(stream(7, "r"), np.zeros(n, np.int64), [], rate, quick, horizon)
-    count = len(fs.PoolSchedule(0, 0, n, draws).until(horizon))
+    count = len(_pool(n=n, rate=rate, horizon_h=horizon, seed=7, repair=quick).until(horizon))
     mean = n * rate * horizon * (1 - rate * 0.5)
     assert abs(count - mean) < 4 * math.sqrt(mean)
 

@@ -50,15 +50,18 @@ class FailureProcess:
             if ctx.domain_rate[p.index] <= 0:
                 continue
             online = topo.domain_online[p.first_domain : p.first_domain + p.domains]
-            draws = fs.candidates(
-                stream(ctx.seed, f"failures:{p.name}"),
-                (online - start).astype(np.int64),
-                sorted({ctx.hours(ph.online) for ph in topo.phases if ph.pool == p.name}),
-                float(ctx.domain_rate[p.index]),
-                repair,
-                ctx.horizon_h,
+            pools.append(
+                fs.PoolSchedule(
+                    p.index,
+                    p.first_domain,
+                    stream(ctx.seed, f"failures:{p.name}"),
+                    (online - start).astype(np.int64),
+                    sorted({ctx.hours(ph.online) for ph in topo.phases if ph.pool == p.name}),
+                    float(ctx.domain_rate[p.index]),
+                    repair,
+                    ctx.horizon_h,
+                )
             )
-            pools.append(fs.PoolSchedule(p.index, p.first_domain, p.domains, draws))
         self._timeline = fs.Timeline(pools)
         self._repair_tick = False
         self._window_end = 0.0
