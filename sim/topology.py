@@ -176,6 +176,10 @@ class Topology:
         self.domain_group = np.empty(n, np.int32)
         self.domain_pod = np.empty(n, np.int32)
         self.domain_online = np.empty(n, "datetime64[D]")
+        # each pool's first domain, then the end: pools hold contiguous ranges, in pool order
+        self._pool_starts = np.array([p.first_domain for p in self.pools] + [n], np.int64)
+        if (np.diff(self._pool_starts) < 0).any():
+            raise ValueError("pools must hold contiguous domain ranges in pool order")
         group0 = pod0 = 0
         for p in self.pools:
             sl = slice(p.first_domain, p.first_domain + p.domains)
@@ -260,19 +264,24 @@ class Topology:
             return 8
         return 10
 
+    _TIER_OF_HOPS = {0: "nvlink", 2: "leaf", 4: "spine", 6: "core", 8: "core", 10: "campus"}
+
     def placement_span(self, domains: Sequence[int] | np.ndarray) -> Span:
-        """Span of an actual placement (a set of domain indices)."""
-        d = np.unique(np.asarray(domains))
+        """Span of an actual placement (a set of domain indices). Leaf groups, pods, pools and
+        sites are contiguous index ranges, so the first and last of the sorted domains give
+        the outermost tier, and the pools' first domains split them by pool."""
+        d = np.asarray(domains)
+        if d.size > 1 and not (d[1:] > d[:-1]).all():
+            d = np.unique(d)
+        starts = np.searchsorted(d, self._pool_starts)
         counts = {
-            self.pools[int(i)].name: int(c) * self.pools[int(i)].gpus_per_domain
-            for i, c in zip(*np.unique(self.domain_pool[d], return_counts=True), strict=True)
+            p.name: int(n) * p.gpus_per_domain
+            for p, n in zip(self.pools, np.diff(starts).tolist(), strict=True)
+            if n
         }
-        tier = self.tier_of(d)
-        return Span(
-            tier,
-            self.hops(int(d[0]), int(d[-1])) if tier != "core" else (6 if len(counts) == 1 else 8),
-            self._bandwidth(tier, counts),
-        )
+        hops = self.hops(int(d[0]), int(d[-1]))
+        tier = self._TIER_OF_HOPS[hops]
+        return Span(tier, hops, self._bandwidth(tier, counts))
 
     def span(self, pools: Sequence[str], gpus: int) -> Span:
         """Span of the most compact placement of `gpus` GPUs, filling `pools` in order."""
