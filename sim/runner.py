@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import sys
 import time
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -174,10 +176,7 @@ def simulate(
 ) -> RunResult:
     """`run`, also returning the summary: the KPIs are computed once, in memory, from the
     recorder's tables, and written with them (results flow one way: nothing is read back)."""
-    import platform  # here, not at the top: `sim validate` needs none of these
-    from importlib.metadata import version
-
-    from sim.engine import Engine
+    from sim.engine import Engine  # here, not at the top: `sim validate` needs none of these
     from sim.invariants import check as check_invariants
     from sim.output import write_run
     from sim.recorder import Recorder
