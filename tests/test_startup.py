@@ -49,7 +49,13 @@ def test_help_loads_click_only(args):
 
 
 @pytest.mark.parametrize(
-    "file", ["runs/memphis.toml", "topologies/colossus1.toml", "workloads/memphis-leases.toml"]
+    "file",
+    [
+        "runs/memphis.toml",
+        "topologies/colossus1.toml",
+        "workloads/memphis-leases.toml",
+        "runs/sweep-smoke.toml",
+    ],
 )
 def test_validate_loads_no_run_or_report_stack(file):
     assert loaded("validate", file) & (RUN_STACK | REPORT_STACK) == set()
