@@ -14,8 +14,8 @@ import pytest
 
 from tests.conftest import DATA, ROOT
 
-# Loaded for a run only: the engine, its arrays and its tables (each ~50-300 ms to import);
-# networkx when the fabric graph is built, rich for a progress bar or table on a terminal.
+# Loaded for a run only (tens to hundreds of ms each to import): the engine, its arrays and its
+# tables; networkx when the fabric graph is built, rich.progress for a bar on a terminal.
 RUN_STACK = {"numpy", "pandas", "pyarrow", "simpy", "networkx", "rich"}
 # Loaded for reports, sweeps on a cluster, calibration fits and queries only.
 REPORT_STACK = {"matplotlib", "plotly", "dask", "distributed", "duckdb", "scipy", "SALib"}
@@ -25,6 +25,7 @@ REPORT_STACK = {"matplotlib", "plotly", "dask", "distributed", "duckdb", "scipy"
 PROBE = """
 import json, sys
 from sim.cli import main
+code = None  # main() always exits
 try:
     main(sys.argv[1:])
 except SystemExit as exc:
@@ -55,9 +56,11 @@ def test_help_loads_click_only(args):
         "topologies/colossus1.toml",
         "workloads/memphis-leases.toml",
         "runs/sweep-smoke.toml",
+        "examples/mfu/llama31-405b-h100-dgxc.toml",
+        "examples/serve/deepseek-r1-h200-fp8.toml",
     ],
 )
-def test_validate_loads_no_run_or_report_stack(file):
+def test_validate_loads_no_run_or_report_stack(file):  # one file of each kind
     assert loaded("validate", file) & (RUN_STACK | REPORT_STACK) == set()
 
 
