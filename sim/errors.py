@@ -1,4 +1,6 @@
-"""Error types. Bad input raises `InputError`, which the CLI prints without a traceback (exit 2)."""
+"""Error types. Bad input raises `InputError`, which the CLI prints without a traceback (exit 2);
+tables that break an invariant raise `InvariantError` (exit 1). Both live here, with no heavy
+import, so that `sim` can catch them without loading what raises them."""
 
 from __future__ import annotations
 
@@ -60,3 +62,31 @@ def referenced(problems: list[Problem], field: str, file: str | None) -> list[Pr
         else:
             out.append(Problem(field, f"{p.file}: {p.message}", p.value, file))
     return out
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One row (or day and pool) of a run's tables that breaks an invariant (`sim.invariants`)."""
+
+    table: str
+    rule: str
+    where: str  # "day 2026-04-24, pool small-gb200", "row 3 (lease L#0)", ...
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.table}: {self.where}: {self.rule} ({self.detail})"
+
+
+class InvariantError(SimError):
+    """A run's tables break an invariant: a bug in the engine, never the user's input."""
+
+    def __init__(self, violations: list[Violation], total: int | None = None):
+        self.violations = list(violations)
+        self.total = len(self.violations) if total is None else total
+        lines = [str(v) for v in self.violations]
+        if self.total > len(lines):
+            lines.append(f"... {self.total - len(lines):,} more")
+        super().__init__("\n".join(lines))
+
+    def __reduce__(self):  # pickled across processes (sweeps, compare) with its violations
+        return (type(self), (self.violations, self.total))

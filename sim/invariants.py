@@ -21,13 +21,12 @@ breaks it:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sim.errors import SimError
+from sim.errors import InvariantError, Violation  # there so that `sim` catches it unloaded
 from sim.finance.chart import ACCOUNTS
 from sim.finance.statement import lines as statement_lines
 
@@ -39,32 +38,6 @@ ABS_TOL = 1e-6
 # their rounding shows in the ninth digit (an ETTR of 1.0000000016 was seen).
 FRACTION_TOL = 1e-6
 MAX_LISTED = 20  # violations listed per run; the rest are counted
-
-
-@dataclass(frozen=True)
-class Violation:
-    table: str
-    rule: str
-    where: str  # "day 2026-04-24, pool small-gb200", "row 3 (lease L#0)", ...
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.table}: {self.where}: {self.rule} ({self.detail})"
-
-
-class InvariantError(SimError):
-    """A run's tables break an invariant: a bug in the engine, never the user's input."""
-
-    def __init__(self, violations: list[Violation], total: int | None = None):
-        self.violations = list(violations)
-        self.total = len(self.violations) if total is None else total
-        lines = [str(v) for v in self.violations]
-        if self.total > len(lines):
-            lines.append(f"... {self.total - len(lines):,} more")
-        super().__init__("\n".join(lines))
-
-    def __reduce__(self):  # pickled across processes (sweeps, compare) with its violations
-        return (type(self), (self.violations, self.total))
 
 
 def _col(t: pa.Table, name: str) -> np.ndarray:

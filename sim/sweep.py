@@ -31,16 +31,15 @@ from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, w
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from sim.errors import InputError, Problem
-from sim.output import write_csv
-from sim.risk import percentiles
 from sim.spec.base import load, read_toml, validate
 from sim.spec.scenario import Scenario
 from sim.spec.sweep import Axis, SweepFile, parse_path
+
+if TYPE_CHECKING:  # imported where the results are tabled: expanding (`sim validate`) needs none
+    import pandas as pd
 
 META = "runs"  # folder of per-run metadata; every other folder with partitions is a table
 RESERVED = {META, "scenarios", ".tmp"}
@@ -512,6 +511,8 @@ def _result(fut, task: Task) -> dict:
 def summary(plan: Plan) -> pd.DataFrame:
     """One row per run of the plan: scenario, seed, axes, status (ok, failed, missing), error,
     wall time, and every KPI (columns named as `sim.report.kpis`)."""
+    import pandas as pd
+
     rows = []
     for p in plan.points:
         for seed in plan.seeds:
@@ -549,6 +550,10 @@ MONTE_CARLO = (
 def monte_carlo(df: pd.DataFrame) -> pd.DataFrame:
     """P10/P50/P90 over seeds per scenario point of revenue, operating result (ledger revenue
     less costs), lease revenue at risk, GPU-hours taken back and pre-training finish days."""
+    import pandas as pd
+
+    from sim.risk import percentiles
+
     ok = df[df.status == "ok"]
     cols = [c for c in MONTE_CARLO if c in ok.columns]
     cols += sorted(c for c in ok.columns if c.startswith("finish_day."))
@@ -558,6 +563,8 @@ def monte_carlo(df: pd.DataFrame) -> pd.DataFrame:
 def write_summary(plan: Plan) -> pd.DataFrame:
     """Write summary.parquet and summary.csv atomically (any shard may do it: each write is a
     complete view of the runs done so far)."""
+    from sim.output import write_csv
+
     df = summary(plan)
     mc = monte_carlo(df)
     for name, write in (
@@ -654,4 +661,6 @@ ENGINES = {"local": local_engine, "dask": dask_engine}
 def read_table(sweep_dir: str | Path, table: str) -> pd.DataFrame:
     """One table of every run of a sweep, with `scenario` and `seed` columns (pandas reads the
     hive partitions by itself; this is `pd.read_parquet(<sweep>/<table>)`)."""
+    import pandas as pd
+
     return pd.read_parquet(Path(sweep_dir) / table)

@@ -13,13 +13,14 @@ import datetime as dt
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from sim import market
-from sim.rng import draw
 from sim.spec.risk import ContractRisk, MarketCurve, TenantBehaviour
 from sim.spec.workload import Lease, LeaseArrivals, Tranche, WorkloadFile
+
+if TYPE_CHECKING:  # imported where draws are made: `apply_terms` (validation) needs no numpy
+    import numpy as np
 
 HOURS_PER_MONTH = 365 * 24 / 12.0  # a month is a twelfth of a 365-day year (sim/economics.py)
 DAYS_PER_MONTH = 365 / 12.0
@@ -42,6 +43,8 @@ def sample_notice_month(rng: np.random.Generator, hazards: Sequence[float]) -> f
     """Months from the start until notice, for monthly hazards `hazards[k]` over month k, or None
     if the tenant stays through them all. One exponential draw E; notice when the cumulative
     hazard reaches E, linearly within the month (the hazard is constant within it)."""
+    import numpy as np
+
     h = np.asarray(hazards, dtype=float)
     if not len(h) or not h.any():
         return None
@@ -125,6 +128,8 @@ def arrivals(
 ) -> list[Lease]:
     """The lease requests of a Poisson stream of new tenants from `spec.start` to its end (or
     `end`), each with a drawn size, term and price relative to the market on its arrival day."""
+    from sim.rng import draw
+
     stop = min(spec.end or end, end)
     curve = market.curve_for(curves, gpu_of_pool[spec.pools[0]], f"lease_arrivals.{spec.name}")
     out: list[Lease] = []

@@ -11,20 +11,19 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from sim.errors import InputError, Problem
 from sim.hardware import GPU, catalog
 from sim.spec.base import load
 from sim.spec.topology import PoolFabric, TopologyFile
 
-if TYPE_CHECKING:  # networkx is imported when a graph is built (start-up: `sim validate`)
+if TYPE_CHECKING:  # imported where arrays and graphs are built: `sim validate` needs neither
     import networkx as nx
+    import numpy as np
 
 TIERS = ("nvlink", "leaf", "spine", "core", "campus")
 
@@ -155,46 +154,80 @@ class PoolInfo:
 
 @dataclass
 class Topology:
-    """A campus of one or more sites. Per-domain state lives in numpy arrays indexed by domain."""
+    """A campus of one or more sites. Per-domain state lives in numpy arrays indexed by domain,
+    built on first use (a validation reads the sites, pools and phases only)."""
 
     sites: list[SiteInfo]
     pools: list[PoolInfo]
     phases: list[PhaseInfo]
     campus_link_tbit_per_s: float = DEFAULT_CAMPUS_LINK_TBIT_PER_S
-    # per NVLink domain
-    domain_pool: np.ndarray = field(repr=False, default=None)
-    domain_site: np.ndarray = field(repr=False, default=None)
-    domain_group: np.ndarray = field(repr=False, default=None)  # global leaf-group index
-    domain_pod: np.ndarray = field(repr=False, default=None)  # global pod index
-    domain_online: np.ndarray = field(repr=False, default=None)  # datetime64[D]
 
     def __post_init__(self) -> None:
         self.pool_by_name = {p.name: p for p in self.pools}
+
+    # -- per NVLink domain -----------------------------------------------------------------
+    @cached_property
+    def _per_domain(self) -> dict[str, np.ndarray]:
+        """The per-domain arrays, built together (numpy is imported here, not at start-up)."""
+        import numpy as np
+
         n = sum(p.domains for p in self.pools)
-        self.domain_pool = np.empty(n, np.int16)
-        self.domain_site = np.empty(n, np.int16)
-        self.domain_group = np.empty(n, np.int32)
-        self.domain_pod = np.empty(n, np.int32)
-        self.domain_online = np.empty(n, "datetime64[D]")
-        # each pool's first domain, then the end: pools hold contiguous ranges, in pool order
-        self._pool_starts = np.array([p.first_domain for p in self.pools] + [n], np.int64)
-        if (np.diff(self._pool_starts) < 0).any():
-            raise ValueError("pools must hold contiguous domain ranges in pool order")
+        pool = np.empty(n, np.int16)
+        site = np.empty(n, np.int16)
+        group = np.empty(n, np.int32)
+        pod = np.empty(n, np.int32)
+        online = np.empty(n, "datetime64[D]")
         group0 = pod0 = 0
         for p in self.pools:
             sl = slice(p.first_domain, p.first_domain + p.domains)
             local = np.arange(p.domains)
             groups = local // p.fabric.domains_per_leaf_group
-            self.domain_pool[sl] = p.index
-            self.domain_site[sl] = p.site.index
-            self.domain_group[sl] = group0 + groups
-            self.domain_pod[sl] = pod0 + groups // p.fabric.leaf_groups_per_pod
+            pool[sl] = p.index
+            site[sl] = p.site.index
+            group[sl] = group0 + groups
+            pod[sl] = pod0 + groups // p.fabric.leaf_groups_per_pod
             group0 += p.leaf_groups
             pod0 += p.pods
             cursor = p.first_domain
             for ph in (ph for ph in self.phases if ph.pool == p.name):
-                self.domain_online[cursor : cursor + ph.domains] = np.datetime64(ph.online, "D")
+                online[cursor : cursor + ph.domains] = np.datetime64(ph.online, "D")
                 cursor += ph.domains
+        return {"pool": pool, "site": site, "group": group, "pod": pod, "online": online}
+
+    @cached_property
+    def _pool_starts(self) -> np.ndarray:
+        """Each pool's first domain, then the end: pools hold contiguous ranges in pool order."""
+        import numpy as np
+
+        starts = np.array([p.first_domain for p in self.pools] + [self.domains], np.int64)
+        if (np.diff(starts) < 0).any():
+            raise ValueError("pools must hold contiguous domain ranges in pool order")
+        return starts
+
+    @cached_property
+    def domain_pool(self) -> np.ndarray:
+        """Pool index of each domain."""
+        return self._per_domain["pool"]
+
+    @cached_property
+    def domain_site(self) -> np.ndarray:
+        """Site index of each domain."""
+        return self._per_domain["site"]
+
+    @cached_property
+    def domain_group(self) -> np.ndarray:
+        """Global leaf-group index of each domain."""
+        return self._per_domain["group"]
+
+    @cached_property
+    def domain_pod(self) -> np.ndarray:
+        """Global pod index of each domain."""
+        return self._per_domain["pod"]
+
+    @cached_property
+    def domain_online(self) -> np.ndarray:
+        """The day (datetime64[D]) each domain comes online."""
+        return self._per_domain["online"]
 
     # -- lookups ---------------------------------------------------------------------------
     def pool(self, name: str) -> PoolInfo:
@@ -234,6 +267,8 @@ class Topology:
     # -- placement queries -----------------------------------------------------------------
     def tier_of(self, domains: Sequence[int] | np.ndarray) -> str:
         """The outermost tier a set of domains spans."""
+        import numpy as np
+
         d = np.asarray(domains)
         if d.size == 0:
             raise ValueError("an empty placement spans no tier")
@@ -270,6 +305,8 @@ class Topology:
         """Span of an actual placement (a set of domain indices). Leaf groups, pods, pools and
         sites are contiguous index ranges, so the first and last of the sorted domains give
         the outermost tier, and the pools' first domains split them by pool."""
+        import numpy as np
+
         d = np.asarray(domains)
         if d.size > 1 and not (d[1:] > d[:-1]).all():
             d = np.unique(d)

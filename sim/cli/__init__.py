@@ -10,11 +10,9 @@ import warnings
 from importlib import import_module
 
 import click
-import pyarrow as pa
 
 from sim import __version__, limits
-from sim.errors import InputError
-from sim.invariants import InvariantError
+from sim.errors import InputError, InvariantError
 
 # Exit codes shared by every subcommand.
 EXIT_OK = 0
@@ -96,6 +94,13 @@ def _show_warning(message, category, *_args, **_kw) -> None:
 _python_show = warnings.showwarning
 
 
+def _arrow_errors() -> tuple[type[Exception], ...]:
+    """pyarrow's exception class if a command has loaded pyarrow (only then can one be
+    raised), else nothing: `sim --help` and `sim validate` do not load pyarrow to catch it."""
+    pa = sys.modules.get("pyarrow")
+    return (pa.ArrowException,) if pa is not None else ()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: run the CLI, turning bad input into exit code 2 and
     Ctrl-C into 130, never a traceback."""
@@ -135,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
             "error: out of memory (an input too large for this machine?)", fg="red", err=True
         )
         sys.exit(EXIT_FAILED_CHECK)
-    except (OSError, pa.ArrowException) as err:
+    except (OSError, *_arrow_errors()) as err:
         # A file the command reads or writes is damaged, unreadable or in an unusable place
         # (a truncated Parquet table, a read-only folder): the file's fault, not ours.
         what = f"{err.strerror}: {err.filename}" if getattr(err, "filename", None) else str(err)

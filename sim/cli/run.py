@@ -11,14 +11,6 @@ import sys
 import time
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from sim.cli import EXIT_BAD_INPUT, EXIT_FAILED_CHECK, EXIT_OK
 from sim.errors import InputError
@@ -127,7 +119,16 @@ def command(
     (each failure is listed with the value seen), 2 if the input is invalid."""
     show = interactive(no_progress)
     try:
-        if show:
+        if show:  # rich draws the bar: loaded for a person at a terminal only
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
             with Progress(
                 TextColumn("simulating"),
                 BarColumn(),

@@ -4,7 +4,6 @@ what it is (recognised by its tables), printing every problem."""
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -42,6 +41,8 @@ def file_kind(path: str | Path) -> str:
 def _sweep(path: str) -> str:
     """Expand the sweep into a throwaway folder: every axis value and combination is checked
     with everything it names, and nothing is written beside the file."""
+    import tempfile
+
     from sim.sweep import expand
 
     with tempfile.TemporaryDirectory(prefix="sim-validate-") as tmp:

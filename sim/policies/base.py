@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-import numpy as np
-
-from sim.cluster import Cluster
 from sim.spec.base import Strict
 from sim.topology import PoolInfo, Topology
+
+if TYPE_CHECKING:  # numpy is imported where used: `sim validate` makes a policy, runs none
+    import numpy as np
+
+    from sim.cluster import Cluster
 
 OwnerKind = Literal["lease", "training", "serving"]
 KINDS: tuple[OwnerKind, ...] = ("lease", "training", "serving")  # codes 0, 1, 2
@@ -131,6 +133,8 @@ class ClusterView:
 
     def gpus_by_kind(self) -> dict[str, int]:
         """GPUs held campus-wide by each owner kind (lease, training, serving)."""
+        import numpy as np
+
         c = self._cluster
         owned = c.owner >= 0
         if self._owner_kind is None:
@@ -182,6 +186,8 @@ def place(
     GPUs takes whole domains when they are free. `limits` caps the GPUs taken from a
     pool (a policy's budget).
     """
+    import numpy as np
+
     order = list(pools if pools is not None else req.pools)
     cap = dict(limits or {})
     for size in req.sizes:
@@ -273,6 +279,8 @@ def usable_gpus(
 ) -> int:
     """GPUs a request can use on these domains (whole, or `parts` GPUs of each): whole replica
     units per pool, up to its largest size (what the mechanism grants)."""
+    import numpy as np
+
     if parts:
         return min(sum(parts) // req.unit_gpus * req.unit_gpus, max(req.sizes))
     pools = topo.pools
