@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -106,12 +107,13 @@ def write_run(
         raise _out_error(out_dir, exc) from None
     try:
         tmp.chmod(0o755)  # mkdtemp makes it private; a run folder is for everyone who may read it
-        rows = {}
+        rows, digests = {}, {}
         for name, table in tables:
             pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
             rows[name] = table.num_rows
+            digests[name] = file_sha256(tmp / f"{name}.parquet")
         (tmp / "scenario.json").write_text(json.dumps(scenario, indent=2, default=str) + "\n")
-        manifest = {**manifest, "rows": rows}
+        manifest = {**manifest, "rows": rows, "sha256": digests}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
         with _locked(out_dir.parent):
             if out_dir.exists():
@@ -179,13 +181,33 @@ def write_csv(df, path: str | Path) -> None:
     csv_safe(df).to_csv(path, index=False, quoting=csv.QUOTE_NONNUMERIC)
 
 
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, hex (read in 1 MB pieces)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def verify_run_folder(run_dir: Path) -> None:
-    """Every table a run folder's manifest lists is there, readable, with its row count
-    (Parquet footers only: cheap); else an InputError naming the file."""
+    """Every table a run folder's manifest lists is there, readable, with its row count and
+    the bytes the run wrote (their SHA-256, for folders that record it); else an InputError
+    naming the file. A damaged page inside a table is caught, not only a damaged footer."""
     run_dir = Path(run_dir)
-    rows = read_object(run_dir / "manifest.json").get("rows", {})
+    manifest = read_object(run_dir / "manifest.json")
+    rows, digests = manifest.get("rows", {}), manifest.get("sha256", {})
+    digests = digests if isinstance(digests, dict) else {}
     for table, n in rows.items() if isinstance(rows, dict) else ():
         path = run_dir / f"{table}.parquet"
+        want = digests.get(table)
+        try:
+            if want is not None and file_sha256(path) != want:
+                raise InputError.single(
+                    "", "its bytes differ from those the run wrote: the folder is damaged", file=path
+                )
+        except OSError as exc:
+            raise InputError.single("", f"damaged or missing table: {exc}", file=path) from None
         try:
             found = pq.read_metadata(path).num_rows
         except (OSError, pa.ArrowException) as exc:

@@ -190,6 +190,17 @@ def test_reading_commands_on_a_damaged_run_folder_are_clean(tmp_path, capsys, ru
         clean_error(code, err, str(d.name))
 
 
+def test_a_changed_byte_inside_a_table_fails_check(tmp_path, capsys, run_dir):
+    # the footer and the row count stay right: only the recorded SHA-256 of the bytes tells
+    d = _copy_run(run_dir, tmp_path)
+    p = d / "jobs.parquet"
+    data = bytearray(p.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    p.write_bytes(bytes(data))
+    code, _, err = sim(capsys, "check", d)
+    clean_error(code, err, "jobs.parquet", "bytes differ")
+
+
 def test_ctrl_c_during_start_up_exits_130_without_a_traceback():
     # The child runs `python -m sim validate` and says "up" once the package's first lines
     # have run (before that, SIGINT is the interpreter's and runpy's business, not ours);
