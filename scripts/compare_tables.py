@@ -12,11 +12,34 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 
 def _tables(root: Path) -> dict[str, Path]:
     return {str(p.relative_to(root)): p for p in sorted(root.rglob("*.parquet"))}
+
+
+def _same(x: pa.ChunkedArray, y: pa.ChunkedArray) -> bool:
+    """Equal cell for cell, NaN equal to NaN (Arrow's `equals` says NaN != NaN, so a float
+    column with a NaN would never equal itself) and null to null."""
+    if x.equals(y):
+        return True
+    if x.type != y.type or len(x) != len(y) or not pa.types.is_floating(x.type):
+        return False
+    if not pc.is_null(x).equals(pc.is_null(y)):
+        return False
+    a = pc.fill_null(x, 0.0).to_numpy()
+    b = pc.fill_null(y, 0.0).to_numpy()
+    return bool(np.array_equal(a, b, equal_nan=True))
+
+
+def _tables_same(x: pa.Table, y: pa.Table) -> bool:
+    return x.schema == y.schema and x.num_rows == y.num_rows and all(
+        _same(x[c], y[c]) for c in x.column_names
+    )
 
 
 def compare(a: Path, b: Path, added: frozenset[str] = frozenset()) -> list[str]:
@@ -31,7 +54,7 @@ def compare(a: Path, b: Path, added: frozenset[str] = frozenset()) -> list[str]:
         if extra:
             y = y.drop_columns(extra)
             y = y.replace_schema_metadata(x.schema.metadata)
-        if x.equals(y):
+        if x.equals(y) or _tables_same(x, y):
             more = f"; added in B: {', '.join(extra)}" if extra else ""
             print(f"equal  {name} ({x.num_rows} rows, {x.num_columns} columns{more})")
             continue
@@ -49,7 +72,7 @@ def compare(a: Path, b: Path, added: frozenset[str] = frozenset()) -> list[str]:
         elif x.num_rows != y.num_rows:
             problems.append(f"{name}: {x.num_rows} vs {y.num_rows} rows")
         else:
-            cols = [c for c in x.column_names if not x[c].equals(y[c])]
+            cols = [c for c in x.column_names if not _same(x[c], y[c])]
             problems.append(f"{name}: columns differ: {', '.join(cols)}")
     if not ta and not tb:
         problems.append(f"no Parquet tables under {a} or {b}")
