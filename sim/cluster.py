@@ -22,6 +22,7 @@ from sim.topology import Topology
 FREE = -1
 SHARED = -2  # owner of a domain whose GPUs parts hold (see `parts`, `sharers`)
 _UIDS = itertools.count()  # a process-wide id per cluster and copy, for `Cluster.mark`
+_FEW = 16  # changes of more domains update the free-capacity index pool by pool, vectorised
 PLACEMENTS = ("consolidate", "spread")  # where a part goes: fullest fitting domain, or emptiest
 
 
@@ -71,8 +72,7 @@ class Cluster:
         new = ~self.online & (self.topo.domain_online <= np.datetime64(at, "D"))
         self.online |= new
         out = np.flatnonzero(new)
-        for d in out.tolist():
-            self._refresh(d)
+        self._refresh_many(out)
         self.version += 1
         return out
 
@@ -144,6 +144,15 @@ class Cluster:
         policy that found nothing to start may skip a pass on the same state)."""
         return self.uid, self.version
 
+    def _refresh_many(self, domains: np.ndarray) -> None:
+        """`_refresh` for many domains: one by one if few, else each pool they touch at once."""
+        if len(domains) <= _FEW:
+            for d in domains.tolist():
+                self._refresh(d)
+            return
+        for p in np.unique(self.topo.domain_pool[domains]).tolist():
+            self.index.reset(p, self.free_gpus(self.topo.pools[p].name))
+
     def _refresh(self, d: int) -> None:
         """Recompute domain `d`'s free GPUs in the index (the rule of `free_gpus`, for one)."""
         if not self.online[d] or self.down[d]:
@@ -204,13 +213,17 @@ class Cluster:
     def allocate(self, owner: int, domains: np.ndarray, allow_down: bool = False) -> None:
         """Give `domains` to `owner`: each must be distinct, online, free and (unless
         `allow_down`: a lease takes its racks as they are, failed ones included) healthy."""
-        ds = np.asarray(domains, np.int64).tolist()
-        if allow_down or not self._takes_whole(owner, ds):
-            self._check_whole(owner, np.asarray(ds, np.int64), allow_down)
-        self.owner[ds] = owner
-        for d in ds:
-            self.index.set(d, 0)
-        self.whole[owner] = self.whole.get(owner, 0) + len(ds)
+        d = np.asarray(domains, np.int64)
+        ds = d.tolist() if d.size <= _FEW else None  # few: checked on the index
+        if allow_down or ds is None or not self._takes_whole(owner, ds):
+            self._check_whole(owner, d, allow_down)
+        self.owner[d] = owner
+        if ds is None:
+            self._refresh_many(d)
+        else:
+            for x in ds:
+                self.index.set(x, 0)
+        self.whole[owner] = self.whole.get(owner, 0) + d.size
         self.version += 1
 
     def _takes_whole(self, owner: int, ds: list[int]) -> bool:
@@ -263,8 +276,7 @@ class Cluster:
         if (self.owner[d] != owner).any():
             raise AllocationError(f"owner {owner} releases domains it does not own")
         self.owner[d] = FREE  # (distinct: callers pass owned_by's result or part of it)
-        for x in d.tolist():
-            self._refresh(x)
+        self._refresh_many(d)
         left = self.whole.get(owner, 0) - d.size
         if left > 0:
             self.whole[owner] = left

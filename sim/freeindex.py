@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 
+import numpy as np
+
 from sim.topology import Topology
 
 
@@ -62,6 +64,18 @@ class PoolFree:
             self.group[i // self.per_group] += whole
             self.pod[i // self.per_pod] += whole
 
+    def reset(self, free: np.ndarray) -> None:
+        """Every domain's free GPUs at once (`free` by local index): a bulk change (a phase
+        online, a lease of thousands of domains) rebuilt in one vectorised sweep."""
+        free = np.asarray(free, np.int64)
+        self.free = free.tolist()
+        order = np.argsort(free, kind="stable") + self.first  # by free GPUs, then index
+        ends = np.cumsum(np.bincount(free, minlength=self.size + 1)).tolist()
+        self.by_free = [[]] + [order[ends[k - 1] : ends[k]].tolist() for k in range(1, self.size + 1)]
+        whole = np.flatnonzero(free == self.size)
+        self.group = np.bincount(whole // self.per_group, minlength=len(self.group)).tolist()
+        self.pod = np.bincount(whole // self.per_pod, minlength=len(self.pod)).tolist()
+
     @property
     def whole_free(self) -> int:
         """Free whole domains."""
@@ -73,13 +87,10 @@ class PoolFree:
 
     def free_in(self, lo: int, hi: int, n: int) -> list[int]:
         """The first `n` free whole domains among local indices [lo, hi), in index order."""
-        out, free, size = [], self.free, self.size
-        for i in range(lo, min(hi, self.n)):
-            if free[i] == size:
-                out.append(self.first + i)
-                if len(out) == n:
-                    break
-        return out
+        whole = self.by_free[self.size]
+        i = bisect_left(whole, self.first + lo)
+        j = min(bisect_left(whole, self.first + hi, i), i + n)
+        return whole[i:j]
 
 
 class FreeIndex:
@@ -125,6 +136,13 @@ class FreeIndex:
         c.owned = [False] * len(self.pools)
         self.owned = [False] * len(self.pools)
         return c
+
+    def reset(self, pool: int, free: np.ndarray) -> None:
+        """Pool `pool`'s free GPUs per domain at once (see `PoolFree.reset`)."""
+        if not self.owned[pool]:
+            self.pools[pool] = self.pools[pool].clone()
+            self.owned[pool] = True
+        self.pools[pool].reset(free)
 
     def free_of(self, d: int) -> int:
         """Free GPUs of domain `d`."""
