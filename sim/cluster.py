@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,10 +66,12 @@ class Cluster:
         self.whole: dict[int, int] = {}  # owner -> how many domains it holds whole
         self.index = FreeIndex(topo)
         self.uid, self.version = next(_UIDS), 0
+        self.sharing: list[weakref.ref] = []  # clusters that share this one's state (`copy`)
 
     # -- capacity ----------------------------------------------------------------------------
     def bring_online(self, at: dt.date) -> np.ndarray:
         """Mark every domain whose phase is online by `at`; return the newly online ones."""
+        self._own()
         new = ~self.online & (self.topo.domain_online <= np.datetime64(at, "D"))
         self.online |= new
         out = np.flatnonzero(new)
@@ -127,17 +130,29 @@ class Cluster:
 
     def copy(self) -> Cluster:
         """A private copy of the allocation state (shares the topology and constant arrays):
-        what a policy plans several starts on."""
+        what a policy plans several starts on. Copy on write: both share the state until one
+        changes it, and that one copies it first if the other is still alive (a policy's
+        scratch is dropped when its pass ends, so the live cluster rarely copies anything)."""
+        self._own()  # a copy shares state with its original only, never with a chain
         c = object.__new__(Cluster)
         c.__dict__.update(self.__dict__)
-        c.online, c.owner, c.down = self.online.copy(), self.owner.copy(), self.down.copy()
-        c.used = self.used.copy()
-        c.parts, c.sharers = dict(self.parts), dict(self.sharers)  # inner dicts: never changed
-        # in place (a change replaces them), so both copies may share them
-        c.whole = dict(self.whole)
-        c.index = self.index.copy()
         c.uid = next(_UIDS)
+        c.sharing = [weakref.ref(self)]
+        self.sharing = [weakref.ref(c)]
         return c
+
+    def _own(self) -> None:
+        """Before a change: copy the state if a live copy (or original) shares it."""
+        if not self.sharing:
+            return
+        if any(ref() is not None for ref in self.sharing):
+            self.online, self.owner = self.online.copy(), self.owner.copy()
+            self.down, self.used = self.down.copy(), self.used.copy()
+            # the inner dicts are never changed in place (a change replaces them): shared
+            self.parts, self.sharers = dict(self.parts), dict(self.sharers)
+            self.whole = dict(self.whole)
+            self.index = self.index.copy()
+        self.sharing = []
 
     def mark(self) -> tuple[int, int]:
         """An opaque token of the allocation state: equal tokens mean no change in between (a
@@ -213,6 +228,7 @@ class Cluster:
     def allocate(self, owner: int, domains: np.ndarray, allow_down: bool = False) -> None:
         """Give `domains` to `owner`: each must be distinct, online, free and (unless
         `allow_down`: a lease takes its racks as they are, failed ones included) healthy."""
+        self._own()
         d = np.asarray(domains, np.int64)
         ds = d.tolist() if d.size <= _FEW else None  # few: checked on the index
         if allow_down or ds is None or not self._takes_whole(owner, ds):
@@ -260,6 +276,7 @@ class Cluster:
 
     def replace(self, owner: int, old: int, new: int) -> None:
         """Swap one of `owner`'s domains for a free, online, healthy one (a spare)."""
+        self._own()
         if self.owner[old] != owner:
             raise AllocationError(f"owner {owner} replaces domain {old}, which it does not own")
         if not self.online[new] or self.down[new] or self.owner[new] != FREE:
@@ -272,6 +289,7 @@ class Cluster:
 
     def release(self, owner: int, domains: np.ndarray | None = None) -> np.ndarray:
         """Return `owner`'s domains (all of them by default) to the free pool."""
+        self._own()
         d = self.owned_by(owner) if domains is None else np.asarray(domains, np.int64)
         if (self.owner[d] != owner).any():
             raise AllocationError(f"owner {owner} releases domains it does not own")
@@ -295,6 +313,7 @@ class Cluster:
         (`parts` = {domain: GPUs}): a job that packs, inside one domain or spanning several.
         A part alone is smaller than its domain; a part of a spanning job may be all of it. An
         owner holds parts or whole domains, never both, and takes its parts at once."""
+        self._own()
         if not self._takes_parts(owner, parts):
             self._check_parts(owner, parts)
         held, index = {}, self.index
@@ -349,6 +368,7 @@ class Cluster:
 
     def release_parts(self, owner: int) -> dict[int, int]:
         """Return all of `owner`'s parts; a domain no part holds any more is free again."""
+        self._own()
         held = self.parts.pop(owner, None)
         if held is None:
             raise AllocationError(f"owner {owner} releases parts it does not hold")
@@ -367,6 +387,7 @@ class Cluster:
     def fail(self, domain: int) -> int:
         """Take a domain down; return its owner (FREE if none, SHARED if parts hold it). It stays
         held until released."""
+        self._own()
         if not self.online[domain] or self.down[domain]:
             raise AllocationError(f"domain {domain} cannot fail: offline or already down")
         self.down[domain] = True
@@ -375,6 +396,7 @@ class Cluster:
         return int(self.owner[domain])
 
     def repair(self, domain: int) -> None:
+        self._own()
         if not self.down[domain]:
             raise AllocationError(f"domain {domain} is not down")
         self.down[domain] = False

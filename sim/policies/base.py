@@ -6,7 +6,7 @@ mechanism (the engine) checks each decision against the live state and applies i
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal, Protocol
@@ -100,21 +100,33 @@ class LeaseInfo:
 
 
 class ClusterView:
-    """Read-only view of the cluster for policies, with a scratch copy to plan several starts."""
+    """Read-only view of the cluster for policies, with a scratch copy to plan several starts.
+    `leases` may be given as a function: it is then called once, when a policy first reads
+    them (most passes of most policies never do)."""
 
     def __init__(
         self,
         cluster: Cluster,
         now_h: float,
         running: dict[int, Request],
-        leases: dict[int, LeaseInfo] | None = None,
+        leases: dict[int, LeaseInfo] | Callable[[], dict[int, LeaseInfo]] | None = None,
         owner_kind: np.ndarray | None = None,
     ):
         self._cluster = cluster
         self.now_h = now_h
         self.running = MappingProxyType(running)  # read-only, no copy per pass
-        self.leases = dict(leases or {})
+        self._leases = dict(leases) if isinstance(leases, Mapping) else leases
         self._owner_kind = owner_kind
+
+    @property
+    def leases(self) -> dict[int, LeaseInfo]:
+        if not isinstance(self._leases, dict):
+            self._leases = dict((self._leases() if callable(self._leases) else None) or {})
+        return self._leases
+
+    def mark(self) -> tuple[int, int]:
+        """A token of the allocation state (`Cluster.mark`): equal tokens, same state."""
+        return self._cluster.mark()
 
     @property
     def topology(self) -> Topology:
