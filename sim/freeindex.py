@@ -15,6 +15,7 @@ that pool (copy on write), so a pass that plans nothing copies nothing.
 
 from __future__ import annotations
 
+import weakref
 from bisect import bisect_left, insort
 
 import numpy as np
@@ -96,7 +97,7 @@ class PoolFree:
 class FreeIndex:
     """The `PoolFree` of every pool, copy on write (see the module)."""
 
-    __slots__ = ("pools", "pool_of", "owned")
+    __slots__ = ("pools", "pool_of", "owned", "group", "__weakref__")
 
     def __init__(self, topo: Topology) -> None:
         self.pools = [
@@ -111,6 +112,7 @@ class FreeIndex:
         ]
         self.pool_of: list[int] = topo.domain_pool.tolist()  # pool index of each domain
         self.owned = [True] * len(self.pools)  # structures not shared with a copy
+        self.group: list[weakref.ref] | None = None  # the indexes that may share them
 
     @classmethod
     def of(cls, topo: Topology, free: list[int]) -> FreeIndex:
@@ -135,13 +137,28 @@ class FreeIndex:
         c.pools, c.pool_of = list(self.pools), self.pool_of
         c.owned = [False] * len(self.pools)
         self.owned = [False] * len(self.pools)
+        if self.group is None:
+            self.group = [weakref.ref(self)]
+        c.group = self.group  # one list for all that share (copies of copies too)
+        self.group.append(weakref.ref(c))
         return c
+
+    def _own(self, pool: int) -> None:
+        """Before a change of `pool`: clone its structures if another index of its group is
+        alive (once the others are gone, everything is this one's again)."""
+        group = self.group
+        group[:] = [r for r in group if r() is not None]
+        if any(r() is not self for r in group):
+            self.pools[pool] = self.pools[pool].clone()
+            self.owned[pool] = True
+        else:
+            self.owned = [True] * len(self.pools)
+            self.group = None
 
     def reset(self, pool: int, free: np.ndarray) -> None:
         """Pool `pool`'s free GPUs per domain at once (see `PoolFree.reset`)."""
         if not self.owned[pool]:
-            self.pools[pool] = self.pools[pool].clone()
-            self.owned[pool] = True
+            self._own(pool)
         self.pools[pool].reset(free)
 
     def free_of(self, d: int) -> int:
@@ -157,6 +174,5 @@ class FreeIndex:
         """Domain `d` now has `new` GPUs free."""
         p = self.pool_of[d]
         if not self.owned[p]:
-            self.pools[p] = self.pools[p].clone()
-            self.owned[p] = True
+            self._own(p)
         self.pools[p].set(d, new)

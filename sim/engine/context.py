@@ -34,6 +34,8 @@ class Rows(Protocol):
 
     def add(self, table: str, **row) -> None: ...
 
+    def writer(self, table: str, names: tuple[str, ...], **fixed): ...
+
 
 class LateEvent(simpy.Event):
     """An event already triggered, processed after every other event of the current instant:

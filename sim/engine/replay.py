@@ -15,7 +15,43 @@ from dataclasses import dataclass, field
 import simpy
 
 from sim.engine.context import Context
-from sim.engine.jobs import ATT_KEYS, JobLifecycle, job_request, job_row, segment_row, waiting_h
+from sim.engine.jobs import (
+    ATT_KEYS,
+    JOB_KEYS,
+    SEGMENT_KEYS,
+    JobLifecycle,
+    job_request,
+    job_values,
+    segment_values,
+    waiting_h,
+)
+
+NAN = float("nan")
+# the columns of a replayed job's rows that the trace does not give: no model, so no MFU
+SEGMENT_FIXED = dict(
+    gpu_types="",
+    dp=1,
+    tier="",
+    fabric_gbit_per_s=NAN,
+    step_time_s=NAN,
+    tokens_per_s=NAN,
+    tokens=0.0,
+    model_flops=0.0,
+    peak_flop=0.0,
+    mfu=NAN,
+    mfu_bf16=NAN,
+    failures=0,
+    **{f"att_{k}": NAN for k in ATT_KEYS},
+)
+JOB_FIXED = dict(
+    tokens_target=0.0,
+    tokens_trained=0.0,
+    model_flops=0.0,
+    ettr=None,
+    mfu=NAN,
+    mfu_with_wait=NAN,
+    **{f"att_{k}": None for k in ATT_KEYS},
+)
 
 
 @dataclass
@@ -59,6 +95,12 @@ class Replay(JobLifecycle):
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.jobs: dict[int, FixedJob] = {}
+        self._segment = ctx.rec.writer(
+            "segments", (*SEGMENT_KEYS, "gpus", "gpus_used"), **SEGMENT_FIXED
+        )
+        self._job = ctx.rec.writer(
+            "jobs", (*JOB_KEYS, "gpus_requested", "duration_hours"), **JOB_FIXED
+        )
 
     def trace(self, tr, jobs):
         """Submit a trace's jobs at their recorded times (after `start`, scaled)."""
@@ -145,29 +187,7 @@ class Replay(JobLifecycle):
         job.segments += 1
         job.running_h += now - start
         job.gpu_h += gpus * (now - start)
-        nan = float("nan")
-        segment_row(
-            ctx,
-            job,
-            start,
-            reason,
-            job.alloc,
-            gpu_types="",
-            gpus=gpus,
-            gpus_used=job.gpus,
-            dp=1,
-            tier="",
-            fabric_gbit_per_s=nan,
-            step_time_s=nan,
-            tokens_per_s=nan,
-            tokens=0.0,
-            model_flops=0.0,
-            peak_flop=0.0,
-            mfu=nan,
-            mfu_bf16=nan,
-            failures=0,
-            **{f"att_{k}": nan for k in ATT_KEYS},
-        )
+        self._segment(*segment_values(ctx, job, start, reason, job.alloc), gpus, job.gpus)
         if reason != "horizon":
             ctx.release(job.id)
             del ctx.running[job.id]
@@ -175,18 +195,4 @@ class Replay(JobLifecycle):
 
     def row(self, job: FixedJob) -> None:
         waited, _ = waiting_h(self.ctx, job)
-        nan = float("nan")
-        job_row(
-            self.ctx,
-            job,
-            waited,
-            gpus_requested=job.gpus,
-            tokens_target=0.0,
-            tokens_trained=0.0,
-            duration_hours=job.duration_h,
-            model_flops=0.0,
-            ettr=None,
-            mfu=nan,
-            mfu_with_wait=nan,
-            **{f"att_{k}": None for k in ATT_KEYS},
-        )
+        self._job(*job_values(self.ctx, job, waited), job.gpus, job.duration_h)
