@@ -114,10 +114,13 @@ class Cluster:
         """GPUs of `domains` per pool name, in pool order (the one rule; policies and the
         engine import it)."""
         pools = self.topo.pools
+        if len(domains) <= _FEW:  # a few: counted in Python, faster than numpy on tiny arrays
+            of = self.index.pool_of
+            per: dict[int, int] = {}
+            for d in domains.tolist() if isinstance(domains, np.ndarray) else domains:
+                per[of[d]] = per.get(of[d], 0) + 1
+            return {pools[i].name: per[i] * pools[i].gpus_per_domain for i in sorted(per)}
         pool_of = self.topo.domain_pool[domains]
-        if len(pool_of) == 1:
-            p = pools[int(pool_of[0])]
-            return {p.name: p.gpus_per_domain}
         counts = np.bincount(pool_of)  # a bincount: np.unique sorts (slower on the hot path)
         return {
             pools[int(i)].name: int(counts[i]) * pools[int(i)].gpus_per_domain

@@ -250,6 +250,12 @@ def take(scratch: Cluster, req: Request, pick: Pick) -> Start:
         )
     else:
         scratch.allocate(req.owner_id, pick.domains, req.takes_down)
+    return start_of(req, pick)
+
+
+def start_of(req: Request, pick: Pick) -> Start:
+    """The decision to start `req` on `pick`, without reserving it on a scratch (for the last
+    decision of a pass: nothing after it could take the same GPUs)."""
     return Start(req.owner_id, tuple(pick.domains.tolist()), pick.parts)
 
 
@@ -288,6 +294,9 @@ def usable_gpus(
     if parts:
         return min(sum(parts) // req.unit_gpus * req.unit_gpus, max(req.sizes))
     pools = topo.pools
+    if len(domains) == 1:  # the common case, without numpy on a one-element array
+        gpus = pools[int(topo.domain_pool[domains[0]])].gpus_per_domain
+        return min(gpus // req.unit_gpus * req.unit_gpus, max(req.sizes))
     counts = np.bincount(topo.domain_pool[domains])
     total = 0
     for i in np.flatnonzero(counts):

@@ -18,7 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sim.policies.base import ClusterView, Decision, PlacementParams, Request, place, take
+from sim.policies.base import (
+    ClusterView,
+    Decision,
+    PlacementParams,
+    Request,
+    place,
+    start_of,
+    take,
+)
 
 
 class FifoParams(PlacementParams):
@@ -47,16 +55,15 @@ class Fifo:
         mark = view.mark()
         failed = self._failed if mark == self._mark else set()
         backfill, placement = self.params.backfill, self.params.placement
-        scratch = None
+        scratch = view.scratch()  # copy on write: costs nothing until a start is reserved
         out: list[Decision] = []
-        for req in sorted(pending, key=lambda r: (r.submitted_h, r.owner_id)):
+        queue = sorted(pending, key=lambda r: (r.submitted_h, r.owner_id))
+        for i, req in enumerate(queue):
             key = shape(req)
             if key in failed:
                 if backfill:
                     continue
                 break
-            if scratch is None:
-                scratch = view.scratch()
             pick = place(scratch, req, placement=placement)
             if pick is None:
                 if key is not None:
@@ -64,7 +71,8 @@ class Fifo:
                 if backfill:
                     continue
                 break
-            out.append(take(scratch, req, pick))
+            last = i + 1 == len(queue)  # nothing after it could take the same GPUs
+            out.append(start_of(req, pick) if last else take(scratch, req, pick))
         # the failures hold on the state this pass saw while it starts nothing
         self._mark, self._failed = (mark, failed) if not out else (None, set())
         return out
