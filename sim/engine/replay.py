@@ -54,14 +54,14 @@ JOB_FIXED = dict(
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class Hold:
     """The open interval of a fixed-duration job."""
 
     start_h: float
 
 
-@dataclass
+@dataclass(slots=True)
 class FixedJob:
     """A replayed trace job: holds `gpus` GPUs of one pool for `duration_h` hours."""
 
@@ -107,21 +107,25 @@ class Replay(JobLifecycle):
         ctx = self.ctx
         t0_h, scale = ctx.hours(tr.start), tr.time_scale
         n = len(jobs) if tr.limit is None else min(tr.limit, len(jobs))
+        # Python lists once, not a numpy scalar per job and column
+        submit_s, job_id = jobs.submit_s[:n].tolist(), jobs.job_id[:n].tolist()
+        gpus, duration_s = jobs.gpus[:n].tolist(), jobs.duration_s[:n].tolist()
+        pools = tuple(tr.pools)
         for k in range(n):
-            at_h = max(0.0, t0_h + jobs.submit_s[k] * scale / 3600.0)
+            at_h = max(0.0, t0_h + submit_s[k] * scale / 3600.0)
             if at_h >= ctx.horizon_h:
                 return
             if at_h > ctx.now:
                 yield ctx.env.timeout(at_h - ctx.now)
             job = FixedJob(
                 id=ctx.register("training", self),
-                name=f"{tr.name}:{jobs.job_id[k]}",
+                name=f"{tr.name}:{job_id[k]}",
                 job_class=tr.job_class,
                 stream=tr.name,
-                gpus=int(jobs.gpus[k]),
-                duration_h=float(jobs.duration_s[k]) * scale / 3600.0,
+                gpus=gpus[k],
+                duration_h=duration_s[k] * scale / 3600.0,
                 submit_h=ctx.now,
-                pools=tuple(tr.pools),
+                pools=pools,
                 priority=tr.priority,
             )
             self.jobs[job.id] = job
@@ -155,6 +159,7 @@ class Replay(JobLifecycle):
         job.end, job.left_h = None, 0.0
         self._close(job, "finished")
         job.end_h = self.ctx.now
+        job.request = None  # done: nothing asks for capacity again (memory per job)
 
     def interrupt(self, job: FixedJob, cause: str) -> None:
         stop = self.ctx.env.timeout(0.0)

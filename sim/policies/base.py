@@ -21,7 +21,7 @@ OwnerKind = Literal["lease", "training", "serving"]
 KINDS: tuple[OwnerKind, ...] = ("lease", "training", "serving")  # codes 0, 1, 2
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Request:
     """Someone waiting for capacity. `sizes` are the GPU counts it accepts, largest first."""
 
@@ -175,6 +175,9 @@ class ClusterView:
 
 
 class Policy(Protocol):
+    """Decides on a view. A policy may also set the class attribute `idle_without_pending =
+    True` when it decides nothing while nothing is pending: the engine then runs no pass."""
+
     def decide(self, view: ClusterView, pending: Sequence[Request]) -> Sequence[Decision]: ...
 
 

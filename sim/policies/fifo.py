@@ -43,6 +43,7 @@ def shape(req: Request) -> tuple | None:
 
 class Fifo:
     Params = FifoParams
+    idle_without_pending = True  # no request, no decision: the engine skips such passes
 
     def __init__(self, params: FifoParams | None = None):
         self.params = params or FifoParams()
