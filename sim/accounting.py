@@ -46,11 +46,23 @@ class Accounting:
     def __init__(self, cluster: Cluster, owners: Owners) -> None:
         self.cluster, self.owners = cluster, owners
         self.pool_of = cluster.topo.domain_pool
-        self.gpus_now = self.recount()
-        self.day_start_gpus = self.gpus_now.copy()
-        self.day_int = np.zeros_like(self.gpus_now)
+        # (pool, state) counts and the day's integral as Python lists: a change updates four
+        # numbers, and a numpy scalar update costs more than the arithmetic
+        self._now: list[list[float]] = self.recount().tolist()
+        self.day_start_gpus = self.gpus_now
+        self._int = [[0.0] * len(STATES) for _ in self._now]
         self.day_start_h = 0.0
         self.day_failures = np.zeros(len(cluster.topo.pools), np.int64)
+
+    @property
+    def gpus_now(self) -> np.ndarray:
+        """GPUs now per (pool, state) (a new array)."""
+        return np.array(self._now, np.float64)
+
+    @property
+    def day_int(self) -> np.ndarray:
+        """The day's integral term per (pool, state) (see the module; a new array)."""
+        return np.array(self._int, np.float64)
 
     # -- states ------------------------------------------------------------------------------
     def states(self, domains: np.ndarray | slice) -> np.ndarray:
@@ -87,10 +99,11 @@ class Accounting:
     def move(self, pool: int, gpus: int, before: int, after: int, at: float) -> None:
         """`gpus` of a pool change state at time `at`: counts and the day's integral follow."""
         if after != before:
-            self.gpus_now[pool, before] -= gpus
-            self.gpus_now[pool, after] += gpus
-            self.day_int[pool, before] += gpus * at
-            self.day_int[pool, after] -= gpus * at
+            now, day = self._now[pool], self._int[pool]
+            now[before] -= gpus
+            now[after] += gpus
+            day[before] += gpus * at
+            day[after] -= gpus * at
 
     def change_one(self, d: int, apply, at: float) -> None:
         """Apply a change to one domain, keeping the counts by state and the day's integral."""
@@ -117,10 +130,12 @@ class Accounting:
         before = self.states(domains)
         apply()
         after = self.states(domains)
-        np.subtract.at(self.gpus_now, (pool, before), gpus)
-        np.add.at(self.gpus_now, (pool, after), gpus)
-        np.add.at(self.day_int, (pool, before), gpus * at)
-        np.subtract.at(self.day_int, (pool, after), gpus * at)
+        now, day = self.gpus_now, self.day_int  # the same additions, in the same order
+        np.subtract.at(now, (pool, before), gpus)
+        np.add.at(now, (pool, after), gpus)
+        np.add.at(day, (pool, before), gpus * at)
+        np.subtract.at(day, (pool, after), gpus * at)
+        self._now, self._int = now.tolist(), day.tolist()
 
     def parts(self, d: int, holders: dict[int, int], before: bool, at: float) -> None:
         """Parts `holders` ({owner: GPUs}) of healthy domain `d` are taken (`before` False:
@@ -156,7 +171,7 @@ class Accounting:
 
     # -- days --------------------------------------------------------------------------------
     def idle_gpus(self, pool: int) -> int:
-        return int(self.gpus_now[pool, IDLE])
+        return int(self._now[pool][IDLE])
 
     def day_hours(self, now: float) -> np.ndarray:
         """GPU-hours per (pool, state) from the day's start to `now`."""
@@ -165,8 +180,8 @@ class Accounting:
     def start_day(self, now: float) -> None:
         """Begin a new day at `now`: snapshot the counts, reset the integral and failures."""
         self.day_failures[:] = 0
-        self.day_int = np.zeros_like(self.day_int)
-        self.day_start_gpus = self.gpus_now.copy()
+        self._int = [[0.0] * len(STATES) for _ in self._now]
+        self.day_start_gpus = self.gpus_now
         self.day_start_h = now
 
 
