@@ -110,6 +110,10 @@ class Cluster:
         return np.array(self.whole.get(owner, ()), np.int64)
 
     def gpus(self, domains: np.ndarray) -> int:
+        """GPUs of `domains` in all."""
+        if len(domains) <= _FEW:  # a few: summed in Python, faster than numpy on tiny arrays
+            size_of = self.index.size_of
+            return sum(size_of(d) for d in np.asarray(domains).tolist())
         return int(self.gpus_per_domain[domains].sum())
 
     def gpus_by_pool(self, domains: np.ndarray) -> dict[str, int]:
@@ -175,12 +179,11 @@ class Cluster:
 
     def _refresh(self, d: int) -> None:
         """Recompute domain `d`'s free GPUs in the index (the rule of `free_gpus`, for one)."""
-        if not self.online[d] or self.down[d]:
+        if not self.online.item(d) or self.down.item(d):
             free = 0
         else:
-            owner = self.owner[d]
-            g = int(self.gpus_per_domain[d])
-            free = g if owner == FREE else g - int(self.used[d]) if owner == SHARED else 0
+            owner, g = self.owner.item(d), self.index.size_of(d)
+            free = g if owner == FREE else g - self.used.item(d) if owner == SHARED else 0
         self.index.set(d, free)
 
     def counts(self, pool: str) -> PoolCounts:
@@ -215,8 +218,9 @@ class Cluster:
         if held is None:
             return self.gpus_by_pool(self.owned_by(owner))
         out: dict[str, int] = {}
+        pools, of = self.topo.pools, self.index.pool_of
         for d, g in held.items():
-            name = self.topo.pools[int(self.topo.domain_pool[d])].name
+            name = pools[of[d]].name
             out[name] = out.get(name, 0) + g
         return out
 

@@ -115,13 +115,13 @@ class ClusterView:
         self._cluster = cluster
         self.now_h = now_h
         self.running = MappingProxyType(running)  # read-only, no copy per pass
-        self._leases = dict(leases) if isinstance(leases, Mapping) else leases
+        self._leases = leases if callable(leases) else dict(leases or {})
         self._owner_kind = owner_kind
 
     @property
     def leases(self) -> dict[int, LeaseInfo]:
-        if not isinstance(self._leases, dict):
-            self._leases = dict((self._leases() if callable(self._leases) else None) or {})
+        if callable(self._leases):
+            self._leases = dict(self._leases() or {})
         return self._leases
 
     def mark(self) -> tuple[int, int]:
