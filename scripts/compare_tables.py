@@ -37,8 +37,10 @@ def _same(x: pa.ChunkedArray, y: pa.ChunkedArray) -> bool:
 
 
 def _tables_same(x: pa.Table, y: pa.Table) -> bool:
-    return x.schema == y.schema and x.num_rows == y.num_rows and all(
-        _same(x[c], y[c]) for c in x.column_names
+    return (
+        x.schema == y.schema
+        and x.num_rows == y.num_rows
+        and all(_same(x[c], y[c]) for c in x.column_names)
     )
 
 

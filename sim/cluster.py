@@ -67,7 +67,8 @@ class Cluster:
         self.whole: dict[int, tuple[int, ...]] = {}
         self.index = FreeIndex(topo)
         self.uid, self.version = next(_UIDS), 0
-        self.sharing: list[weakref.ref] = []  # clusters that share this one's state (`copy`)
+        self.sharing: list[weakref.ref] = []  # the cluster that shares this one's state
+        self.original = True  # not a copy (see `copy`)
 
     # -- capacity ----------------------------------------------------------------------------
     def bring_online(self, at: dt.date) -> np.ndarray:
@@ -140,28 +141,36 @@ class Cluster:
     def copy(self) -> Cluster:
         """A private copy of the allocation state (shares the topology and constant arrays):
         what a policy plans several starts on. Copy on write: both share the state until one
-        changes it, and that one copies it first if the other is still alive (a policy's
-        scratch is dropped when its pass ends, so the live cluster rarely copies anything)."""
-        self._own()  # a copy shares state with its original only, never with a chain
+        changes it while the other lives, and then the copy takes a private state, whichever
+        changes: the original's arrays stay the same objects (other modules read them), and a
+        policy's scratch, dropped when its pass ends, costs the live cluster nothing."""
+        self._own()  # at most one copy shares the state at a time
         c = object.__new__(Cluster)
         c.__dict__.update(self.__dict__)
-        c.uid = next(_UIDS)
+        c.uid, c.original = next(_UIDS), False
         c.sharing = [weakref.ref(self)]
         self.sharing = [weakref.ref(c)]
         return c
 
     def _own(self) -> None:
-        """Before a change: copy the state if a live copy (or original) shares it."""
+        """Before a change: if a live copy (or original) shares the state, part them."""
         if not self.sharing:
             return
-        if any(ref() is not None for ref in self.sharing):
-            self.online, self.owner = self.online.copy(), self.owner.copy()
-            self.down, self.used = self.down.copy(), self.used.copy()
-            # the inner dicts are never changed in place (a change replaces them): shared
-            self.parts, self.sharers = dict(self.parts), dict(self.sharers)
-            self.whole = dict(self.whole)
-            self.index = self.index.copy()
+        other = self.sharing[0]()
         self.sharing = []
+        if other is None:
+            return
+        other.sharing = []
+        (other if self.original else self).take_private_state()
+
+    def take_private_state(self) -> None:
+        """Copy the shared state (arrays, records, index) to this cluster's own."""
+        self.online, self.owner = self.online.copy(), self.owner.copy()
+        self.down, self.used = self.down.copy(), self.used.copy()
+        # the inner dicts and tuples are never changed in place (a change replaces them)
+        self.parts, self.sharers = dict(self.parts), dict(self.sharers)
+        self.whole = dict(self.whole)
+        self.index = self.index.copy()
 
     def mark(self) -> tuple[int, int]:
         """An opaque token of the allocation state: equal tokens mean no change in between (a

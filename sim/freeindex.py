@@ -72,7 +72,9 @@ class PoolFree:
         self.free = free.tolist()
         order = np.argsort(free, kind="stable") + self.first  # by free GPUs, then index
         ends = np.cumsum(np.bincount(free, minlength=self.size + 1)).tolist()
-        self.by_free = [[]] + [order[ends[k - 1] : ends[k]].tolist() for k in range(1, self.size + 1)]
+        self.by_free = [[]] + [
+            order[ends[k - 1] : ends[k]].tolist() for k in range(1, self.size + 1)
+        ]
         whole = np.flatnonzero(free == self.size)
         self.group = np.bincount(whole // self.per_group, minlength=len(self.group)).tolist()
         self.pod = np.bincount(whole // self.per_pod, minlength=len(self.pod)).tolist()

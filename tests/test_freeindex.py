@@ -75,9 +75,11 @@ STEPS = st.lists(st.tuples(st.sampled_from(["change", "copy", "drop"]), st.integ
 @given(steps=STEPS)
 def test_copies_and_originals_never_see_each_others_changes(steps):
     """Changes applied to a cluster and its copies (and copies of copies, some dropped while
-    others live on) leave each exactly as the same changes leave a cluster never copied, and
-    every index equals a recount (`Cluster.check`)."""
+    others live on) leave each exactly as the same changes leave a cluster never copied, every
+    index equals a recount (`Cluster.check`), and the original keeps its arrays."""
     live = [(fresh(), [])]  # (cluster, the changes it has seen)
+    original = live[0][0]
+    arrays = [original.online, original.owner, original.down, original.used]
     for what, k, change in steps:
         c, seen = live[k % len(live)]
         if what == "copy":
@@ -93,6 +95,13 @@ def test_copies_and_originals_never_see_each_others_changes(steps):
                 apply(replica, ch)
             assert state(c) == state(replica)
             c.check()
+    # the original's arrays are the same objects throughout (other modules may hold them)
+    assert all(
+        a is b
+        for a, b in zip(
+            arrays, [original.online, original.owner, original.down, original.used], strict=True
+        )
+    )
 
 
 def _free_domains(c: Cluster) -> list[int]:
