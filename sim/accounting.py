@@ -119,7 +119,7 @@ class Accounting:
             return
         gpus_of = self.cluster.gpus_per_domain
         if len(domains) <= 8:  # a few domains: scalar updates beat the ufunc.at machinery
-            ds = [int(d) for d in domains]
+            ds = domains.tolist() if isinstance(domains, np.ndarray) else [int(d) for d in domains]
             before = [self.state(d) for d in ds]
             apply()
             for d, b in zip(ds, before, strict=True):

@@ -63,8 +63,7 @@ class Cluster:
         self.used = np.zeros(n, np.int64)
         self.parts: dict[int, dict[int, int]] = {}
         self.sharers: dict[int, dict[int, int]] = {}
-        # owner -> the domains it holds whole, sorted (a tuple: replaced, never changed in place)
-        self.whole: dict[int, tuple[int, ...]] = {}
+        self.whole: dict[int, int] = {}  # owner -> how many domains it holds whole
         self.index = FreeIndex(topo)
         self.uid, self.version = next(_UIDS), 0
         self.sharing: list[weakref.ref] = []  # the cluster that shares this one's state
@@ -108,7 +107,7 @@ class Cluster:
 
     def owned_by(self, owner: int) -> np.ndarray:
         """The domains `owner` holds whole, in index order."""
-        return np.array(self.whole.get(owner, ()), np.int64)
+        return np.flatnonzero(self.owner == owner)
 
     def gpus(self, domains: np.ndarray) -> int:
         """GPUs of `domains` in all."""
@@ -167,7 +166,7 @@ class Cluster:
         """Copy the shared state (arrays, records, index) to this cluster's own."""
         self.online, self.owner = self.online.copy(), self.owner.copy()
         self.down, self.used = self.down.copy(), self.used.copy()
-        # the inner dicts and tuples are never changed in place (a change replaces them)
+        # the inner dicts are never changed in place (a change replaces them): shared
         self.parts, self.sharers = dict(self.parts), dict(self.sharers)
         self.whole = dict(self.whole)
         self.index = self.index.copy()
@@ -257,7 +256,7 @@ class Cluster:
         else:
             for x in ds:
                 self.index.set(x, 0)
-        self.whole[owner] = tuple(sorted((*self.whole.get(owner, ()), *d.tolist())))
+        self.whole[owner] = self.whole.get(owner, 0) + d.size
         self.version += 1
 
     def _takes_whole(self, owner: int, ds: list[int]) -> bool:
@@ -301,7 +300,6 @@ class Cluster:
             raise AllocationError(f"owner {owner}: spare {new} is not free, online and healthy")
         self.owner[old] = FREE
         self.owner[new] = owner
-        self.whole[owner] = tuple(sorted((*(x for x in self.whole[owner] if x != old), new)))
         self._refresh(old)
         self.index.set(new, 0)
         self.version += 1
@@ -309,15 +307,16 @@ class Cluster:
     def release(self, owner: int, domains: np.ndarray | None = None) -> np.ndarray:
         """Return `owner`'s domains (all of them by default) to the free pool."""
         self._own()
-        held = self.whole.get(owner, ())
-        d = np.array(held, np.int64) if domains is None else np.asarray(domains, np.int64)
-        gone = set(d.tolist())
-        if not gone <= set(held):
-            raise AllocationError(f"owner {owner} releases domains it does not own")
+        if domains is None:
+            d = self.owned_by(owner)  # its own by construction: nothing to check
+        else:
+            d = np.asarray(domains, np.int64)
+            if (self.owner[d] != owner).any():
+                raise AllocationError(f"owner {owner} releases domains it does not own")
         self.owner[d] = FREE  # (distinct: callers pass owned_by's result or part of it)
         self._refresh_many(d)
-        left = tuple(x for x in held if x not in gone)
-        if left:
+        left = self.whole.get(owner, 0) - d.size
+        if left > 0:
             self.whole[owner] = left
         else:
             self.whole.pop(owner, None)
@@ -574,11 +573,9 @@ class Cluster:
             for o, g in holders.items():
                 if self.parts.get(o, {}).get(d) != g:
                     raise AllocationError(f"domain {d}: owner {o}'s part is not recorded")
-        held: dict[int, list[int]] = {}
-        for d in np.flatnonzero(self.owner >= 0).tolist():
-            held.setdefault(int(self.owner[d]), []).append(d)
-        if {o: tuple(ds) for o, ds in held.items()} != self.whole:
-            raise AllocationError("domains held whole disagree with the owners' records")
+        owners, counts = np.unique(self.owner[self.owner >= 0], return_counts=True)
+        if dict(zip(owners.tolist(), counts.tolist(), strict=True)) != self.whole:
+            raise AllocationError("domains held whole disagree with the owners' counts")
         if sum(len(h) for h in self.parts.values()) != sum(len(h) for h in self.sharers.values()):
             raise AllocationError("parts and sharers disagree")
         free = np.concatenate([self.free_gpus(p.name) for p in self.topo.pools]).tolist()
