@@ -3,6 +3,8 @@ a spare if one is free), and the rows it writes (one per segment, one per job at
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from sim import perf
@@ -14,8 +16,14 @@ ATT_KEYS = (*perf.FACTORS, "fragmentation")  # the attribution columns (att_<key
 
 
 def counts(by: dict[str, int]) -> str:
-    """ "pool=n,pool=n" (or by GPU type): the text form of a per-pool count in the tables."""
-    return ",".join(f"{k}={v}" for k, v in by.items())
+    """ "pool=n,pool=n" (or by GPU type): the text form of a per-pool count in the tables.
+    The same counts give the same string object (a row per segment keeps one, not a copy)."""
+    return _text(tuple(by.items()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _text(items: tuple[tuple[str, int], ...]) -> str:
+    return ",".join(f"{k}={v}" for k, v in items)
 
 
 def job_request(

@@ -27,6 +27,7 @@ from sim.engine.jobs import (
 )
 
 NAN = float("nan")
+DONE: dict[str, int] = {}  # the placement of every finished job (shared, never changed)
 # the columns of a replayed job's rows that the trace does not give: no model, so no MFU
 SEGMENT_FIXED = dict(
     gpu_types="",
@@ -159,7 +160,7 @@ class Replay(JobLifecycle):
         job.end, job.left_h = None, 0.0
         self._close(job, "finished")
         job.end_h = self.ctx.now
-        job.request = None  # done: nothing asks for capacity again (memory per job)
+        job.request, job.alloc = None, DONE  # done: keep nothing it no longer needs
 
     def interrupt(self, job: FixedJob, cause: str) -> None:
         stop = self.ctx.env.timeout(0.0)
