@@ -50,6 +50,14 @@ class Fifo:
         self._mark: tuple | None = None  # the state the shapes in `_failed` failed on
         self._failed: set[tuple] = set()
 
+    def __getstate__(self) -> dict:
+        """Pickled (or deep-copied) without the memo: state marks are unique in one process
+        only, so a copy in another must not trust them."""
+        return {"params": self.params}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["params"])
+
     def decide(self, view: ClusterView, pending: Sequence[Request]) -> Sequence[Decision]:
         if not pending:
             return []
