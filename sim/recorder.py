@@ -69,20 +69,20 @@ class Recorder:
     def rows(self, table: str) -> int:
         return sum(len(rows) for _, rows in self._blocks[table])
 
-    def _column(self, table: str, name: str) -> list:
-        out: list = []
+    def _columns(self, table: str) -> dict[str, list]:
+        """The table's rows as one list per column, in row order."""
+        out: dict[str, list] = {c.name: [] for c in TABLES[table]}
         for layout, rows in self._blocks[table]:
-            if name in layout.fixed:
-                out.extend([layout.fixed[name]] * len(rows))
-            else:
-                i = layout.names.index(name)
-                out.extend([r[i] for r in rows])
+            for name, values in zip(layout.names, zip(*rows, strict=True), strict=True):
+                out[name].extend(values)  # (a block's rows transposed at once)
+            for name, value in layout.fixed.items():
+                out[name].extend([value] * len(rows))
         return out
 
     def tables(self) -> Iterator[tuple[str, pa.Table]]:
         for table in self._blocks:
-            sch = schema(table)
-            arrays = [pa.array(self._column(table, f.name), type=_plain(f.type)) for f in sch]
+            sch, cols = schema(table), self._columns(table)
+            arrays = [pa.array(cols[f.name], type=_plain(f.type)) for f in sch]
             arrays = [
                 a.dictionary_encode() if pa.types.is_dictionary(f.type) else a
                 for a, f in zip(arrays, sch, strict=True)

@@ -181,7 +181,7 @@ class Context:
         c = self.cluster
         if domains is None and c.holds_parts(owner):
             for d, g in c.release_parts(owner).items():
-                if not c.down[d]:  # a failed domain's GPUs are counted down already
+                if not c.down.item(d):  # a failed domain's GPUs are counted down already
                     self.acct.parts(d, {owner: g}, before=True, at=self.env.now)
             return
         d = c.owned_by(owner) if domains is None else domains
