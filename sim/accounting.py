@@ -76,6 +76,8 @@ class Accounting:
     def state(self, d: int) -> int:
         """State index of one domain."""
         c = self.cluster
+        if c.index.free_of(d) == c.index.size_of(d):  # all its GPUs free: online, healthy, unowned
+            return IDLE
         if not c.online.item(d):  # (`item`: a Python scalar, cheaper than indexing)
             return OFFLINE
         if c.down.item(d):

@@ -311,7 +311,11 @@ class Cluster:
             d = self.owned_by(owner)  # its own by construction: nothing to check
         else:
             d = np.asarray(domains, np.int64)
-            if (self.owner[d] != owner).any():
+            if d.size <= _FEW:  # a few: checked in Python
+                foreign = any(self.owner.item(x) != owner for x in d.tolist())
+            else:
+                foreign = bool((self.owner[d] != owner).any())
+            if foreign:
                 raise AllocationError(f"owner {owner} releases domains it does not own")
         self.owner[d] = FREE  # (distinct: callers pass owned_by's result or part of it)
         self._refresh_many(d)

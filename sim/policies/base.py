@@ -211,8 +211,8 @@ def place(
                     )
                 continue
             d = _domains_for(scratch, name, size, req.unit_gpus, req.takes_down)
-            if d is not None and scratch.gpus(d) <= cap.get(name, scratch.gpus(d)):
-                return _whole(scratch, d)
+            if d is not None and (gpus := scratch.gpus(d)) <= cap.get(name, gpus):
+                return Pick(d, (), gpus)
             if req.packs:  # whole domains' worth, but not whole domains free: span partly free
                 parts = scratch.pick_parts(name, size, placement)
                 if parts is not None:
@@ -297,9 +297,12 @@ def usable_gpus(
     if parts:
         return min(sum(parts) // req.unit_gpus * req.unit_gpus, max(req.sizes))
     pools = topo.pools
-    if len(domains) == 1:  # the common case, without numpy on a one-element array
-        gpus = pools[int(topo.domain_pool[domains[0]])].gpus_per_domain
-        return min(gpus // req.unit_gpus * req.unit_gpus, max(req.sizes))
+    if len(domains) <= 16:  # a few: counted in Python, faster than numpy on tiny arrays
+        per: dict[int, int] = {}
+        for i in topo.domain_pool[domains].tolist():
+            per[i] = per.get(i, 0) + pools[i].gpus_per_domain
+        total = sum(g // req.unit_gpus * req.unit_gpus for g in per.values())
+        return min(total, max(req.sizes))
     counts = np.bincount(topo.domain_pool[domains])
     total = 0
     for i in np.flatnonzero(counts):
