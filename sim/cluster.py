@@ -582,7 +582,7 @@ class Cluster:
             raise AllocationError("domains held whole disagree with the owners' counts")
         if sum(len(h) for h in self.parts.values()) != sum(len(h) for h in self.sharers.values()):
             raise AllocationError("parts and sharers disagree")
-        free = np.concatenate([self.free_gpus(p.name) for p in self.topo.pools]).tolist()
+        free = np.concatenate([self.free_gpus(p.name) for p in self.topo.pools])
         if not self.index.same_as(FreeIndex.of(self.topo, free)):
             raise AllocationError("the free-capacity index disagrees with a recount")
         for p in self.topo.pools:

@@ -117,11 +117,12 @@ class FreeIndex:
         self.group: list[weakref.ref] | None = None  # the indexes that may share them
 
     @classmethod
-    def of(cls, topo: Topology, free: list[int]) -> FreeIndex:
-        """The index of per-domain free GPUs `free` (built from scratch: the check's recount)."""
+    def of(cls, topo: Topology, free: np.ndarray) -> FreeIndex:
+        """The index of per-domain free GPUs `free`, built in one sweep per pool (`reset`, not
+        the incremental `set`): the check's independent recount."""
         index = cls(topo)
-        for d, g in enumerate(free):
-            index.set(d, g)
+        for pf in index.pools:
+            pf.reset(free[pf.first : pf.first + pf.n])
         return index
 
     def same_as(self, other: FreeIndex) -> bool:
