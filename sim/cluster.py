@@ -23,7 +23,8 @@ from sim.topology import Topology
 FREE = -1
 SHARED = -2  # owner of a domain whose GPUs parts hold (see `parts`, `sharers`)
 _UIDS = itertools.count()  # a process-wide id per cluster and copy, for `Cluster.mark`
-_FEW = 16  # changes of more domains update the free-capacity index pool by pool, vectorised
+_FEW = 16  # up to this many domains, checks and picks in Python (numpy costs more on tiny arrays)
+_BULK = 64  # changes of more domains rebuild the free-capacity index pool by pool, vectorised
 PLACEMENTS = ("consolidate", "spread")  # where a part goes: fullest fitting domain, or emptiest
 
 
@@ -178,11 +179,11 @@ class Cluster:
 
     def _refresh_many(self, domains: np.ndarray) -> None:
         """`_refresh` for many domains: one by one if few, else each pool they touch at once."""
-        if len(domains) <= _FEW:
+        if len(domains) <= _BULK:
             for d in domains.tolist():
                 self._refresh(d)
             return
-        for p in np.unique(self.topo.domain_pool[domains]).tolist():
+        for p in np.flatnonzero(np.bincount(self.topo.domain_pool[domains])).tolist():
             self.index.reset(p, self.free_gpus(self.topo.pools[p].name))
 
     def _refresh(self, d: int) -> None:
@@ -454,9 +455,9 @@ class Cluster:
         Best fit: the fullest leaf group that holds them all, else the fullest pod that does,
         else whole pods, most-free first. Ties go to the lowest index. None if too few are free.
         """
-        if include_down:
-            return self._pick_compact_down(pool, domains)
         pf = self.index.pools[self.topo.pool(pool).index]
+        if include_down or domains > _FEW:  # large requests: vectorised over the arrays
+            return self._pick_compact_arrays(pool, domains, include_down)
         if domains <= 0 or pf.whole_free < domains:
             return None
         for counts, span in ((pf.group, pf.per_group), (pf.pod, pf.per_pod)):
@@ -473,9 +474,12 @@ class Cluster:
                 break
         return np.array(sorted(chosen), np.int64)
 
-    def _pick_compact_down(self, pool: str, domains: int) -> np.ndarray | None:
-        """`pick_compact` counting failed domains as free (a lease takes them as they are)."""
-        free = self.free(pool, True)
+    def _pick_compact_arrays(
+        self, pool: str, domains: int, include_down: bool
+    ) -> np.ndarray | None:
+        """`pick_compact` vectorised over the free domains (for many domains, or counting
+        failed domains as free: a lease takes them as they are)."""
+        free = self.free(pool, include_down)
         if domains <= 0 or free.size < domains:
             return None
         for key in (self.topo.domain_group, self.topo.domain_pod):
