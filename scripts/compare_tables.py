@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 
@@ -22,15 +23,29 @@ def _tables(root: Path) -> dict[str, Path]:
     return {str(p.relative_to(root)): p for p in sorted(root.rglob("*.parquet"))}
 
 
-def _close(x: pa.ChunkedArray, y: pa.ChunkedArray, rtol: float) -> bool:
-    """Equal, or (floats) within a relative `rtol` with nulls and NaNs in the same places."""
+def _same(x: pa.ChunkedArray, y: pa.ChunkedArray, rtol: float = 0.0) -> bool:
+    """Equal cell for cell, NaN equal to NaN (Arrow's `equals` says NaN != NaN, so a float
+    column with a NaN would never equal itself) and null to null; with `rtol`, floats may
+    differ by that relative amount."""
     if x.equals(y):
         return True
-    if not rtol or not pa.types.is_floating(x.type):
+    if x.type != y.type or len(x) != len(y) or not pa.types.is_floating(x.type):
         return False
-    u = x.to_numpy(zero_copy_only=False).astype(float)
-    v = y.to_numpy(zero_copy_only=False).astype(float)
-    return bool(np.allclose(u, v, rtol=rtol, atol=0.0, equal_nan=True))
+    if not pc.is_null(x).equals(pc.is_null(y)):
+        return False
+    a = pc.fill_null(x, 0.0).to_numpy()
+    b = pc.fill_null(y, 0.0).to_numpy()
+    if rtol:
+        return bool(np.allclose(a, b, rtol=rtol, atol=0.0, equal_nan=True))
+    return bool(np.array_equal(a, b, equal_nan=True))
+
+
+def _tables_same(x: pa.Table, y: pa.Table) -> bool:
+    return (
+        x.schema == y.schema
+        and x.num_rows == y.num_rows
+        and all(_same(x[c], y[c]) for c in x.column_names)
+    )
 
 
 def compare(
@@ -47,7 +62,7 @@ def compare(
         if extra:
             y = y.drop_columns(extra)
             y = y.replace_schema_metadata(x.schema.metadata)
-        if x.equals(y):
+        if x.equals(y) or _tables_same(x, y):
             more = f"; added in B: {', '.join(extra)}" if extra else ""
             print(f"equal  {name} ({x.num_rows} rows, {x.num_columns} columns{more})")
             continue
@@ -65,7 +80,7 @@ def compare(
         elif x.num_rows != y.num_rows:
             problems.append(f"{name}: {x.num_rows} vs {y.num_rows} rows")
         else:
-            cols = [c for c in x.column_names if not _close(x[c], y[c], rtol)]
+            cols = [c for c in x.column_names if not _same(x[c], y[c], rtol)]
             if not cols:
                 print(f"close  {name} ({x.num_rows} rows; floats within rtol {rtol:g})")
                 continue

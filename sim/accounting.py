@@ -40,7 +40,7 @@ class Owners:
 
     def kind_of(self, owner: int) -> int:
         """State index of an owner's GPUs (IDLE for no owner)."""
-        return int(self.kind[owner]) if owner >= 0 else IDLE
+        return self.kind.item(owner) if owner >= 0 else IDLE
 
 
 class Accounting:
@@ -78,11 +78,13 @@ class Accounting:
     def state(self, d: int) -> int:
         """State index of one domain."""
         c = self.cluster
-        if not c.online[d]:
+        if c.index.free_of(d) == c.index.size_of(d):  # all its GPUs free: online, healthy, unowned
+            return IDLE
+        if not c.online.item(d):  # (`item`: a Python scalar, cheaper than indexing)
             return OFFLINE
-        if c.down[d]:
+        if c.down.item(d):
             return DOWN
-        return self.owners.kind_of(int(c.owner[d]))
+        return self.owners.kind_of(c.owner.item(d))
 
     def recount(self) -> np.ndarray:
         """GPUs per (pool, state), counted from the per-domain arrays (the check of the counts)."""
@@ -113,9 +115,8 @@ class Accounting:
         """Apply a change to one domain, keeping the counts by state and the day's integral."""
         before = self.state(d)
         apply()
-        self.move(
-            int(self.pool_of[d]), int(self.cluster.gpus_per_domain[d]), before, self.state(d), at
-        )
+        gpus = self.cluster.gpus_per_domain.item(d)
+        self.move(self.pool_of.item(d), gpus, before, self.state(d), at)
 
     def change(self, domains: np.ndarray, apply, at: float) -> None:
         """Apply a change to `domains` at `at`, keeping the counts and the integral exact."""
@@ -128,7 +129,7 @@ class Accounting:
             before = [self.state(d) for d in ds]
             apply()
             for d, b in zip(ds, before, strict=True):
-                self.move(int(self.pool_of[d]), int(gpus_of[d]), b, self.state(d), at)
+                self.move(self.pool_of.item(d), gpus_of.item(d), b, self.state(d), at)
             return
         key = self.pool_of[domains].astype(np.int64) * N_STATES
         before = key + self.states(domains)

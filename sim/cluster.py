@@ -10,15 +10,21 @@ violated invariant raises `AllocationError` (a bug in a policy or the engine, ne
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
 from sim.errors import SimError
+from sim.freeindex import FreeIndex
 from sim.topology import Topology
 
 FREE = -1
 SHARED = -2  # owner of a domain whose GPUs parts hold (see `parts`, `sharers`)
+_UIDS = itertools.count()  # a process-wide id per cluster and copy, for `Cluster.mark`
+_FEW = 16  # up to this many domains, checks and picks in Python (numpy costs more on tiny arrays)
+_BULK = 64  # changes of more domains rebuild the free-capacity index pool by pool, vectorised
 PLACEMENTS = ("consolidate", "spread")  # where a part goes: fullest fitting domain, or emptiest
 
 
@@ -40,7 +46,11 @@ class Cluster:
     """Per-domain arrays: online, owner (an owner id, FREE, or SHARED), down (failed), `used`
     (GPUs held by parts), and the parts: `parts[owner] = {domain: gpus}` and its mirror
     `sharers[domain] = {owner: gpus}`. The inner dicts are replaced, never changed in place,
-    so that `copy` (a policy's scratch, every pass) need not copy them."""
+    so that `copy` (a policy's scratch, every pass) need not copy them.
+
+    Beside the arrays, `index` (a `FreeIndex`) keeps each pool's free capacity incrementally,
+    so that placement and the checks of a change are a few list lookups, not numpy scans;
+    `version` counts changes (a policy may skip a pass on a state it has seen, see `mark`)."""
 
     def __init__(self, topo: Topology):
         self.topo = topo
@@ -55,13 +65,21 @@ class Cluster:
         self.parts: dict[int, dict[int, int]] = {}
         self.sharers: dict[int, dict[int, int]] = {}
         self.whole: dict[int, int] = {}  # owner -> how many domains it holds whole
+        self.index = FreeIndex(topo)
+        self.uid, self.version = next(_UIDS), 0
+        self.sharing: list[weakref.ref] = []  # the cluster that shares this one's state
+        self.original = True  # not a copy (see `copy`)
 
     # -- capacity ----------------------------------------------------------------------------
     def bring_online(self, at: dt.date) -> np.ndarray:
         """Mark every domain whose phase is online by `at`; return the newly online ones."""
+        self._own()
         new = ~self.online & (self.topo.domain_online <= np.datetime64(at, "D"))
         self.online |= new
-        return np.flatnonzero(new)
+        out = np.flatnonzero(new)
+        self._refresh_many(out)
+        self.version += 1
+        return out
 
     def pool_domains(self, pool: str) -> slice:
         p = self.topo.pool(pool)
@@ -69,6 +87,9 @@ class Cluster:
 
     def free(self, pool: str, include_down: bool = False) -> np.ndarray:
         """Domains of a pool that are online, healthy (unless `include_down`) and unowned."""
+        if not include_down:
+            pf = self.index.pools[self.topo.pool(pool).index]
+            return np.array(pf.by_free[pf.size], np.int64)
         sl = self.pool_domains(pool)
         ok = self.online[sl] & (self.owner[sl] == FREE)
         if not include_down:
@@ -77,6 +98,8 @@ class Cluster:
 
     def free_count(self, pool: str, include_down: bool = False) -> int:
         """How many domains of a pool are free (see `free`)."""
+        if not include_down:
+            return self.index.pools[self.topo.pool(pool).index].whole_free
         sl = self.pool_domains(pool)
         ok = self.online[sl] & (self.owner[sl] == FREE)
         if not include_down:
@@ -84,19 +107,27 @@ class Cluster:
         return int(np.count_nonzero(ok))
 
     def owned_by(self, owner: int) -> np.ndarray:
+        """The domains `owner` holds whole, in index order."""
         return np.flatnonzero(self.owner == owner)
 
     def gpus(self, domains: np.ndarray) -> int:
+        """GPUs of `domains` in all."""
+        if len(domains) <= _FEW:  # a few: summed in Python, faster than numpy on tiny arrays
+            size_of = self.index.size_of
+            return sum(size_of(d) for d in np.asarray(domains).tolist())
         return int(self.gpus_per_domain[domains].sum())
 
     def gpus_by_pool(self, domains: np.ndarray) -> dict[str, int]:
         """GPUs of `domains` per pool name, in pool order (the one rule; policies and the
         engine import it)."""
         pools = self.topo.pools
+        if len(domains) <= _FEW:  # a few: counted in Python, faster than numpy on tiny arrays
+            of = self.index.pool_of
+            per: dict[int, int] = {}
+            for d in domains.tolist() if isinstance(domains, np.ndarray) else domains:
+                per[of[d]] = per.get(of[d], 0) + 1
+            return {pools[i].name: per[i] * pools[i].gpus_per_domain for i in sorted(per)}
         pool_of = self.topo.domain_pool[domains]
-        if len(pool_of) == 1:
-            p = pools[int(pool_of[0])]
-            return {p.name: p.gpus_per_domain}
         counts = np.bincount(pool_of)  # a bincount: np.unique sorts (slower on the hot path)
         return {
             pools[int(i)].name: int(counts[i]) * pools[int(i)].gpus_per_domain
@@ -109,15 +140,60 @@ class Cluster:
 
     def copy(self) -> Cluster:
         """A private copy of the allocation state (shares the topology and constant arrays):
-        what a policy plans several starts on."""
+        what a policy plans several starts on. Copy on write: both share the state until one
+        changes it while the other lives, and then the copy takes a private state, whichever
+        changes: the original's arrays stay the same objects (other modules read them), and a
+        policy's scratch, dropped when its pass ends, costs the live cluster nothing."""
+        self._own()  # at most one copy shares the state at a time
         c = object.__new__(Cluster)
         c.__dict__.update(self.__dict__)
-        c.online, c.owner, c.down = self.online.copy(), self.owner.copy(), self.down.copy()
-        c.used = self.used.copy()
-        c.parts, c.sharers = dict(self.parts), dict(self.sharers)  # inner dicts: never changed
-        # in place (a change replaces them), so both copies may share them
-        c.whole = dict(self.whole)
+        c.uid, c.original = next(_UIDS), False
+        c.sharing = [weakref.ref(self)]
+        self.sharing = [weakref.ref(c)]
         return c
+
+    def _own(self) -> None:
+        """Before a change: if a live copy (or original) shares the state, part them."""
+        if not self.sharing:
+            return
+        other = self.sharing[0]()
+        self.sharing = []
+        if other is None:
+            return
+        other.sharing = []
+        (other if self.original else self).take_private_state()
+
+    def take_private_state(self) -> None:
+        """Copy the shared state (arrays, records, index) to this cluster's own."""
+        self.online, self.owner = self.online.copy(), self.owner.copy()
+        self.down, self.used = self.down.copy(), self.used.copy()
+        # the inner dicts are never changed in place (a change replaces them): shared
+        self.parts, self.sharers = dict(self.parts), dict(self.sharers)
+        self.whole = dict(self.whole)
+        self.index = self.index.copy()
+
+    def mark(self) -> tuple[int, int]:
+        """An opaque token of the allocation state: equal tokens mean no change in between (a
+        policy that found nothing to start may skip a pass on the same state)."""
+        return self.uid, self.version
+
+    def _refresh_many(self, domains: np.ndarray) -> None:
+        """`_refresh` for many domains: one by one if few, else each pool they touch at once."""
+        if len(domains) <= _BULK:
+            for d in domains.tolist():
+                self._refresh(d)
+            return
+        for p in np.flatnonzero(np.bincount(self.topo.domain_pool[domains])).tolist():
+            self.index.reset(p, self.free_gpus(self.topo.pools[p].name))
+
+    def _refresh(self, d: int) -> None:
+        """Recompute domain `d`'s free GPUs in the index (the rule of `free_gpus`, for one)."""
+        if not self.online.item(d) or self.down.item(d):
+            free = 0
+        else:
+            owner, g = self.owner.item(d), self.index.size_of(d)
+            free = g if owner == FREE else g - self.used.item(d) if owner == SHARED else 0
+        self.index.set(d, free)
 
     def counts(self, pool: str) -> PoolCounts:
         sl = self.pool_domains(pool)
@@ -151,8 +227,9 @@ class Cluster:
         if held is None:
             return self.gpus_by_pool(self.owned_by(owner))
         out: dict[str, int] = {}
+        pools, of = self.topo.pools, self.index.pool_of
         for d, g in held.items():
-            name = self.topo.pools[int(self.topo.domain_pool[d])].name
+            name = pools[of[d]].name
             out[name] = out.get(name, 0) + g
         return out
 
@@ -169,7 +246,30 @@ class Cluster:
     def allocate(self, owner: int, domains: np.ndarray, allow_down: bool = False) -> None:
         """Give `domains` to `owner`: each must be distinct, online, free and (unless
         `allow_down`: a lease takes its racks as they are, failed ones included) healthy."""
+        self._own()
         d = np.asarray(domains, np.int64)
+        ds = d.tolist() if d.size <= _FEW else None  # few: checked on the index
+        if allow_down or ds is None or not self._takes_whole(owner, ds):
+            self._check_whole(owner, d, allow_down)
+        self.owner[d] = owner
+        if ds is None:
+            self._refresh_many(d)
+        else:
+            for x in ds:
+                self.index.set(x, 0)
+        self.whole[owner] = self.whole.get(owner, 0) + d.size
+        self.version += 1
+
+    def _takes_whole(self, owner: int, ds: list[int]) -> bool:
+        """The common case of `allocate`, checked on the index: distinct domains, each online,
+        healthy and free (all its GPUs free), for an owner that holds no parts."""
+        if owner < 0 or not ds or owner in self.parts or len(set(ds)) != len(ds):
+            return False
+        index, n = self.index, self.owner.size
+        return all(0 <= d < n and index.free_of(d) == index.size_of(d) for d in ds)
+
+    def _check_whole(self, owner: int, d: np.ndarray, allow_down: bool) -> None:
+        """Every rule of `allocate`, on the arrays: raises the first one `d` breaks."""
         if owner < 0:
             raise AllocationError(f"owner id must be >= 0, got {owner}")
         if d.size == 0:
@@ -191,29 +291,41 @@ class Cluster:
             raise AllocationError(
                 f"owner {owner} holds part of a domain; it cannot hold whole ones"
             )
-        self.owner[d] = owner
-        self.whole[owner] = self.whole.get(owner, 0) + d.size
 
     def replace(self, owner: int, old: int, new: int) -> None:
         """Swap one of `owner`'s domains for a free, online, healthy one (a spare)."""
+        self._own()
         if self.owner[old] != owner:
             raise AllocationError(f"owner {owner} replaces domain {old}, which it does not own")
         if not self.online[new] or self.down[new] or self.owner[new] != FREE:
             raise AllocationError(f"owner {owner}: spare {new} is not free, online and healthy")
         self.owner[old] = FREE
         self.owner[new] = owner
+        self._refresh(old)
+        self.index.set(new, 0)
+        self.version += 1
 
     def release(self, owner: int, domains: np.ndarray | None = None) -> np.ndarray:
         """Return `owner`'s domains (all of them by default) to the free pool."""
-        d = self.owned_by(owner) if domains is None else np.asarray(domains, np.int64)
-        if (self.owner[d] != owner).any():
-            raise AllocationError(f"owner {owner} releases domains it does not own")
+        self._own()
+        if domains is None:
+            d = self.owned_by(owner)  # its own by construction: nothing to check
+        else:
+            d = np.asarray(domains, np.int64)
+            if d.size <= _FEW:  # a few: checked in Python
+                foreign = any(self.owner.item(x) != owner for x in d.tolist())
+            else:
+                foreign = bool((self.owner[d] != owner).any())
+            if foreign:
+                raise AllocationError(f"owner {owner} releases domains it does not own")
         self.owner[d] = FREE  # (distinct: callers pass owned_by's result or part of it)
+        self._refresh_many(d)
         left = self.whole.get(owner, 0) - d.size
         if left > 0:
             self.whole[owner] = left
         else:
             self.whole.pop(owner, None)
+        self.version += 1
         return d
 
     def allocate_part(self, owner: int, domain: int, gpus: int) -> None:
@@ -226,6 +338,35 @@ class Cluster:
         (`parts` = {domain: GPUs}): a job that packs, inside one domain or spanning several.
         A part alone is smaller than its domain; a part of a spanning job may be all of it. An
         owner holds parts or whole domains, never both, and takes its parts at once."""
+        self._own()
+        if not self._takes_parts(owner, parts):
+            self._check_parts(owner, parts)
+        held, index = {}, self.index
+        for d, gpus in parts.items():
+            d, gpus = int(d), int(gpus)
+            self.owner[d] = SHARED
+            self.used[d] += gpus
+            index.set(d, index.free_of(d) - gpus)
+            held[d] = gpus
+            self.sharers[d] = {**self.sharers.get(d, {}), owner: gpus}  # a new dict
+        self.parts[owner] = held
+        self.version += 1
+
+    def _takes_parts(self, owner: int, parts: dict[int, int]) -> bool:
+        """The common case of `allocate_parts`, checked on the index: each domain has the GPUs
+        free (so it is online, healthy and not held whole); a part alone is not all of it."""
+        if owner < 0 or not parts or owner in self.parts or owner in self.whole:
+            return False
+        index, n, alone = self.index, self.owner.size, len(parts) == 1
+        for d, gpus in parts.items():
+            if not (0 <= d < n and 0 < gpus <= index.free_of(d)):
+                return False
+            if alone and gpus == index.size_of(d):
+                return False
+        return True
+
+    def _check_parts(self, owner: int, parts: dict[int, int]) -> None:
+        """Every rule of `allocate_parts`, on the arrays: raises the first one broken."""
         if owner < 0:
             raise AllocationError(f"owner id must be >= 0, got {owner}")
         if not parts:
@@ -249,17 +390,10 @@ class Cluster:
                 raise AllocationError(
                     f"owner {owner}: domain {d} has {size - self.used[d]} GPUs free, not {gpus}"
                 )
-        held = {}
-        for d, gpus in parts.items():
-            d = int(d)
-            self.owner[d] = SHARED
-            self.used[d] += gpus
-            held[d] = int(gpus)
-            self.sharers[d] = {**self.sharers.get(d, {}), owner: int(gpus)}  # a new dict
-        self.parts[owner] = held
 
     def release_parts(self, owner: int) -> dict[int, int]:
         """Return all of `owner`'s parts; a domain no part holds any more is free again."""
+        self._own()
         held = self.parts.pop(owner, None)
         if held is None:
             raise AllocationError(f"owner {owner} releases parts it does not hold")
@@ -271,20 +405,28 @@ class Cluster:
             else:
                 del self.sharers[d]
                 self.owner[d] = FREE
+            self._refresh(d)
+        self.version += 1
         return held
 
     def fail(self, domain: int) -> int:
         """Take a domain down; return its owner (FREE if none, SHARED if parts hold it). It stays
         held until released."""
+        self._own()
         if not self.online[domain] or self.down[domain]:
             raise AllocationError(f"domain {domain} cannot fail: offline or already down")
         self.down[domain] = True
+        self.index.set(domain, 0)
+        self.version += 1
         return int(self.owner[domain])
 
     def repair(self, domain: int) -> None:
+        self._own()
         if not self.down[domain]:
             raise AllocationError(f"domain {domain} is not down")
         self.down[domain] = False
+        self._refresh(domain)
+        self.version += 1
 
     # -- placement ---------------------------------------------------------------------------
     def spare_near(self, domain: int) -> int | None:
@@ -318,6 +460,30 @@ class Cluster:
         Best fit: the fullest leaf group that holds them all, else the fullest pod that does,
         else whole pods, most-free first. Ties go to the lowest index. None if too few are free.
         """
+        pf = self.index.pools[self.topo.pool(pool).index]
+        if include_down or domains > _FEW:  # large requests: vectorised over the arrays
+            return self._pick_compact_arrays(pool, domains, include_down)
+        if domains <= 0 or pf.whole_free < domains:
+            return None
+        for counts, span in ((pf.group, pf.per_group), (pf.pod, pf.per_pod)):
+            best, fewest = -1, pf.n + 1
+            for i, c in enumerate(counts):
+                if domains <= c < fewest:  # fullest that fits; lowest id on ties
+                    best, fewest = i, c
+            if best >= 0:
+                return np.array(pf.free_in(best * span, (best + 1) * span, domains), np.int64)
+        chosen: list[int] = []
+        for i in sorted(range(len(pf.pod)), key=lambda i: (-pf.pod[i], i)):
+            chosen += pf.free_in(i * pf.per_pod, (i + 1) * pf.per_pod, domains - len(chosen))
+            if len(chosen) == domains:
+                break
+        return np.array(sorted(chosen), np.int64)
+
+    def _pick_compact_arrays(
+        self, pool: str, domains: int, include_down: bool
+    ) -> np.ndarray | None:
+        """`pick_compact` vectorised over the free domains (for many domains, or counting
+        failed domains as free: a lease takes them as they are)."""
         free = self.free(pool, include_down)
         if domains <= 0 or free.size < domains:
             return None
@@ -343,16 +509,18 @@ class Cluster:
         shared domain with the most free GPUs. Ties go to the lowest index."""
         if placement not in PLACEMENTS:
             raise AllocationError(f"unknown placement {placement!r}; known: {PLACEMENTS}")
-        sl = self.pool_domains(pool)
-        free = self.free_gpus(pool)
-        shared = np.flatnonzero((self.owner[sl] == SHARED) & (free >= gpus))
-        if placement == "consolidate" and shared.size:
-            return sl.start + int(shared[np.argmin(free[shared])])
+        by_free = self.index.pools[self.topo.pool(pool).index].by_free
+        shared = range(max(gpus, 1), len(by_free) - 1)  # free counts of shared domains that fit
+        if placement == "consolidate":
+            for k in shared:
+                if by_free[k]:
+                    return by_free[k][0]
         whole = self.pick_compact(pool, 1)
         if whole is not None:
             return int(whole[0])
-        if shared.size:  # spread, and no free domain left
-            return sl.start + int(shared[np.argmax(free[shared])])
+        for k in reversed(shared):  # spread, and no free domain left
+            if by_free[k]:
+                return by_free[k][0]
         return None
 
     def pick_parts(
@@ -367,31 +535,34 @@ class Cluster:
         holds takes it whole (`pick_compact`; policies try whole domains first): None here."""
         if placement not in PLACEMENTS:
             raise AllocationError(f"unknown placement {placement!r}; known: {PLACEMENTS}")
-        p = self.topo.pool(pool)
+        pf = self.index.pools[self.topo.pool(pool).index]
         if gpus <= 0:
             return None
-        if gpus < p.gpus_per_domain:
+        if gpus < pf.size:
             d = self.pick_part(pool, gpus, placement)
             if d is not None:
                 return {d: gpus}
-        free = self.free_gpus(pool)
-        if int(free.sum()) < gpus:
+        if pf.total() < gpus:
             return None
-        order = np.lexsort((np.arange(free.size), -free))
-        cum = np.cumsum(free[order])
-        k = int(np.searchsorted(cum, gpus))  # the first k domains hold fewer than `gpus`
-        if k == 0:
-            return None
-        out = {p.first_domain + int(i): int(free[i]) for i in order[:k]}
-        left = gpus - (int(cum[k - 1]) if k else 0)
-        rest = order[k:]
-        if placement == "consolidate":
-            fits = rest[free[rest] >= left]
-            last = int(fits[np.lexsort((fits, free[fits]))[0]])
-        else:
-            last = int(rest[0])
-        out[p.first_domain + last] = left
-        return out
+        out: dict[int, int] = {}
+        got, by_free = 0, pf.by_free
+        for k in range(pf.size, 0, -1):  # most free GPUs first, lowest index on ties
+            for d in by_free[k]:
+                if got + k >= gpus:  # `d` would hold the rest: it, or a better fit, is last
+                    if not out:
+                        return None
+                    left = gpus - got
+                    if placement == "spread":
+                        out[d] = left
+                        return out
+                    for j in range(left, pf.size + 1):  # the fewest free GPUs that fit
+                        for e in by_free[j]:
+                            if e not in out:
+                                out[e] = left
+                                return out
+                out[d] = k
+                got += k
+        return None  # unreachable: the pool has `gpus` free
 
     # -- invariants --------------------------------------------------------------------------
     def check(self) -> None:
@@ -420,6 +591,9 @@ class Cluster:
             raise AllocationError("domains held whole disagree with the owners' counts")
         if sum(len(h) for h in self.parts.values()) != sum(len(h) for h in self.sharers.values()):
             raise AllocationError("parts and sharers disagree")
+        free = np.concatenate([self.free_gpus(p.name) for p in self.topo.pools])
+        if not self.index.same_as(FreeIndex.of(self.topo, free)):
+            raise AllocationError("the free-capacity index disagrees with a recount")
         for p in self.topo.pools:
             c = self.counts(p.name)
             if c.allocated + c.idle + c.down != c.online or c.online > p.gpus:

@@ -34,6 +34,8 @@ class Rows(Protocol):
 
     def add(self, table: str, **row) -> None: ...
 
+    def writer(self, table: str, names: tuple[str, ...], **fixed): ...
+
 
 class LateEvent(simpy.Event):
     """An event already triggered, processed after every other event of the current instant:
@@ -102,6 +104,7 @@ class Context:
         self.acct: Accounting | None = None  # made once the start's capacity is online
         self._pass = None
         self._pass_scheduled = False
+        self._idle_without_pending = False
 
     # -- clock -------------------------------------------------------------------------------
     def hours(self, day: dt.date) -> float:
@@ -145,12 +148,18 @@ class Context:
             detail=detail,
         )
 
-    def on_pass(self, callback) -> None:
-        """The scheduling pass (the mechanism's), run by `schedule`."""
+    def on_pass(self, callback, idle_without_pending: bool = False) -> None:
+        """The scheduling pass (the mechanism's), run by `schedule`; `idle_without_pending`:
+        a pass with nothing pending decides nothing, so none is run then."""
         self._pass = callback
+        self._idle_without_pending = idle_without_pending
 
     def schedule(self) -> None:
-        """Ask for a scheduling pass at the end of the current instant (at most one)."""
+        """Ask for a scheduling pass at the end of the current instant (at most one). None if
+        nothing is pending and the policy then decides nothing: a later submission at this
+        instant asks again, and the pass still runs after every other event of it."""
+        if self._idle_without_pending and not self.pending:
+            return
         if not self._pass_scheduled:
             self._pass_scheduled = True
             LateEvent(self.env, self._run_pass)
@@ -186,7 +195,7 @@ class Context:
         c = self.cluster
         if domains is None and c.holds_parts(owner):
             for d, g in c.release_parts(owner).items():
-                if not c.down[d]:  # a failed domain's GPUs are counted down already
+                if not c.down.item(d):  # a failed domain's GPUs are counted down already
                     self.acct.parts(d, {owner: g}, before=True, at=self.env.now)
             return
         d = c.owned_by(owner) if domains is None else domains

@@ -3,6 +3,8 @@ a spare if one is free), and the rows it writes (one per segment, one per job at
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from sim import perf
@@ -14,8 +16,14 @@ ATT_KEYS = (*perf.FACTORS, "fragmentation")  # the attribution columns (att_<key
 
 
 def counts(by: dict[str, int]) -> str:
-    """ "pool=n,pool=n" (or by GPU type): the text form of a per-pool count in the tables."""
-    return ",".join(f"{k}={v}" for k, v in by.items())
+    """ "pool=n,pool=n" (or by GPU type): the text form of a per-pool count in the tables.
+    The same counts give the same string object (a row per segment keeps one, not a copy)."""
+    return _text(tuple(by.items()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _text(items: tuple[tuple[str, int], ...]) -> str:
+    return ",".join(f"{k}={v}" for k, v in items)
 
 
 def job_request(
@@ -37,21 +45,28 @@ def job_request(
     )
 
 
+SEGMENT_KEYS = ("job_id", "name", "job_class", "start_at", "end_at", "end_reason", "pools")
+
+
+def segment_values(ctx: Context, job, start_h: float, reason: str, alloc: dict[str, int]):
+    """The columns every `segments` row has (SEGMENT_KEYS), of an interval that ends now."""
+    return (
+        job.id,
+        job.name,
+        job.job_class,
+        ctx.ts(start_h),
+        ctx.ts(ctx.now),
+        reason,
+        counts(alloc),
+    )
+
+
 def segment_row(
     ctx: Context, job, start_h: float, reason: str, alloc: dict[str, int], **cols
 ) -> None:
     """The `segments` row of a constant-rate interval of `job` that ends now."""
-    ctx.rec.add(
-        "segments",
-        job_id=job.id,
-        name=job.name,
-        job_class=job.job_class,
-        start_at=ctx.ts(start_h),
-        end_at=ctx.ts(ctx.now),
-        end_reason=reason,
-        pools=counts(alloc),
-        **cols,
-    )
+    common = zip(SEGMENT_KEYS, segment_values(ctx, job, start_h, reason, alloc), strict=True)
+    ctx.rec.add("segments", **dict(common), **cols)
 
 
 def waiting_h(ctx: Context, job) -> tuple[float, float]:
@@ -63,8 +78,26 @@ def waiting_h(ctx: Context, job) -> tuple[float, float]:
     return waited, share
 
 
-def job_row(ctx: Context, job, waited_h: float, **cols) -> None:
-    """The `jobs` row of a job at the end of the run; `cols` are its lifecycle's own columns."""
+JOB_KEYS = (
+    "job_id",
+    "name",
+    "job_class",
+    "stream",
+    "submit_at",
+    "first_start_at",
+    "end_at",
+    "state",
+    "running_hours",
+    "waiting_hours",
+    "gpu_hours",
+    "segments",
+    "interruptions",
+    "failures",
+)
+
+
+def job_values(ctx: Context, job, waited_h: float) -> tuple:
+    """The columns every `jobs` row has (JOB_KEYS), at the end of the run."""
     if job.end_h is not None:
         state = "finished"
     elif job.id in ctx.running:
@@ -73,24 +106,28 @@ def job_row(ctx: Context, job, waited_h: float, **cols) -> None:
         state = "not-submitted"
     else:
         state = "waiting" if job.pools else "excluded"
-    ctx.rec.add(
-        "jobs",
-        job_id=job.id,
-        name=job.name,
-        job_class=job.job_class,
-        stream=job.stream,
-        submit_at=ctx.ts(job.submit_h),
-        first_start_at=None if job.first_start_h is None else ctx.ts(job.first_start_h),
-        end_at=None if job.end_h is None else ctx.ts(job.end_h),
-        state=state,
-        running_hours=job.running_h,
-        waiting_hours=waited_h,
-        gpu_hours=job.gpu_h,
-        segments=job.segments,
-        interruptions=job.interruptions,
-        failures=job.failures,
-        **cols,
+    return (
+        job.id,
+        job.name,
+        job.job_class,
+        job.stream,
+        ctx.ts(job.submit_h),
+        None if job.first_start_h is None else ctx.ts(job.first_start_h),
+        None if job.end_h is None else ctx.ts(job.end_h),
+        state,
+        job.running_h,
+        waited_h,
+        job.gpu_h,
+        job.segments,
+        job.interruptions,
+        job.failures,
     )
+
+
+def job_row(ctx: Context, job, waited_h: float, **cols) -> None:
+    """The `jobs` row of a job at the end of the run; `cols` are its lifecycle's own columns."""
+    common = zip(JOB_KEYS, job_values(ctx, job, waited_h), strict=True)
+    ctx.rec.add("jobs", **dict(common), **cols)
 
 
 class JobLifecycle(Lifecycle):

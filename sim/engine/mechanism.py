@@ -3,7 +3,9 @@ decision against the live state and applies it, or refuses it with a `SimError` 
 never trusted).
 
 The pass runs last at its instant (see `Context.schedule`), at most once per instant; pending
-requests are shown sorted by owner id and decisions are applied in the order returned.
+requests are shown sorted by owner id and decisions are applied in the order returned. A policy
+whose class sets `idle_without_pending = True` decides nothing when nothing is pending: no pass
+is run then.
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ class Mechanism:
     ) -> None:
         self.ctx, self.policy, self.lease_infos = ctx, policy, lease_infos
         self.passes = 0
-        ctx.on_pass(self.run_pass)
+        ctx.on_pass(self.run_pass, getattr(policy, "idle_without_pending", False))
 
     def view(self) -> ClusterView:
         ctx = self.ctx
-        return ClusterView(ctx.cluster, ctx.now, ctx.running, self.lease_infos(), ctx.owners.kind)
+        return ClusterView(ctx.cluster, ctx.now, ctx.running, self.lease_infos, ctx.owners.kind)
 
     def run_pass(self) -> None:
         self.passes += 1

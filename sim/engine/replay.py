@@ -15,17 +15,54 @@ from dataclasses import dataclass, field
 import simpy
 
 from sim.engine.context import Context
-from sim.engine.jobs import ATT_KEYS, JobLifecycle, job_request, job_row, segment_row, waiting_h
+from sim.engine.jobs import (
+    ATT_KEYS,
+    JOB_KEYS,
+    SEGMENT_KEYS,
+    JobLifecycle,
+    job_request,
+    job_values,
+    segment_values,
+    waiting_h,
+)
+
+NAN = float("nan")
+DONE: dict[str, int] = {}  # the placement of every finished job (shared, never changed)
+# the columns of a replayed job's rows that the trace does not give: no model, so no MFU
+SEGMENT_FIXED = dict(
+    gpu_types="",
+    dp=1,
+    tier="",
+    fabric_gbit_per_s=NAN,
+    step_time_s=NAN,
+    tokens_per_s=NAN,
+    tokens=0.0,
+    model_flops=0.0,
+    peak_flop=0.0,
+    mfu=NAN,
+    mfu_bf16=NAN,
+    failures=0,
+    **{f"att_{k}": NAN for k in ATT_KEYS},
+)
+JOB_FIXED = dict(
+    tokens_target=0.0,
+    tokens_trained=0.0,
+    model_flops=0.0,
+    ettr=None,
+    mfu=NAN,
+    mfu_with_wait=NAN,
+    **{f"att_{k}": None for k in ATT_KEYS},
+)
 
 
-@dataclass
+@dataclass(slots=True)
 class Hold:
     """The open interval of a fixed-duration job."""
 
     start_h: float
 
 
-@dataclass
+@dataclass(slots=True)
 class FixedJob:
     """A replayed trace job: holds `gpus` GPUs of one pool for `duration_h` hours."""
 
@@ -59,27 +96,37 @@ class Replay(JobLifecycle):
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.jobs: dict[int, FixedJob] = {}
+        self._segment = ctx.rec.writer(
+            "segments", (*SEGMENT_KEYS, "gpus", "gpus_used"), **SEGMENT_FIXED
+        )
+        self._job = ctx.rec.writer(
+            "jobs", (*JOB_KEYS, "gpus_requested", "duration_hours"), **JOB_FIXED
+        )
 
     def trace(self, tr, jobs):
         """Submit a trace's jobs at their recorded times (after `start`, scaled)."""
         ctx = self.ctx
         t0_h, scale = ctx.hours(tr.start), tr.time_scale
         n = len(jobs) if tr.limit is None else min(tr.limit, len(jobs))
+        # Python lists once, not a numpy scalar per job and column
+        submit_s, job_id = jobs.submit_s[:n].tolist(), jobs.job_id[:n].tolist()
+        gpus, duration_s = jobs.gpus[:n].tolist(), jobs.duration_s[:n].tolist()
+        pools = tuple(tr.pools)
         for k in range(n):
-            at_h = max(0.0, t0_h + jobs.submit_s[k] * scale / 3600.0)
+            at_h = max(0.0, t0_h + submit_s[k] * scale / 3600.0)
             if at_h >= ctx.horizon_h:
                 return
             if at_h > ctx.now:
                 yield ctx.env.timeout(at_h - ctx.now)
             job = FixedJob(
                 id=ctx.register("training", self),
-                name=f"{tr.name}:{jobs.job_id[k]}",
+                name=f"{tr.name}:{job_id[k]}",
                 job_class=tr.job_class,
                 stream=tr.name,
-                gpus=int(jobs.gpus[k]),
-                duration_h=float(jobs.duration_s[k]) * scale / 3600.0,
+                gpus=gpus[k],
+                duration_h=duration_s[k] * scale / 3600.0,
                 submit_h=ctx.now,
-                pools=tuple(tr.pools),
+                pools=pools,
                 priority=tr.priority,
             )
             self.jobs[job.id] = job
@@ -113,6 +160,7 @@ class Replay(JobLifecycle):
         job.end, job.left_h = None, 0.0
         self._close(job, "finished")
         job.end_h = self.ctx.now
+        job.request, job.alloc = None, DONE  # done: keep nothing it no longer needs
 
     def absorb_failure(self, job: FixedJob, at_h: float) -> None:
         """A failure with a spare: the job resumes at once where it was; its end moves."""
@@ -127,8 +175,8 @@ class Replay(JobLifecycle):
         stop.callbacks.append(lambda _ev, job=job: self._stopped(job, cause))
 
     def _stopped(self, job: FixedJob, cause: str) -> None:
-        """An interruption at this instant: count the time run, then resume on a spare, or
-        close the segment and ask for capacity again."""
+        """An interruption at this instant: count the time run, close the segment and ask for
+        capacity again."""
         ctx = self.ctx
         if job.end is None:
             return  # already stopped at this instant
@@ -150,29 +198,7 @@ class Replay(JobLifecycle):
         job.segments += 1
         job.running_h += now - start
         job.gpu_h += gpus * (now - start)
-        nan = float("nan")
-        segment_row(
-            ctx,
-            job,
-            start,
-            reason,
-            job.alloc,
-            gpu_types="",
-            gpus=gpus,
-            gpus_used=job.gpus,
-            dp=1,
-            tier="",
-            fabric_gbit_per_s=nan,
-            step_time_s=nan,
-            tokens_per_s=nan,
-            tokens=0.0,
-            model_flops=0.0,
-            peak_flop=0.0,
-            mfu=nan,
-            mfu_bf16=nan,
-            failures=0,
-            **{f"att_{k}": nan for k in ATT_KEYS},
-        )
+        self._segment(*segment_values(ctx, job, start, reason, job.alloc), gpus, job.gpus)
         if reason != "horizon":
             ctx.release(job.id)
             del ctx.running[job.id]
@@ -180,18 +206,4 @@ class Replay(JobLifecycle):
 
     def row(self, job: FixedJob) -> None:
         waited, _ = waiting_h(self.ctx, job)
-        nan = float("nan")
-        job_row(
-            self.ctx,
-            job,
-            waited,
-            gpus_requested=job.gpus,
-            tokens_target=0.0,
-            tokens_trained=0.0,
-            duration_hours=job.duration_h,
-            model_flops=0.0,
-            ettr=None,
-            mfu=nan,
-            mfu_with_wait=nan,
-            **{f"att_{k}": None for k in ATT_KEYS},
-        )
+        self._job(*job_values(self.ctx, job, waited), job.gpus, job.duration_h)

@@ -6,7 +6,7 @@ mechanism (the engine) checks each decision against the live state and applies i
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -23,7 +23,7 @@ OwnerKind = Literal["lease", "training", "serving"]
 KINDS: tuple[OwnerKind, ...] = ("lease", "training", "serving")  # codes 0, 1, 2
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Request:
     """Someone waiting for capacity. `sizes` are the GPU counts it accepts, largest first."""
 
@@ -102,21 +102,33 @@ class LeaseInfo:
 
 
 class ClusterView:
-    """Read-only view of the cluster for policies, with a scratch copy to plan several starts."""
+    """Read-only view of the cluster for policies, with a scratch copy to plan several starts.
+    `leases` may be given as a function: it is then called once, when a policy first reads
+    them (most passes of most policies never do)."""
 
     def __init__(
         self,
         cluster: Cluster,
         now_h: float,
         running: dict[int, Request],
-        leases: dict[int, LeaseInfo] | None = None,
+        leases: dict[int, LeaseInfo] | Callable[[], dict[int, LeaseInfo]] | None = None,
         owner_kind: np.ndarray | None = None,
     ):
         self._cluster = cluster
         self.now_h = now_h
         self.running = MappingProxyType(running)  # read-only, no copy per pass
-        self.leases = dict(leases or {})
+        self._leases = leases if callable(leases) else dict(leases or {})
         self._owner_kind = owner_kind
+
+    @property
+    def leases(self) -> dict[int, LeaseInfo]:
+        if callable(self._leases):
+            self._leases = dict(self._leases() or {})
+        return self._leases
+
+    def mark(self) -> tuple[int, int]:
+        """A token of the allocation state (`Cluster.mark`): equal tokens, same state."""
+        return self._cluster.mark()
 
     @property
     def topology(self) -> Topology:
@@ -167,6 +179,9 @@ class ClusterView:
 
 
 class Policy(Protocol):
+    """Decides on a view. A policy may also set the class attribute `idle_without_pending =
+    True` when it decides nothing while nothing is pending: the engine then runs no pass."""
+
     def decide(self, view: ClusterView, pending: Sequence[Request]) -> Sequence[Decision]: ...
 
 
@@ -202,8 +217,8 @@ def place(
                     )
                 continue
             d = _domains_for(scratch, name, size, req.unit_gpus, req.takes_down)
-            if d is not None and scratch.gpus(d) <= cap.get(name, scratch.gpus(d)):
-                return _whole(scratch, d)
+            if d is not None and (gpus := scratch.gpus(d)) <= cap.get(name, gpus):
+                return Pick(d, (), gpus)
             if req.packs:  # whole domains' worth, but not whole domains free: span partly free
                 parts = scratch.pick_parts(name, size, placement)
                 if parts is not None:
@@ -244,6 +259,12 @@ def take(scratch: Cluster, req: Request, pick: Pick) -> Start:
         )
     else:
         scratch.allocate(req.owner_id, pick.domains, req.takes_down)
+    return start_of(req, pick)
+
+
+def start_of(req: Request, pick: Pick) -> Start:
+    """The decision to start `req` on `pick`, without reserving it on a scratch (for the last
+    decision of a pass: nothing after it could take the same GPUs)."""
     return Start(req.owner_id, tuple(pick.domains.tolist()), pick.parts)
 
 
@@ -284,6 +305,12 @@ def usable_gpus(
     if parts:
         return min(sum(parts) // req.unit_gpus * req.unit_gpus, max(req.sizes))
     pools = topo.pools
+    if len(domains) <= 16:  # a few: counted in Python, faster than numpy on tiny arrays
+        per: dict[int, int] = {}
+        for i in topo.domain_pool[domains].tolist():
+            per[i] = per.get(i, 0) + pools[i].gpus_per_domain
+        total = sum(g // req.unit_gpus * req.unit_gpus for g in per.values())
+        return min(total, max(req.sizes))
     counts = np.bincount(topo.domain_pool[domains])
     total = 0
     for i in np.flatnonzero(counts):
