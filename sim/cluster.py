@@ -431,25 +431,17 @@ class Cluster:
     # -- placement ---------------------------------------------------------------------------
     def spare_near(self, domain: int) -> int | None:
         """A free healthy online domain to replace `domain`: in its leaf group if possible, else
-        its pod, else its pool (lowest index first). Groups and pods are contiguous ranges."""
-        topo = self.topo
-        p = topo.pools[int(topo.domain_pool[domain])]
-        f = p.fabric
+        its pod, else its pool (lowest index first). Groups and pods are contiguous ranges, so
+        each is a bisection in the free index's sorted free whole domains."""
+        pool_index = self.index.pool_of[domain]
+        p, pf = self.topo.pools[pool_index], self.index.pools[pool_index]
         local = domain - p.first_domain
-        group = f.domains_per_leaf_group
-        pod = group * f.leaf_groups_per_pod
-        for size in (pod, p.domains):  # the leaf group first, inside its pod
-            lo = p.first_domain + local // size * size
-            hi = min(lo + size, p.first_domain + p.domains)
-            ok = self.online[lo:hi] & ~self.down[lo:hi] & (self.owner[lo:hi] == FREE)
-            if size == pod:
-                g = local // group * group + p.first_domain - lo
-                i = int(ok[g : g + group].argmax()) + g
-                if ok[i]:
-                    return lo + i
-            i = int(ok.argmax())
-            if ok[i]:
-                return lo + i
+        group = p.fabric.domains_per_leaf_group
+        for size in (group, group * p.fabric.leaf_groups_per_pod, p.domains):
+            lo = local // size * size
+            found = pf.free_in(lo, min(lo + size, p.domains), 1)
+            if found:
+                return found[0]
         return None
 
     def pick_compact(

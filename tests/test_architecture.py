@@ -13,7 +13,7 @@ LAYERS = {
     "edges": {"errors", "units", "limits"},
     "data": {"spec", "records", "rng", "assumptions", "trace_file", "traces"},
     "physics and money": {"hardware", "topology", "perf", "economics", "finance", "sensitivity",
-                          "availability", "market"},
+                          "availability", "market", "failure_schedule"},
     "state and decisions": {"cluster", "freeindex", "policies", "tenants"},
     "accounting": {"accounting", "ledger", "jobrate"},
     "time": {"engine"},
@@ -70,6 +70,7 @@ PURE = (
     "availability",
     "market",
     "tenants",
+    "failure_schedule",
 )
 ORDER = list(LAYERS)
 

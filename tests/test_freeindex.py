@@ -181,6 +181,14 @@ def test_picks_are_what_their_rules_say_over_the_arrays(placement, changes):
         assert c.pick_part(POOL, g, placement) == brute_part(c, g, placement)
     for g in range(1, 8 * N + 2):
         assert c.pick_parts(POOL, g, placement) == brute_parts(c, g, placement)
+    for d in range(FIRST, FIRST + N):  # a spare: its leaf group's first free, else pod's, pool's
+        free = _free_domains(c)
+        near = [
+            [x for x in free if int(key[x]) == int(key[d])]
+            for key in (TOPO.domain_group, TOPO.domain_pod)
+        ]
+        want = near[0] or near[1] or free
+        assert c.spare_near(d) == (want[0] if want else None)
 
 
 def test_free_counts_follow_each_change_by_arithmetic():
