@@ -89,7 +89,8 @@ class Cluster:
         """Domains of a pool that are online, healthy (unless `include_down`) and unowned."""
         if not include_down:
             pf = self.index.pools[self.topo.pool(pool).index]
-            return np.array(pf.by_free[pf.size], np.int64)
+            whole = pf.by_free[pf.size]
+            return np.fromiter(whole, np.int64, len(whole))
         sl = self.pool_domains(pool)
         ok = self.online[sl] & (self.owner[sl] == FREE)
         if not include_down:

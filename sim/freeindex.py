@@ -16,9 +16,9 @@ that pool (copy on write), so a pass that plans nothing copies nothing.
 from __future__ import annotations
 
 import weakref
-from bisect import bisect_left, insort
 
 import numpy as np
+from sortedcontainers import SortedList
 
 from sim.topology import Topology
 
@@ -32,7 +32,9 @@ class PoolFree:
         self.first, self.n, self.size = first, n, size  # first domain, domains, GPUs per domain
         self.per_group, self.per_pod = per_group, per_pod  # domains per leaf group, per pod
         self.free = [0] * n  # free GPUs of each domain, by local index
-        self.by_free: list[list[int]] = [[] for _ in range(size + 1)]  # [0] stays empty
+        # sorted lists (O(log n) changes: a pool's free whole domains number in the thousands,
+        # and a plain list's insort moves them all); [0] stays empty
+        self.by_free: list[SortedList] = [SortedList() for _ in range(size + 1)]
         self.group = [0] * -(-n // per_group)  # free whole domains per leaf group
         self.pod = [0] * -(-n // per_pod)  # free whole domains per pod
 
@@ -41,7 +43,7 @@ class PoolFree:
         c.first, c.n, c.size = self.first, self.n, self.size
         c.per_group, c.per_pod = self.per_group, self.per_pod
         c.free, c.group, c.pod = self.free[:], self.group[:], self.pod[:]
-        c.by_free = [b[:] for b in self.by_free]
+        c.by_free = [b.copy() for b in self.by_free]
         return c
 
     def set(self, d: int, new: int) -> None:
@@ -52,14 +54,9 @@ class PoolFree:
             return
         self.free[i] = new
         if old:
-            b = self.by_free[old]
-            del b[bisect_left(b, d)]
+            self.by_free[old].remove(d)
         if new:
-            b = self.by_free[new]
-            if not b or b[-1] < d:
-                b.append(d)
-            else:
-                insort(b, d)
+            self.by_free[new].add(d)
         whole = (new == self.size) - (old == self.size)
         if whole:
             self.group[i // self.per_group] += whole
@@ -72,8 +69,8 @@ class PoolFree:
         self.free = free.tolist()
         order = np.argsort(free, kind="stable") + self.first  # by free GPUs, then index
         ends = np.cumsum(np.bincount(free, minlength=self.size + 1)).tolist()
-        self.by_free = [[]] + [
-            order[ends[k - 1] : ends[k]].tolist() for k in range(1, self.size + 1)
+        self.by_free = [SortedList()] + [
+            SortedList(order[ends[k - 1] : ends[k]].tolist()) for k in range(1, self.size + 1)
         ]
         whole = np.flatnonzero(free == self.size)
         self.group = np.bincount(whole // self.per_group, minlength=len(self.group)).tolist()
@@ -91,8 +88,8 @@ class PoolFree:
     def free_in(self, lo: int, hi: int, n: int) -> list[int]:
         """The first `n` free whole domains among local indices [lo, hi), in index order."""
         whole = self.by_free[self.size]
-        i = bisect_left(whole, self.first + lo)
-        j = min(bisect_left(whole, self.first + hi, i), i + n)
+        i = whole.bisect_left(self.first + lo)
+        j = min(whole.bisect_left(self.first + hi), i + n)
         return whole[i:j]
 
 
