@@ -432,18 +432,20 @@ class Cluster:
     # -- placement ---------------------------------------------------------------------------
     def spare_near(self, domain: int) -> int | None:
         """A free healthy online domain to replace `domain`: in its leaf group if possible, else
-        its pod, else its pool (lowest index first). Groups and pods are contiguous ranges, so
-        each is a bisection in the free index's sorted free whole domains."""
+        its pod, else its pool (lowest index first). Groups and pods are contiguous ranges: the
+        index counts their free whole domains and bisects its sorted list of them."""
         pool_index = self.index.pool_of[domain]
         p, pf = self.topo.pools[pool_index], self.index.pools[pool_index]
         local = domain - p.first_domain
         group = p.fabric.domains_per_leaf_group
-        for size in (group, group * p.fabric.leaf_groups_per_pod, p.domains):
-            lo = local // size * size
-            found = pf.free_in(lo, min(lo + size, p.domains), 1)
-            if found:
-                return found[0]
-        return None
+        pod = group * p.fabric.leaf_groups_per_pod
+        if pf.group[local // group]:
+            lo = local // group * group
+            return pf.first_free_in(lo, lo + group)
+        if pf.pod[local // pod]:
+            lo = local // pod * pod
+            return pf.first_free_in(lo, lo + pod)
+        return pf.first_free_in(0, p.domains)
 
     def pick_compact(
         self, pool: str, domains: int, include_down: bool = False

@@ -16,6 +16,7 @@ that pool (copy on write), so a pass that plans nothing copies nothing.
 from __future__ import annotations
 
 import weakref
+from bisect import bisect_left, insort
 
 import numpy as np
 from sortedcontainers import SortedList
@@ -32,9 +33,10 @@ class PoolFree:
         self.first, self.n, self.size = first, n, size  # first domain, domains, GPUs per domain
         self.per_group, self.per_pod = per_group, per_pod  # domains per leaf group, per pod
         self.free = [0] * n  # free GPUs of each domain, by local index
-        # sorted lists (O(log n) changes: a pool's free whole domains number in the thousands,
-        # and a plain list's insort moves them all); [0] stays empty
-        self.by_free: list[SortedList] = [SortedList() for _ in range(size + 1)]
+        # sorted domain ids; [0] stays empty. The free whole domains, [size], number in the
+        # thousands: a SortedList (O(log n) changes; a plain list's insort moves them all).
+        # The others hold shared domains, a few each: plain sorted lists.
+        self.by_free: list = [[] for _ in range(size)] + [SortedList()]
         self.group = [0] * -(-n // per_group)  # free whole domains per leaf group
         self.pod = [0] * -(-n // per_pod)  # free whole domains per pod
 
@@ -43,7 +45,7 @@ class PoolFree:
         c.first, c.n, c.size = self.first, self.n, self.size
         c.per_group, c.per_pod = self.per_group, self.per_pod
         c.free, c.group, c.pod = self.free[:], self.group[:], self.pod[:]
-        c.by_free = [b.copy() for b in self.by_free]
+        c.by_free = [b[:] for b in self.by_free[:-1]] + [self.by_free[-1].copy()]
         return c
 
     def set(self, d: int, new: int) -> None:
@@ -53,10 +55,16 @@ class PoolFree:
         if old == new:
             return
         self.free[i] = new
-        if old:
-            self.by_free[old].remove(d)
-        if new:
-            self.by_free[new].add(d)
+        size = self.size
+        if old == size:
+            self.by_free[size].remove(d)
+        elif old:
+            b = self.by_free[old]
+            del b[bisect_left(b, d)]
+        if new == size:
+            self.by_free[size].add(d)
+        elif new:
+            insort(self.by_free[new], d)
         whole = (new == self.size) - (old == self.size)
         if whole:
             self.group[i // self.per_group] += whole
@@ -69,9 +77,8 @@ class PoolFree:
         self.free = free.tolist()
         order = np.argsort(free, kind="stable") + self.first  # by free GPUs, then index
         ends = np.cumsum(np.bincount(free, minlength=self.size + 1)).tolist()
-        self.by_free = [SortedList()] + [
-            SortedList(order[ends[k - 1] : ends[k]].tolist()) for k in range(1, self.size + 1)
-        ]
+        self.by_free = [[]] + [order[ends[k - 1] : ends[k]].tolist() for k in range(1, self.size)]
+        self.by_free.append(SortedList(order[ends[self.size - 1] :].tolist()))
         whole = np.flatnonzero(free == self.size)
         self.group = np.bincount(whole // self.per_group, minlength=len(self.group)).tolist()
         self.pod = np.bincount(whole // self.per_pod, minlength=len(self.pod)).tolist()
@@ -84,6 +91,16 @@ class PoolFree:
     def total(self) -> int:
         """Free GPUs in all."""
         return sum(k * len(b) for k, b in enumerate(self.by_free))
+
+    def first_free_in(self, lo: int, hi: int) -> int | None:
+        """The first free whole domain among local indices [lo, hi), or None."""
+        whole = self.by_free[self.size]
+        i = whole.bisect_left(self.first + lo)
+        if i < len(whole):
+            d = whole[i]
+            if d < self.first + hi:
+                return d
+        return None
 
     def free_in(self, lo: int, hi: int, n: int) -> list[int]:
         """The first `n` free whole domains among local indices [lo, hi), in index order."""
