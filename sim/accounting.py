@@ -156,8 +156,8 @@ class Accounting:
 
     def domain_down(self, d: int, at: float) -> None:
         """Domain `d` (online, healthy until now) fails: all its GPUs are down."""
-        c, pool = self.cluster, int(self.pool_of[d])
-        gpus, owner = int(c.gpus_per_domain[d]), int(c.owner[d])
+        c, pool = self.cluster, self.pool_of.item(d)
+        gpus, owner = c.gpus_per_domain.item(d), c.owner.item(d)
         if owner != SHARED:  # the common case: one state for the whole domain
             self.move(pool, gpus, self.owners.kind_of(owner), DOWN, at)
             return
@@ -168,8 +168,8 @@ class Accounting:
 
     def domain_up(self, d: int, at: float) -> None:
         """Domain `d` is repaired: its GPUs return to their holders' states, the rest idle."""
-        c, pool = self.cluster, int(self.pool_of[d])
-        gpus, owner = int(c.gpus_per_domain[d]), int(c.owner[d])
+        c, pool = self.cluster, self.pool_of.item(d)
+        gpus, owner = c.gpus_per_domain.item(d), c.owner.item(d)
         if owner != SHARED:
             self.move(pool, gpus, DOWN, self.owners.kind_of(owner), at)
             return

@@ -414,16 +414,16 @@ class Cluster:
         """Take a domain down; return its owner (FREE if none, SHARED if parts hold it). It stays
         held until released."""
         self._own()
-        if not self.online[domain] or self.down[domain]:
+        if not self.online.item(domain) or self.down.item(domain):
             raise AllocationError(f"domain {domain} cannot fail: offline or already down")
         self.down[domain] = True
         self.index.set(domain, 0)
         self.version += 1
-        return int(self.owner[domain])
+        return self.owner.item(domain)
 
     def repair(self, domain: int) -> None:
         self._own()
-        if not self.down[domain]:
+        if not self.down.item(domain):
             raise AllocationError(f"domain {domain} is not down")
         self.down[domain] = False
         self._refresh(domain)

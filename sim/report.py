@@ -203,7 +203,8 @@ def format_summary(s: dict) -> str:
     lines = [
         f"{s['scenario']} seed={s['seed']}, policy {s.get('policy_label', s['policy'])}: "
         f"{s['events']:,} simulation events (SimPy steps) in {s['wall_s']:.2f} s "
-        f"({s['events_per_s'] or 0:,}/s)"
+        f"({s['events_per_s'] or 0:,}/s), and between them "
+        f"{sum(s['failures']['by_pool'].values()):,} domain failures with their repairs"
     ]
     if rows:
         lines.append(

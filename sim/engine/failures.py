@@ -100,7 +100,7 @@ class FailureProcess:
     def fail(self, d: int, pool, at_h: float) -> None:
         """Take a domain down, count it, and tell its owner (through its `on_failure` hook)."""
         ctx, c = self.ctx, self.ctx.cluster
-        owner = int(c.owner[d])
+        owner = c.owner.item(d)
         ctx.acct.day_failures[pool.index] += 1
         ctx.acct.domain_down(d, at_h)
         c.fail(d)
@@ -121,7 +121,7 @@ class FailureProcess:
         c = ctx.cluster
         c.repair(d)
         ctx.acct.domain_up(d, at_h)
-        owner = int(c.owner[d])
+        owner = c.owner.item(d)
         if owner >= 0:
             ctx.handlers[owner].on_repair(owner, d, at_h)
 
