@@ -116,8 +116,7 @@ class FailureProcess:
             # repaired capacity is offered to waiting requests at the next whole hour: one
             # scheduling pass for all the repairs of that hour
             self._repair_tick = True
-            tick = ctx.env.timeout(math.floor(at_h) + 1.0 - ctx.now)
-            tick.callbacks.append(self._repair_pass)
+            ctx.call_at(math.floor(at_h) + 1.0, self._repair_pass)
         c = ctx.cluster
         c.repair(d)
         ctx.acct.domain_up(d, at_h)
@@ -125,6 +124,6 @@ class FailureProcess:
         if owner >= 0:
             ctx.handlers[owner].on_repair(owner, d, at_h)
 
-    def _repair_pass(self, _event) -> None:
+    def _repair_pass(self) -> None:
         self._repair_tick = False
         self.ctx.schedule()
