@@ -54,6 +54,9 @@ class Accounting:
     def __init__(self, cluster: Cluster, owners: Owners) -> None:
         self.cluster, self.owners = cluster, owners
         self.pool_of = cluster.topo.domain_pool
+        # per-domain pool and GPUs as Python lists: scalar reads on the failure path
+        self._pool_list: list[int] = self.pool_of.tolist()
+        self._gpus_list: list[int] = cluster.gpus_per_domain.tolist()
         self._shape = (len(cluster.topo.pools), N_STATES)
         self._now: list[float] = self.recount().ravel().tolist()
         self._int: list[float] = [0.0] * len(self._now)
@@ -115,8 +118,7 @@ class Accounting:
         """Apply a change to one domain, keeping the counts by state and the day's integral."""
         before = self.state(d)
         apply()
-        gpus = self.cluster.gpus_per_domain.item(d)
-        self.move(self.pool_of.item(d), gpus, before, self.state(d), at)
+        self.move(self._pool_list[d], self._gpus_list[d], before, self.state(d), at)
 
     def change(self, domains: np.ndarray, apply, at: float) -> None:
         """Apply a change to `domains` at `at`, keeping the counts and the integral exact."""
@@ -156,27 +158,26 @@ class Accounting:
 
     def domain_down(self, d: int, at: float) -> None:
         """Domain `d` (online, healthy until now) fails: all its GPUs are down."""
-        c, pool = self.cluster, self.pool_of.item(d)
-        gpus, owner = c.gpus_per_domain.item(d), c.owner.item(d)
-        if owner != SHARED:  # the common case: one state for the whole domain
-            self.move(pool, gpus, self.owners.kind_of(owner), DOWN, at)
-            return
-        holders = c.sharers[d]
-        for o, g in holders.items():
-            self.move(pool, g, self.owners.kind_of(o), DOWN, at)
-        self.move(pool, gpus - sum(holders.values()), IDLE, DOWN, at)
+        self._domain(d, at, True)
 
     def domain_up(self, d: int, at: float) -> None:
         """Domain `d` is repaired: its GPUs return to their holders' states, the rest idle."""
-        c, pool = self.cluster, self.pool_of.item(d)
-        gpus, owner = c.gpus_per_domain.item(d), c.owner.item(d)
-        if owner != SHARED:
-            self.move(pool, gpus, DOWN, self.owners.kind_of(owner), at)
-            return
-        holders = c.sharers[d]
-        for o, g in holders.items():
-            self.move(pool, g, DOWN, self.owners.kind_of(o), at)
-        self.move(pool, gpus - sum(holders.values()), DOWN, IDLE, at)
+        self._domain(d, at, False)
+
+    def _domain(self, d: int, at: float, down: bool) -> None:
+        """Domain `d`'s GPUs go down (`down`) or come back: its holders' states <-> DOWN."""
+        pool, gpus, owner = self._pool_list[d], self._gpus_list[d], self.cluster.owner.item(d)
+        if owner != SHARED:  # the common case: one state for the whole domain
+            held = [(self.owners.kind.item(owner) if owner >= 0 else IDLE, gpus)]
+        else:
+            holders = self.cluster.sharers[d]
+            held = [(self.owners.kind_of(o), g) for o, g in holders.items()]
+            held.append((IDLE, gpus - sum(holders.values())))
+        for kind, g in held:
+            if down:
+                self.move(pool, g, kind, DOWN, at)
+            else:
+                self.move(pool, g, DOWN, kind, at)
 
     # -- days --------------------------------------------------------------------------------
     def idle_gpus(self, pool: int) -> int:

@@ -295,15 +295,18 @@ class Cluster:
 
     def replace(self, owner: int, old: int, new: int) -> None:
         """Swap one of `owner`'s domains for a free, online, healthy one (a spare)."""
-        self._own()
-        if self.owner[old] != owner:
+        if self.sharing:
+            self._own()
+        index = self.index
+        if self.owner.item(old) != owner:
             raise AllocationError(f"owner {owner} replaces domain {old}, which it does not own")
-        if not self.online[new] or self.down[new] or self.owner[new] != FREE:
+        if index.free_of(new) != index.size_of(new):  # all its GPUs free: online, healthy, unowned
             raise AllocationError(f"owner {owner}: spare {new} is not free, online and healthy")
         self.owner[old] = FREE
         self.owner[new] = owner
-        self._refresh(old)
-        self.index.set(new, 0)
+        if not self.down.item(old):  # a failed domain has no free GPUs either way
+            self._refresh(old)
+        index.set(new, 0)
         self.version += 1
 
     def release(self, owner: int, domains: np.ndarray | None = None) -> np.ndarray:
@@ -412,40 +415,46 @@ class Cluster:
 
     def fail(self, domain: int) -> int:
         """Take a domain down; return its owner (FREE if none, SHARED if parts hold it). It stays
-        held until released."""
-        self._own()
-        if not self.online.item(domain) or self.down.item(domain):
+        held until released. (Millions of calls in a long run: scalar reads, no numpy calls.)"""
+        if self.sharing:
+            self._own()
+        if self.down.item(domain) or not self.online.item(domain):
             raise AllocationError(f"domain {domain} cannot fail: offline or already down")
         self.down[domain] = True
-        self.index.set(domain, 0)
+        owner = self.owner.item(domain)
+        if owner < 0:  # a domain held whole has no free GPUs already
+            self.index.set(domain, 0)
         self.version += 1
-        return self.owner.item(domain)
+        return owner
 
-    def repair(self, domain: int) -> None:
-        self._own()
+    def repair(self, domain: int) -> int:
+        """Bring a failed domain back up; return its owner (as `fail`)."""
+        if self.sharing:
+            self._own()
         if not self.down.item(domain):
             raise AllocationError(f"domain {domain} is not down")
         self.down[domain] = False
-        self._refresh(domain)
+        owner = self.owner.item(domain)
+        if owner == FREE:
+            self.index.set(domain, self.index.size_of(domain))
+        elif owner == SHARED:
+            self.index.set(domain, self.index.size_of(domain) - self.used.item(domain))
         self.version += 1
+        return owner
 
     # -- placement ---------------------------------------------------------------------------
     def spare_near(self, domain: int) -> int | None:
         """A free healthy online domain to replace `domain`: in its leaf group if possible, else
         its pod, else its pool (lowest index first). Groups and pods are contiguous ranges: the
         index counts their free whole domains and bisects its sorted list of them."""
-        pool_index = self.index.pool_of[domain]
-        p, pf = self.topo.pools[pool_index], self.index.pools[pool_index]
-        local = domain - p.first_domain
-        group = p.fabric.domains_per_leaf_group
-        pod = group * p.fabric.leaf_groups_per_pod
-        if pf.group[local // group]:
-            lo = local // group * group
-            return pf.first_free_in(lo, lo + group)
-        if pf.pod[local // pod]:
-            lo = local // pod * pod
-            return pf.first_free_in(lo, lo + pod)
-        return pf.first_free_in(0, p.domains)
+        pf = self.index.pools[self.index.pool_of[domain]]
+        local = domain - pf.first
+        group, pod = local // pf.per_group, local // pf.per_pod
+        if pf.group[group]:
+            return pf.first_free_in(group * pf.per_group, (group + 1) * pf.per_group)
+        if pf.pod[pod]:
+            return pf.first_free_in(pod * pf.per_pod, (pod + 1) * pf.per_pod)
+        return pf.first_free_in(0, pf.n)
 
     def pick_compact(
         self, pool: str, domains: int, include_down: bool = False

@@ -100,10 +100,9 @@ class FailureProcess:
     def fail(self, d: int, pool, at_h: float) -> None:
         """Take a domain down, count it, and tell its owner (through its `on_failure` hook)."""
         ctx, c = self.ctx, self.ctx.cluster
-        owner = c.owner.item(d)
+        owner = c.fail(d)
         ctx.acct.day_failures[pool.index] += 1
         ctx.acct.domain_down(d, at_h)
-        c.fail(d)
         if owner >= 0:
             ctx.handlers[owner].on_failure(owner, d, pool, at_h)
         elif owner == SHARED:  # every job packed into it is interrupted, in owner order
@@ -117,10 +116,8 @@ class FailureProcess:
             # scheduling pass for all the repairs of that hour
             self._repair_tick = True
             ctx.call_at(math.floor(at_h) + 1.0, self._repair_pass)
-        c = ctx.cluster
-        c.repair(d)
+        owner = ctx.cluster.repair(d)
         ctx.acct.domain_up(d, at_h)
-        owner = c.owner.item(d)
         if owner >= 0:
             ctx.handlers[owner].on_repair(owner, d, at_h)
 
