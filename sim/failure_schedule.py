@@ -17,6 +17,7 @@ same whatever runs on the campus.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,14 +35,22 @@ class Repair:
     min_h: float
     max_h: float
 
-    def hours(self, z: float) -> float:
-        """The repair time of a standard normal draw `z`."""
-        return min(max(self.median_h * math.exp(self.sigma * z), self.min_h), self.max_h)
+    def hours(self, z: list[float]) -> list[float]:
+        """The repair time of each standard normal draw of `z` (`math.exp`: numpy's may differ
+        in the last bit from one machine to another)."""
+        m, s, lo, hi, exp = self.median_h, self.sigma, self.min_h, self.max_h, math.exp
+        return [min(max(m * exp(s * x), lo), hi) for x in z]
 
 
 class PoolSchedule:
     """The failures of one pool, drawn window by window from its stream: candidates at the rate
-    of its online domains, thinned by the repairs of earlier ones."""
+    of its online domains, thinned by the repairs of earlier ones.
+
+    Candidates are computed a block of draws at a time with numpy, in the order a one-by-one
+    loop would take them: candidate k + 1's hour is candidate k's plus its exponential gap
+    (`np.cumsum` adds in sequence, so the hours are the loop's to the last bit), a candidate
+    past a phase date is dropped and the next one drawn from that date, and repair times use
+    `math.exp`."""
 
     def __init__(
         self,
@@ -63,57 +72,68 @@ class PoolSchedule:
         self._t = 0.0  # the last candidate's hour (or the phase date drawn from)
         self._rate, self._n_online = 0.0, 0
         self._rate_from, self._rate_until = math.inf, -math.inf
-        self._exp: list[float] = []
-        self._uni: list[float] = []
-        self._norm: list[float] = []
-        self._i = BLOCK
-        self._held: tuple[float, int, float] | None = None  # a candidate past the last window
-        self._done = False
+        self._exp = self._uni = self._norm = np.empty(0)
+        self._i = BLOCK  # the next draw of the blocks
+        # candidates computed but not yet given (from _j): hours, local domains, repair times
+        self._at: list[float] = []
+        self._local: list[int] = []
+        self._repair_h: list[float] = []
+        self._j = 0
+        self._done = False  # no candidate left before the horizon
 
-    def _candidate(self) -> tuple[float, int, float] | None:
-        """The next candidate (hour, local domain, repair hours), or None past the horizon."""
+    def _segment(self) -> None:
+        """Compute the next candidates: from the last one (or phase date) to the end of the
+        block of draws, the next phase date or the horizon, whichever comes first."""
         t = self._t
-        while True:
-            if t >= self._rate_until or t < self._rate_from:  # the rate holds between phases
-                n = int(np.searchsorted(self.online_day, int(t // H_PER_DAY), side="right"))
-                self._n_online, self._rate = n, n * self.rate_per_domain_h
-                self._rate_from = t
-                self._rate_until = next((h for h in self.phase_h if h > t), math.inf)
-            if self._rate > 0:
-                if self._i == BLOCK:
-                    self._exp = self.rng.standard_exponential(BLOCK).tolist()
-                    self._uni = self.rng.random(BLOCK).tolist()
-                    self._norm = self.rng.standard_normal(BLOCK).tolist()
-                    self._i = 0
-                i = self._i
-                self._i += 1
-                at = t + self._exp[i] / self._rate
-            else:
-                at = math.inf
-            if min(at, self._rate_until) >= self.horizon_h:
-                return None
-            if self._rate_until <= at:  # past a phase date: draw anew from there
-                t = self._t = self._rate_until
-                continue
-            self._t = at
-            return at, int(self._uni[i] * self._n_online), self.repair.hours(self._norm[i])
+        if t >= self._rate_until or t < self._rate_from:  # the rate holds between phases
+            n = int(np.searchsorted(self.online_day, int(t // H_PER_DAY), side="right"))
+            self._n_online, self._rate = n, n * self.rate_per_domain_h
+            self._rate_from = t
+            self._rate_until = next((h for h in self.phase_h if h > t), math.inf)
+        stop_h = min(self._rate_until, self.horizon_h)
+        self._at, self._local, self._repair_h, self._j = [], [], [], 0
+        if self._rate <= 0:  # nothing fails until the next phase date
+            if stop_h >= self.horizon_h:
+                self._done = True
+            self._t = stop_h
+            return
+        if self._i == BLOCK:
+            self._exp = self.rng.standard_exponential(BLOCK)
+            self._uni = self.rng.random(BLOCK)
+            self._norm = self.rng.standard_normal(BLOCK)
+            self._i = 0
+        i = self._i
+        at = np.cumsum(np.concatenate(([t], self._exp[i:] / self._rate)))[1:]
+        k = int(np.searchsorted(at, stop_h, side="left"))  # the first at or past stop_h
+        self._at = at[:k].tolist()
+        self._local = (self._uni[i : i + k] * self._n_online).astype(np.int64).tolist()
+        self._repair_h = self.repair.hours(self._norm[i : i + k].tolist())
+        if k == len(at):  # the block is used up: the next draws come from a new one
+            self._t, self._i = self._at[-1], BLOCK
+        elif self._rate_until < self.horizon_h:  # past a phase date (that draw is spent)
+            self._t, self._i = self._rate_until, i + k + 1
+        else:
+            self._done = True
 
     def until(self, end_h: float) -> list[tuple[float, int, int, float]]:
         """(hour, pool index, domain, repaired at hour) of each failure before `end_h`."""
         out, up_at, first, p = [], self._up_at, self.first_domain, self.pool_index
-        while not self._done:
-            c = self._held if self._held is not None else self._candidate()
-            self._held = None
-            if c is None:
-                self._done = True
+        while True:
+            if self._j == len(self._at):
+                if self._done:
+                    break
+                self._segment()
+                continue
+            j = self._j
+            k = bisect_left(self._at, end_h, j)  # the candidates of this window
+            cands = zip(self._at[j:k], self._local[j:k], self._repair_h[j:k], strict=True)
+            for at, local, repair_h in cands:
+                if at >= up_at[local]:  # a repair at the same instant comes first: it is up
+                    up = up_at[local] = at + repair_h
+                    out.append((at, p, first + local, up))
+            self._j = k
+            if k < len(self._at):  # the rest are later windows'
                 break
-            at, local, repair_h = c
-            if at >= end_h:
-                self._held = c
-                break
-            if at >= up_at[local]:  # a repair at the same instant comes first: it is up
-                up_at[local] = at + repair_h
-                out.append((at, p, first + local, at + repair_h))
         return out
 
 
