@@ -79,3 +79,45 @@ def test_the_schedule_is_the_same_whatever_runs_on_the_campus(tmp_path):
     fb = pq.read_table(b / "pools.parquet", columns=cols).to_pandas()
     assert fa["failures"].sum() > 0
     assert fa.equals(fb)
+
+
+def _one_by_one(rng, online_day, phase_h, rate, repair, horizon_h):
+    """The schedule's rule written as a plain loop, one candidate at a time: draws taken from
+    the stream in blocks of fs.BLOCK (exponential, uniform, normal), a candidate past a phase
+    date spent and the next drawn from that date, a candidate on a domain still down dropped."""
+    block, i, t, out, up_at = None, fs.BLOCK, 0.0, [], {}
+    while True:
+        n = int(np.searchsorted(online_day, int(t // 24), side="right"))
+        until = next((h for h in phase_h if h > t), math.inf)
+        if n == 0:
+            if until >= horizon_h:
+                return out
+            t = until
+            continue
+        if i == fs.BLOCK:
+            block = [rng.standard_exponential(i).tolist(), rng.random(i).tolist()]
+            block.append(rng.standard_normal(i).tolist())
+            i = 0
+        at = t + block[0][i] / (n * rate)
+        local, z = int(block[1][i] * n), block[2][i]
+        i += 1
+        if at >= min(until, horizon_h):
+            if until >= horizon_h:
+                return out
+            t = until
+            continue
+        t = at
+        if at >= up_at.get(local, -math.inf):
+            up_at[local] = at + min(max(repair.median_h * math.exp(repair.sigma * z), 0.5), 240)
+            out.append((at, 0, 100 + local, up_at[local]))
+
+
+def test_the_schedule_is_the_one_by_one_rule_to_the_last_bit():
+    # > 4 blocks of draws, three phase dates (one before any domain is online), windows of a week
+    online = [2] * 100 + [60] * 100 + [150] * 100
+    phases, rate, horizon = [48.0, 1440.0, 3600.0], 0.02, 6000.0
+    want = _one_by_one(stream(5, "t"), np.array(online), phases, rate, REPAIR, horizon)
+    pool = _pool(n=300, rate=rate, horizon_h=horizon, phases=phases, online_day=online, seed=5)
+    got = [f for t in np.arange(0.0, horizon, 168.0) for f in pool.until(t + 168.0)]
+    assert len(want) > 4 * fs.BLOCK
+    assert got == want
