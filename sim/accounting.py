@@ -148,6 +148,10 @@ class Accounting:
             self._now[i] += x
             self._int[i] -= x * (at - self.day_start_h)
 
+    def taken_idle(self, d: int, owner: int, at: float) -> None:
+        """Domain `d`, idle (free and healthy), was given whole to `owner` at `at` (a spare)."""
+        self.move(self._pool_list[d], self._gpus_list[d], IDLE, self.owners.kind_of(owner), at)
+
     def parts(self, d: int, holders: dict[int, int], before: bool, at: float) -> None:
         """Parts `holders` ({owner: GPUs}) of healthy domain `d` are taken (`before` False:
         idle -> their owners' states) or given back (True: the reverse)."""
@@ -166,18 +170,19 @@ class Accounting:
 
     def _domain(self, d: int, at: float, down: bool) -> None:
         """Domain `d`'s GPUs go down (`down`) or come back: its holders' states <-> DOWN."""
-        pool, gpus, owner = self._pool_list[d], self._gpus_list[d], self.cluster.owner.item(d)
+        pool, owner = self._pool_list[d], self.cluster.owner.item(d)
         if owner != SHARED:  # the common case: one state for the whole domain
-            held = [(self.owners.kind.item(owner) if owner >= 0 else IDLE, gpus)]
+            held = ((self.owners.kind.item(owner) if owner >= 0 else IDLE, self._gpus_list[d]),)
         else:
             holders = self.cluster.sharers[d]
             held = [(self.owners.kind_of(o), g) for o, g in holders.items()]
-            held.append((IDLE, gpus - sum(holders.values())))
+            held.append((IDLE, self._gpus_list[d] - sum(holders.values())))
+        move = self.move
         for kind, g in held:
             if down:
-                self.move(pool, g, kind, DOWN, at)
+                move(pool, g, kind, DOWN, at)
             else:
-                self.move(pool, g, DOWN, kind, at)
+                move(pool, g, DOWN, kind, at)
 
     # -- days --------------------------------------------------------------------------------
     def idle_gpus(self, pool: int) -> int:

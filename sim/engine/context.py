@@ -205,11 +205,12 @@ class Context:
         """Give `owner` a spare for its failed domain, if the pool has an idle healthy one (its
         count is kept exactly); the failed domain (down either way) leaves it."""
         c = self.cluster
-        if c.holds_parts(owner):  # a part has no spare: its job asks again (it may fit anew)
+        if owner in c.parts:  # a part has no spare: its job asks again (it may fit anew)
             return None
         spare = c.spare_near(failed) if self.acct.idle_gpus(pool.index) > 0 else None
         if spare is not None:
-            self.acct.change_one(spare, lambda: c.replace(owner, failed, spare), at_h)
+            c.replace(owner, failed, spare)
+            self.acct.taken_idle(spare, owner, at_h)
         return spare
 
     def book(self, site: str, pool: str, counterparty: str, account: str, usd: float) -> None:

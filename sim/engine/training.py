@@ -191,6 +191,7 @@ class Training(JobLifecycle):
     def _segment(self, job: Job, domains: np.ndarray) -> jobrate.Segment:
         """The constant rate of a job on these domains, from the perf model."""
         ctx, topo = self.ctx, self.ctx.topo
+        domains = np.sort(domains)  # sorted, a placement's span is its first and last domain
         if job.first_start_h is None:
             job.first_start_h = ctx.now
         pool_of = topo.domain_pool[domains]
