@@ -321,10 +321,7 @@ class Cluster:
     def release(self, owner: int, domains: np.ndarray | None = None) -> np.ndarray:
         """Return `owner`'s domains (all of them by default) to the free pool."""
         self._own()
-        if domains is None:
-            d = self.owned_by(owner)  # its own by construction: nothing to check
-        else:
-            d = np.asarray(domains, np.int64)
+        d = self.owned_by(owner) if domains is None else np.asarray(domains, np.int64)
         if d.size <= _FEW:  # a few: checked and changed in Python (a serving rack that fails)
             ds = d.tolist()
             if any(self.owner.item(x) != owner for x in ds):
@@ -333,7 +330,7 @@ class Cluster:
                 self.owner[x] = FREE
                 self._refresh(x)
         else:
-            if domains is not None and (self.owner[d] != owner).any():
+            if domains is not None and (self.owner[d] != owner).any():  # (owned_by's are)
                 raise AllocationError(f"owner {owner} releases domains it does not own")
             self.owner[d] = FREE  # (distinct: callers pass owned_by's result or part of it)
             self._refresh_many(d)
