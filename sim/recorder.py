@@ -80,8 +80,11 @@ class Recorder:
         return out
 
     def tables(self) -> Iterator[tuple[str, pa.Table]]:
+        """Each table, built once: its rows are handed over to it (and dropped here) as it is
+        built, so that the rows and the tables of a long run are not all in memory at once."""
         for table in self._blocks:
             sch, cols = schema(table), self._columns(table)
+            self._blocks[table] = []
             arrays = [pa.array(cols[f.name], type=_plain(f.type)) for f in sch]
             arrays = [
                 a.dictionary_encode() if pa.types.is_dictionary(f.type) else a

@@ -225,7 +225,9 @@ def simulate(
     if invariants:  # a run whose tables break an invariant fails loudly, before any write
         check_invariants(tables_out)
     resolved = prep.resolved()
-    frames = {name: t.to_pandas() for name, t in tables_out.items()}
+    # the summary reads every table but `events` (its row count only): no pandas copy of it
+    manifest["rows"] = {name: t.num_rows for name, t in tables_out.items()}
+    frames = {name: t.to_pandas() for name, t in tables_out.items() if name != "events"}
     summary = summarize_frames(frames, manifest, resolved["scenario"], resolved["workloads"])
     manifest["kpis"] = kpis_of(summary)
     manifest = write_run(out_dir, tables_out.items(), resolved, manifest)
