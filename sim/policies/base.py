@@ -177,6 +177,11 @@ class ClusterView:
         """A private copy of the allocation state that a policy may allocate on freely."""
         return self._cluster.copy()
 
+    def place(self, req: Request, placement: str = "consolidate") -> Pick | None:
+        """`place` on the live state, read-only (placement only reads): where `req` would go
+        now, for a policy that has reserved nothing yet (no scratch copy needed)."""
+        return place(self._cluster, req, placement=placement)
+
 
 class Policy(Protocol):
     """Decides on a view. A policy may also set the class attribute `idle_without_pending =
