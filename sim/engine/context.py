@@ -154,13 +154,21 @@ class Context:
         self._pass = callback
         self._idle_without_pending = idle_without_pending
 
-    def schedule(self) -> None:
+    def schedule(self, last: bool = False) -> None:
         """Ask for a scheduling pass at the end of the current instant (at most one). None if
         nothing is pending and the policy then decides nothing: a later submission at this
-        instant asks again, and the pass still runs after every other event of it."""
+        instant asks again, and the pass still runs after every other event of it.
+
+        `last`: the caller is the last act of its event (nothing runs after it in this event).
+        If no other event is due at this instant either, the pass runs at once: the moment its
+        late event would run it (failures due by now are applied before this event), one SimPy
+        event fewer."""
         if self._idle_without_pending and not self.pending:
             return
         if not self._pass_scheduled:
+            if last and self.env.peek() > self.env.now:
+                self._pass()
+                return
             self._pass_scheduled = True
             LateEvent(self.env, self._run_pass)
 
@@ -173,9 +181,10 @@ class Context:
         ev = self.env.timeout(at_h - self.env.now)
         ev.callbacks.append(lambda _event: callback())
 
-    def submit(self, req: Request) -> None:
+    def submit(self, req: Request, last: bool = False) -> None:
+        """Queue a request and ask for a pass (`last`: see `schedule`)."""
         self.pending[req.owner_id] = req
-        self.schedule()
+        self.schedule(last)
 
     # -- allocation, with the accounting kept exact ------------------------------------------
     def change(self, domains: np.ndarray, apply, at_h: float | None = None) -> None:
