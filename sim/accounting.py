@@ -54,6 +54,7 @@ class Accounting:
     def __init__(self, cluster: Cluster, owners: Owners) -> None:
         self.cluster, self.owners = cluster, owners
         self.pool_of = cluster.topo.domain_pool
+        self._pool: list[int] = self.pool_of.tolist()  # (a list: cheap scalar reads)
         self._shape = (len(cluster.topo.pools), N_STATES)
         self._now: list[float] = self.recount().ravel().tolist()
         self._int: list[float] = [0.0] * len(self._now)
@@ -145,6 +146,24 @@ class Accounting:
             x = float(flow[i])  # whole GPUs: exact
             self._now[i] += x
             self._int[i] -= x * (at - self.day_start_h)
+
+    def whole(self, domains: list[int], owner: int, taken: bool, at: float) -> None:
+        """Whole healthy domains `owner` took (`taken`: each was idle, i.e. free, online and
+        healthy, as `Cluster.allocate` checks) or gave back (each becomes idle; a down one stays
+        down, so it moves nothing: pass only the healthy ones): what `change` would find,
+        without reading the states before and after."""
+        kind, size_of, pool_of = self.owners.kind_of(owner), self.cluster.index.size_of, self._pool
+        before, after = (IDLE, kind) if taken else (kind, IDLE)
+        for d in domains:
+            self.move(pool_of[d], size_of(d), before, after, at)
+
+    def owner_parts(self, owner: int, parts: dict[int, int], taken: bool, at: float) -> None:
+        """`owner`'s parts {domain: GPUs} of healthy domains are taken (idle -> its kind) or
+        given back (the reverse): `parts` for one owner and many domains at once."""
+        kind, pool_of = self.owners.kind_of(owner), self._pool
+        before, after = (IDLE, kind) if taken else (kind, IDLE)
+        for d, g in parts.items():
+            self.move(pool_of[d], g, before, after, at)
 
     def parts(self, d: int, holders: dict[int, int], before: bool, at: float) -> None:
         """Parts `holders` ({owner: GPUs}) of healthy domain `d` are taken (`before` False:

@@ -191,24 +191,28 @@ class Context:
         self.acct.change(domains, apply, self.env.now if at_h is None else at_h)
 
     def allocate(self, owner: int, domains: np.ndarray, allow_down: bool = False) -> None:
-        self.change(domains, lambda: self.cluster.allocate(owner, domains, allow_down))
+        if allow_down:  # (a lease takes failed racks too: states found before and after)
+            self.change(domains, lambda: self.cluster.allocate(owner, domains, allow_down))
+            return
+        self.cluster.allocate(owner, domains)  # checks each is free, online and healthy
+        self.acct.whole(domains.tolist(), owner, True, self.env.now)
 
     def allocate_parts(self, owner: int, parts: dict[int, int]) -> None:
         """Give `owner` GPUs inside domains, {domain: GPUs} (packing)."""
         self.cluster.allocate_parts(owner, parts)
-        for d, g in parts.items():
-            self.acct.parts(d, {owner: g}, before=False, at=self.env.now)
+        self.acct.owner_parts(owner, parts, True, self.env.now)
 
     def release(self, owner: int, domains: np.ndarray | None = None) -> None:
-        """Return `owner`'s capacity: its parts, or its domains (all of them by default)."""
+        """Return `owner`'s capacity: its parts, or its domains (all of them by default). A
+        failed domain's GPUs are counted down already: only the healthy ones move."""
         c = self.cluster
         if domains is None and c.holds_parts(owner):
-            for d, g in c.release_parts(owner).items():
-                if not c.down.item(d):  # a failed domain's GPUs are counted down already
-                    self.acct.parts(d, {owner: g}, before=True, at=self.env.now)
+            held = c.release_parts(owner)
+            healthy = {d: g for d, g in held.items() if not c.down.item(d)}
+            self.acct.owner_parts(owner, healthy, False, self.env.now)
             return
-        d = c.owned_by(owner) if domains is None else domains
-        self.change(d, lambda: c.release(owner, d))
+        d = c.release(owner, domains)
+        self.acct.whole([x for x in d.tolist() if not c.down.item(x)], owner, False, self.env.now)
 
     def take_spare(self, owner: int, failed: int, pool, at_h: float) -> int | None:
         """Give `owner` a spare for its failed domain, if the pool has an idle healthy one (its
