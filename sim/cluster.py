@@ -135,6 +135,14 @@ class Cluster:
             for i in np.flatnonzero(counts)
         }
 
+    def pools_of(self, domains) -> set[str]:
+        """Names of the pools `domains` (domain ids) belong to."""
+        pools = self.topo.pools
+        if len(domains) <= _FEW:
+            of = self.index.pool_of
+            return {pools[of[d]].name for d in domains}
+        return {pools[i].name for i in np.unique(self.topo.domain_pool[list(domains)]).tolist()}
+
     def online_gpus(self) -> int:
         """GPUs online campus-wide."""
         return int(self.gpus_per_domain[self.online].sum())
@@ -461,12 +469,10 @@ class Cluster:
         if domains <= 0 or pf.whole_free < domains:
             return None
         for counts, span in ((pf.group, pf.per_group), (pf.pod, pf.per_pod)):
-            best, fewest = -1, pf.n + 1
-            for i, c in enumerate(counts):
-                if domains <= c < fewest:  # fullest that fits; lowest id on ties
-                    best, fewest = i, c
-            if best >= 0:
-                return np.array(pf.free_in(best * span, (best + 1) * span, domains), np.int64)
+            for c in range(domains, span + 1):  # fullest that fits; lowest id on ties
+                if c in counts:  # (a scan in C, per count, beats a Python loop per group)
+                    best = counts.index(c)
+                    return np.array(pf.free_in(best * span, (best + 1) * span, domains), np.int64)
         chosen: list[int] = []
         for i in sorted(range(len(pf.pod)), key=lambda i: (-pf.pod[i], i)):
             chosen += pf.free_in(i * pf.per_pod, (i + 1) * pf.per_pod, domains - len(chosen))

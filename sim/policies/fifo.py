@@ -66,10 +66,9 @@ class Fifo:
         backfill, placement = self.params.backfill, self.params.placement
         scratch = None  # a private copy, made once a start must be reserved for later ones
         out: list[Decision] = []
-        queue = sorted(pending, key=lambda r: (r.submitted_h, r.owner_id))
+        queue = pending if len(pending) == 1 else sorted(pending, key=_submission)
         for i, req in enumerate(queue):
-            key = shape(req)
-            if key in failed:
+            if failed and shape(req) in failed:
                 if backfill:
                     continue
                 break
@@ -78,7 +77,7 @@ class Fifo:
             else:
                 pick = place(scratch, req, placement=placement)
             if pick is None:
-                if key is not None:
+                if (key := shape(req)) is not None:
                     failed.add(key)
                 if backfill:
                     continue
@@ -92,3 +91,8 @@ class Fifo:
         # the failures hold on the state this pass saw while it starts nothing
         self._mark, self._failed = (mark, failed) if not out else (None, set())
         return out
+
+
+def _submission(req: Request) -> tuple[float, int]:
+    """The queue's order: submission time, then owner id."""
+    return req.submitted_h, req.owner_id
