@@ -168,10 +168,8 @@ class Accounting:
     def parts(self, d: int, holders: dict[int, int], before: bool, at: float) -> None:
         """Parts `holders` ({owner: GPUs}) of healthy domain `d` are taken (`before` False:
         idle -> their owners' states) or given back (True: the reverse)."""
-        pool = int(self.pool_of[d])
         for o, g in holders.items():
-            kind = self.owners.kind_of(o)
-            self.move(pool, g, kind if before else IDLE, IDLE if before else kind, at)
+            self.owner_parts(o, {d: g}, not before, at)
 
     def domain_down(self, d: int, at: float) -> None:
         """Domain `d` (online, healthy until now) fails: all its GPUs are down."""

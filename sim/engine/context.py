@@ -195,7 +195,7 @@ class Context:
             self.change(domains, lambda: self.cluster.allocate(owner, domains, allow_down))
             return
         self.cluster.allocate(owner, domains)  # checks each is free, online and healthy
-        self.acct.whole(domains.tolist(), owner, True, self.env.now)
+        self.acct.whole(np.asarray(domains).tolist(), owner, True, self.env.now)
 
     def allocate_parts(self, owner: int, parts: dict[int, int]) -> None:
         """Give `owner` GPUs inside domains, {domain: GPUs} (packing)."""

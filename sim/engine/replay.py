@@ -103,12 +103,19 @@ class TraceFeed:
         # Python lists once, not a numpy scalar per job and column
         self.submit_s, self.job_id = jobs.submit_s[:n].tolist(), jobs.job_id[:n].tolist()
         self.gpus, self.duration_s = jobs.gpus[:n].tolist(), jobs.duration_s[:n].tolist()
+        self.pools = tuple(tr.pools)
         self.k = 0  # the next job
+
+    def _arrive(self, k: int) -> bool:
+        """Job `k` arrives now; is it queued (has it anything to run)?"""
+        tr, pools = self.tr, self.pools
+        job = self.replay.arrive(tr, pools, self.job_id[k], self.gpus[k], self.duration_s[k])
+        return job.end_h is None
 
     def next_due(self, last: bool = True, submitted: bool = False) -> None:
         """Submit the jobs due by now (after `submitted` ones), then wait for the next one's
         time (after `start`, scaled); `last`: this is its event's last act."""
-        ctx, replay, k = self.ctx, self.replay, self.k
+        ctx, k = self.ctx, self.k
         while k < self.n:
             at_h = max(0.0, self.t0_h + self.submit_s[k] * self.scale / 3600.0)
             if at_h >= ctx.horizon_h:
@@ -116,8 +123,7 @@ class TraceFeed:
             if at_h > ctx.now:
                 ctx.env.timeout(at_h - ctx.now).callbacks.append(self._due)
                 break
-            job = replay.arrive(self.tr, self.job_id[k], self.gpus[k], self.duration_s[k])
-            submitted |= job.end_h is None
+            submitted |= self._arrive(k)
             k += 1
         self.k = k
         if submitted:
@@ -125,10 +131,9 @@ class TraceFeed:
 
     def _due(self, _event) -> None:
         """The next job's time has come (its timeout's only callback)."""
-        k = self.k
-        job = self.replay.arrive(self.tr, self.job_id[k], self.gpus[k], self.duration_s[k])
-        self.k = k + 1
-        self.next_due(submitted=job.end_h is None)
+        submitted = self._arrive(self.k)
+        self.k += 1
+        self.next_due(submitted=submitted)
 
 
 class Replay(JobLifecycle):
@@ -150,7 +155,7 @@ class Replay(JobLifecycle):
         TraceFeed(self, tr, jobs).next_due(last=False)
         yield from ()
 
-    def arrive(self, tr, job_id, gpus: int, duration_s: float) -> FixedJob:
+    def arrive(self, tr, pools: tuple[str, ...], job_id, gpus: int, duration_s: float) -> FixedJob:
         """A trace job submitted now: registered, queued unless it has nothing to run."""
         ctx = self.ctx
         job = FixedJob(
@@ -161,7 +166,7 @@ class Replay(JobLifecycle):
             gpus=gpus,
             duration_h=duration_s * tr.time_scale / 3600.0,
             submit_h=ctx.now,
-            pools=tuple(tr.pools),
+            pools=pools,
             priority=tr.priority,
         )
         self.jobs[job.id] = job
