@@ -319,7 +319,8 @@ def usable_gpus(
             per[i] = per.get(i, 0) + pools[i].gpus_per_domain
         return usable_of(req, per.values())
     counts = np.bincount(topo.domain_pool[domains])
-    return usable_of(req, (int(counts[i]) * pools[i].gpus_per_domain for i in np.flatnonzero(counts)))
+    per_pool = (int(counts[i]) * pools[i].gpus_per_domain for i in np.flatnonzero(counts))
+    return usable_of(req, per_pool)
 
 
 def usable_of(req: Request, gpus: Iterable[int]) -> int:
