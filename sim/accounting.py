@@ -54,9 +54,9 @@ class Accounting:
     def __init__(self, cluster: Cluster, owners: Owners) -> None:
         self.cluster, self.owners = cluster, owners
         self.pool_of = cluster.topo.domain_pool
-        # per-domain pool and GPUs as Python lists: scalar reads on the failure path
-        self._pool_list: list[int] = self.pool_of.tolist()
-        self._gpus_list: list[int] = cluster.gpus_per_domain.tolist()
+        # per-domain pool and GPUs as Python lists: cheap scalar reads (millions of changes)
+        self._pool: list[int] = self.pool_of.tolist()
+        self._gpus: list[int] = cluster.gpus_per_domain.tolist()
         self._shape = (len(cluster.topo.pools), N_STATES)
         self._now: list[float] = self.recount().ravel().tolist()
         self._int: list[float] = [0.0] * len(self._now)
@@ -118,7 +118,7 @@ class Accounting:
         """Apply a change to one domain, keeping the counts by state and the day's integral."""
         before = self.state(d)
         apply()
-        self.move(self._pool_list[d], self._gpus_list[d], before, self.state(d), at)
+        self.move(self._pool[d], self._gpus[d], before, self.state(d), at)
 
     def change(self, domains: np.ndarray, apply, at: float) -> None:
         """Apply a change to `domains` at `at`, keeping the counts and the integral exact."""
@@ -148,17 +148,29 @@ class Accounting:
             self._now[i] += x
             self._int[i] -= x * (at - self.day_start_h)
 
-    def taken_idle(self, d: int, owner: int, at: float) -> None:
-        """Domain `d`, idle (free and healthy), was given whole to `owner` at `at` (a spare)."""
-        self.move(self._pool_list[d], self._gpus_list[d], IDLE, self.owners.kind_of(owner), at)
+    def whole(self, domains: list[int], owner: int, taken: bool, at: float) -> None:
+        """Whole healthy domains `owner` took (`taken`: each was idle, i.e. free, online and
+        healthy, as `Cluster.allocate` checks) or gave back (each becomes idle; a down one stays
+        down, so it moves nothing: pass only the healthy ones): what `change` would find,
+        without reading the states before and after."""
+        kind, gpus_of, pool_of = self.owners.kind_of(owner), self._gpus, self._pool
+        before, after = (IDLE, kind) if taken else (kind, IDLE)
+        for d in domains:
+            self.move(pool_of[d], gpus_of[d], before, after, at)
+
+    def owner_parts(self, owner: int, parts: dict[int, int], taken: bool, at: float) -> None:
+        """`owner`'s parts {domain: GPUs} of healthy domains are taken (idle -> its kind) or
+        given back (the reverse): `parts` for one owner and many domains at once."""
+        kind, pool_of = self.owners.kind_of(owner), self._pool
+        before, after = (IDLE, kind) if taken else (kind, IDLE)
+        for d, g in parts.items():
+            self.move(pool_of[d], g, before, after, at)
 
     def parts(self, d: int, holders: dict[int, int], before: bool, at: float) -> None:
         """Parts `holders` ({owner: GPUs}) of healthy domain `d` are taken (`before` False:
         idle -> their owners' states) or given back (True: the reverse)."""
-        pool = int(self.pool_of[d])
         for o, g in holders.items():
-            kind = self.owners.kind_of(o)
-            self.move(pool, g, kind if before else IDLE, IDLE if before else kind, at)
+            self.owner_parts(o, {d: g}, not before, at)
 
     def domain_down(self, d: int, at: float) -> None:
         """Domain `d` (online, healthy until now) fails: all its GPUs are down."""
@@ -170,13 +182,13 @@ class Accounting:
 
     def _domain(self, d: int, at: float, down: bool) -> None:
         """Domain `d`'s GPUs go down (`down`) or come back: its holders' states <-> DOWN."""
-        pool, owner = self._pool_list[d], self.cluster.owner.item(d)
+        pool, owner = self._pool[d], self.cluster.owner.item(d)
         if owner != SHARED:  # the common case: one state for the whole domain
-            held = ((self.owners.kind.item(owner) if owner >= 0 else IDLE, self._gpus_list[d]),)
+            held = ((self.owners.kind.item(owner) if owner >= 0 else IDLE, self._gpus[d]),)
         else:
             holders = self.cluster.sharers[d]
             held = [(self.owners.kind_of(o), g) for o, g in holders.items()]
-            held.append((IDLE, self._gpus_list[d] - sum(holders.values())))
+            held.append((IDLE, self._gpus[d] - sum(holders.values())))
         move = self.move
         for kind, g in held:
             if down:

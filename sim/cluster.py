@@ -136,6 +136,14 @@ class Cluster:
             for i in np.flatnonzero(counts)
         }
 
+    def pools_of(self, domains) -> set[str]:
+        """Names of the pools `domains` (domain ids) belong to."""
+        pools = self.topo.pools
+        if len(domains) <= _FEW:
+            of = self.index.pool_of
+            return {pools[of[d]].name for d in domains}
+        return {pools[i].name for i in np.unique(self.topo.domain_pool[list(domains)]).tolist()}
+
     def online_gpus(self) -> int:
         """GPUs online campus-wide."""
         return int(self.gpus_per_domain[self.online].sum())
@@ -474,24 +482,27 @@ class Cluster:
         Best fit: the fullest leaf group that holds them all, else the fullest pod that does,
         else whole pods, most-free first. Ties go to the lowest index. None if too few are free.
         """
-        pf = self.index.pools[self.topo.pool(pool).index]
         if include_down or domains > _FEW:  # large requests: vectorised over the arrays
             return self._pick_compact_arrays(pool, domains, include_down)
+        chosen = self._compact(self.index.pools[self.topo.pool(pool).index], domains)
+        return None if chosen is None else np.array(chosen, np.int64)
+
+    @staticmethod
+    def _compact(pf, domains: int) -> list[int] | None:
+        """`pick_compact` of a few domains on the index, in Python: their sorted ids."""
         if domains <= 0 or pf.whole_free < domains:
             return None
         for counts, span in ((pf.group, pf.per_group), (pf.pod, pf.per_pod)):
-            best, fewest = -1, pf.n + 1
-            for i, c in enumerate(counts):
-                if domains <= c < fewest:  # fullest that fits; lowest id on ties
-                    best, fewest = i, c
-            if best >= 0:
-                return np.array(pf.free_in(best * span, (best + 1) * span, domains), np.int64)
+            for c in range(domains, span + 1):  # fullest that fits; lowest id on ties
+                if c in counts:  # (a scan in C, per count, beats a Python loop per group)
+                    best = counts.index(c)
+                    return pf.free_in(best * span, (best + 1) * span, domains)
         chosen: list[int] = []
         for i in sorted(range(len(pf.pod)), key=lambda i: (-pf.pod[i], i)):
             chosen += pf.free_in(i * pf.per_pod, (i + 1) * pf.per_pod, domains - len(chosen))
             if len(chosen) == domains:
                 break
-        return np.array(sorted(chosen), np.int64)
+        return sorted(chosen)
 
     def _pick_compact_arrays(
         self, pool: str, domains: int, include_down: bool
@@ -523,15 +534,16 @@ class Cluster:
         shared domain with the most free GPUs. Ties go to the lowest index."""
         if placement not in PLACEMENTS:
             raise AllocationError(f"unknown placement {placement!r}; known: {PLACEMENTS}")
-        by_free = self.index.pools[self.topo.pool(pool).index].by_free
+        pf = self.index.pools[self.topo.pool(pool).index]
+        by_free = pf.by_free
         shared = range(max(gpus, 1), len(by_free) - 1)  # free counts of shared domains that fit
         if placement == "consolidate":
             for k in shared:
                 if by_free[k]:
                     return by_free[k][0]
-        whole = self.pick_compact(pool, 1)
+        whole = self._compact(pf, 1)  # (`pick_compact` of one domain)
         if whole is not None:
-            return int(whole[0])
+            return whole[0]
         for k in reversed(shared):  # spread, and no free domain left
             if by_free[k]:
                 return by_free[k][0]

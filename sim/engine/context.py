@@ -154,13 +154,21 @@ class Context:
         self._pass = callback
         self._idle_without_pending = idle_without_pending
 
-    def schedule(self) -> None:
+    def schedule(self, last: bool = False) -> None:
         """Ask for a scheduling pass at the end of the current instant (at most one). None if
         nothing is pending and the policy then decides nothing: a later submission at this
-        instant asks again, and the pass still runs after every other event of it."""
+        instant asks again, and the pass still runs after every other event of it.
+
+        `last`: the caller is the last act of its event (nothing runs after it in this event).
+        If no other event is due at this instant either, the pass runs at once: the moment its
+        late event would run it (failures due by now are applied before this event), one SimPy
+        event fewer."""
         if self._idle_without_pending and not self.pending:
             return
         if not self._pass_scheduled:
+            if last and self.env.peek() > self.env.now:
+                self._pass()
+                return
             self._pass_scheduled = True
             LateEvent(self.env, self._run_pass)
 
@@ -173,33 +181,38 @@ class Context:
         ev = self.env.timeout(at_h - self.env.now)
         ev.callbacks.append(lambda _event: callback())
 
-    def submit(self, req: Request) -> None:
+    def submit(self, req: Request, last: bool = False) -> None:
+        """Queue a request and ask for a pass (`last`: see `schedule`)."""
         self.pending[req.owner_id] = req
-        self.schedule()
+        self.schedule(last)
 
     # -- allocation, with the accounting kept exact ------------------------------------------
     def change(self, domains: np.ndarray, apply, at_h: float | None = None) -> None:
         self.acct.change(domains, apply, self.env.now if at_h is None else at_h)
 
     def allocate(self, owner: int, domains: np.ndarray, allow_down: bool = False) -> None:
-        self.change(domains, lambda: self.cluster.allocate(owner, domains, allow_down))
+        if allow_down:  # (a lease takes failed racks too: states found before and after)
+            self.change(domains, lambda: self.cluster.allocate(owner, domains, allow_down))
+            return
+        self.cluster.allocate(owner, domains)  # checks each is free, online and healthy
+        self.acct.whole(np.asarray(domains).tolist(), owner, True, self.env.now)
 
     def allocate_parts(self, owner: int, parts: dict[int, int]) -> None:
         """Give `owner` GPUs inside domains, {domain: GPUs} (packing)."""
         self.cluster.allocate_parts(owner, parts)
-        for d, g in parts.items():
-            self.acct.parts(d, {owner: g}, before=False, at=self.env.now)
+        self.acct.owner_parts(owner, parts, True, self.env.now)
 
     def release(self, owner: int, domains: np.ndarray | None = None) -> None:
-        """Return `owner`'s capacity: its parts, or its domains (all of them by default)."""
+        """Return `owner`'s capacity: its parts, or its domains (all of them by default). A
+        failed domain's GPUs are counted down already: only the healthy ones move."""
         c = self.cluster
         if domains is None and c.holds_parts(owner):
-            for d, g in c.release_parts(owner).items():
-                if not c.down.item(d):  # a failed domain's GPUs are counted down already
-                    self.acct.parts(d, {owner: g}, before=True, at=self.env.now)
+            held = c.release_parts(owner)
+            healthy = {d: g for d, g in held.items() if not c.down.item(d)}
+            self.acct.owner_parts(owner, healthy, False, self.env.now)
             return
-        d = c.owned_by(owner) if domains is None else domains
-        self.change(d, lambda: c.release(owner, d))
+        d = c.release(owner, domains)
+        self.acct.whole([x for x in d.tolist() if not c.down.item(x)], owner, False, self.env.now)
 
     def take_spare(self, owner: int, failed: int, pool, at_h: float) -> int | None:
         """Give `owner` a spare for its failed domain, if the pool has an idle healthy one (its
@@ -210,7 +223,7 @@ class Context:
         spare = c.spare_near(failed) if self.acct.idle_gpus(pool.index) > 0 else None
         if spare is not None:
             c.replace(owner, failed, spare)
-            self.acct.taken_idle(spare, owner, at_h)
+            self.acct.whole([spare], owner, True, at_h)
         return spare
 
     def book(self, site: str, pool: str, counterparty: str, account: str, usd: float) -> None:

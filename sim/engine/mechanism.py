@@ -17,7 +17,11 @@ import numpy as np
 from sim.engine.context import Context
 from sim.errors import SimError
 from sim.policies import ClusterView, GiveNotice, LeaseInfo, Policy, Preempt, Start
-from sim.policies.base import usable_gpus
+from sim.policies.base import usable_of
+
+
+def _owner_id(req) -> int:
+    return req.owner_id
 
 
 class Mechanism:
@@ -36,7 +40,9 @@ class Mechanism:
 
     def run_pass(self) -> None:
         self.passes += 1
-        pending = sorted(self.ctx.pending.values(), key=lambda r: r.owner_id)
+        pending = list(self.ctx.pending.values())
+        if len(pending) > 1:
+            pending.sort(key=_owner_id)
         for decision in self.policy.decide(self.view(), pending):
             if isinstance(decision, Start):
                 self.start(decision)
@@ -52,15 +58,16 @@ class Mechanism:
         req = ctx.pending.get(d.owner_id)
         if req is None:
             raise SimError(f"policy started owner {d.owner_id}, which is not pending")
-        domains = np.asarray(d.domains, np.int64)
-        pools = set(ctx.cluster.gpus_by_pool(domains))
+        c, domains = ctx.cluster, np.asarray(d.domains, np.int64)
+        by_pool = None if d.parts else c.gpus_by_pool(domains)
+        pools = c.pools_of(d.domains) if d.parts else set(by_pool)
         if not pools <= set(req.pools):
             raise SimError(f"policy placed {req.name} on pools {sorted(pools)} outside {req.pools}")
         if req.single_pool and len(pools) > 1:
             raise SimError(f"policy spread single-pool request {req.name} over {sorted(pools)}")
         if d.parts:
             self._check_parts(req, d)
-        usable = usable_gpus(ctx.topo, req, domains, d.parts)
+        usable = usable_of(req, (sum(d.parts),) if d.parts else by_pool.values())
         if usable < min(req.sizes):
             raise SimError(f"policy gave {req.name} {usable} usable GPUs, below {min(req.sizes)}")
         # the cluster checks free, online, healthy (a lease takes failed racks too)

@@ -90,6 +90,52 @@ class FixedJob:
     request: object = None
 
 
+class TraceFeed:
+    """The arrivals of one trace, in time order: each arrival's timeout calls the next one (no
+    process step per job). Jobs due at one instant are submitted together, and the pass is
+    asked for as the event's last act."""
+
+    def __init__(self, replay: Replay, tr, jobs) -> None:
+        ctx = replay.ctx
+        self.replay, self.tr, self.ctx = replay, tr, ctx
+        self.t0_h, self.scale = ctx.hours(tr.start), tr.time_scale
+        n = self.n = len(jobs) if tr.limit is None else min(tr.limit, len(jobs))
+        # Python lists once, not a numpy scalar per job and column
+        self.submit_s, self.job_id = jobs.submit_s[:n].tolist(), jobs.job_id[:n].tolist()
+        self.gpus, self.duration_s = jobs.gpus[:n].tolist(), jobs.duration_s[:n].tolist()
+        self.pools = tuple(tr.pools)
+        self.k = 0  # the next job
+
+    def _arrive(self, k: int) -> bool:
+        """Job `k` arrives now; is it queued (has it anything to run)?"""
+        tr, pools = self.tr, self.pools
+        job = self.replay.arrive(tr, pools, self.job_id[k], self.gpus[k], self.duration_s[k])
+        return job.end_h is None
+
+    def next_due(self, last: bool = True, submitted: bool = False) -> None:
+        """Submit the jobs due by now (after `submitted` ones), then wait for the next one's
+        time (after `start`, scaled); `last`: this is its event's last act."""
+        ctx, k = self.ctx, self.k
+        while k < self.n:
+            at_h = max(0.0, self.t0_h + self.submit_s[k] * self.scale / 3600.0)
+            if at_h >= ctx.horizon_h:
+                break
+            if at_h > ctx.now:
+                ctx.env.timeout(at_h - ctx.now).callbacks.append(self._due)
+                break
+            submitted |= self._arrive(k)
+            k += 1
+        self.k = k
+        if submitted:
+            ctx.schedule(last)
+
+    def _due(self, _event) -> None:
+        """The next job's time has come (its timeout's only callback)."""
+        submitted = self._arrive(self.k)
+        self.k += 1
+        self.next_due(submitted=submitted)
+
+
 class Replay(JobLifecycle):
     """The lifecycle of replayed trace jobs (kind "training": they count as training GPUs)."""
 
@@ -104,38 +150,33 @@ class Replay(JobLifecycle):
         )
 
     def trace(self, tr, jobs):
-        """Submit a trace's jobs at their recorded times (after `start`, scaled)."""
+        """A process that starts a trace's arrivals (`TraceFeed`) at its turn among the run's
+        processes at t = 0 (the order gives its jobs' owner ids), and ends."""
+        TraceFeed(self, tr, jobs).next_due(last=False)
+        yield from ()
+
+    def arrive(self, tr, pools: tuple[str, ...], job_id, gpus: int, duration_s: float) -> FixedJob:
+        """A trace job submitted now: registered, queued unless it has nothing to run."""
         ctx = self.ctx
-        t0_h, scale = ctx.hours(tr.start), tr.time_scale
-        n = len(jobs) if tr.limit is None else min(tr.limit, len(jobs))
-        # Python lists once, not a numpy scalar per job and column
-        submit_s, job_id = jobs.submit_s[:n].tolist(), jobs.job_id[:n].tolist()
-        gpus, duration_s = jobs.gpus[:n].tolist(), jobs.duration_s[:n].tolist()
-        pools = tuple(tr.pools)
-        for k in range(n):
-            at_h = max(0.0, t0_h + submit_s[k] * scale / 3600.0)
-            if at_h >= ctx.horizon_h:
-                return
-            if at_h > ctx.now:
-                yield ctx.env.timeout(at_h - ctx.now)
-            job = FixedJob(
-                id=ctx.register("training", self),
-                name=f"{tr.name}:{job_id[k]}",
-                job_class=tr.job_class,
-                stream=tr.name,
-                gpus=gpus[k],
-                duration_h=duration_s[k] * scale / 3600.0,
-                submit_h=ctx.now,
-                pools=pools,
-                priority=tr.priority,
-            )
-            self.jobs[job.id] = job
-            job.left_h = job.duration_h
-            job.request = job_request(job, (job.gpus,), 1, single_pool=True, packs=True)
-            if job.left_h > 0:
-                ctx.submit(job.request)
-            else:
-                job.end_h = ctx.now
+        job = FixedJob(
+            id=ctx.register("training", self),
+            name=f"{tr.name}:{job_id}",
+            job_class=tr.job_class,
+            stream=tr.name,
+            gpus=gpus,
+            duration_h=duration_s * tr.time_scale / 3600.0,
+            submit_h=ctx.now,
+            pools=pools,
+            priority=tr.priority,
+        )
+        self.jobs[job.id] = job
+        job.left_h = job.duration_h
+        job.request = job_request(job, (job.gpus,), 1, single_pool=True, packs=True)
+        if job.left_h > 0:
+            ctx.pending[job.id] = job.request
+        else:
+            job.end_h = ctx.now
+        return job
 
     def on_start(self, owner: int, domains, parts: tuple[int, ...]) -> None:
         ctx, job = self.ctx, self.jobs[owner]
@@ -161,6 +202,7 @@ class Replay(JobLifecycle):
         self._close(job, "finished")
         job.end_h = self.ctx.now
         job.request, job.alloc = None, DONE  # done: keep nothing it no longer needs
+        self.ctx.schedule(last=True)  # (the end's only callback)
 
     def absorb_failure(self, job: FixedJob, at_h: float) -> None:
         """A failure with a spare: the job resumes at once where it was; its end moves."""
@@ -186,11 +228,14 @@ class Replay(JobLifecycle):
         self._close(job, cause)
         job.interruptions += 1
         if job.left_h > 0:
-            ctx.submit(job.request)
+            ctx.pending[job.id] = job.request
         else:
             job.end_h = ctx.now
+        ctx.schedule(last=True)  # (the stop's only callback)
 
     def _close(self, job: FixedJob, reason: str) -> None:
+        """Write the segment that ends now and, unless at the horizon, release its GPUs (the
+        caller asks for the pass that may reuse them)."""
         ctx = self.ctx
         now, start = ctx.now, job.seg.start_h
         gpus = sum(job.alloc.values())
@@ -202,7 +247,6 @@ class Replay(JobLifecycle):
         if reason != "horizon":
             ctx.release(job.id)
             del ctx.running[job.id]
-            ctx.schedule()
 
     def row(self, job: FixedJob) -> None:
         waited, _ = waiting_h(self.ctx, job)

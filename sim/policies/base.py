@@ -6,7 +6,7 @@ mechanism (the engine) checks each decision against the live state and applies i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -177,6 +177,11 @@ class ClusterView:
         """A private copy of the allocation state that a policy may allocate on freely."""
         return self._cluster.copy()
 
+    def place(self, req: Request, placement: str = "consolidate") -> Pick | None:
+        """`place` on the live state, read-only (placement only reads): where `req` would go
+        now, for a policy that has reserved nothing yet (no scratch copy needed)."""
+        return place(self._cluster, req, placement=placement)
+
 
 class Policy(Protocol):
     """Decides on a view. A policy may also set the class attribute `idle_without_pending =
@@ -201,10 +206,8 @@ def place(
     GPUs takes whole domains when they are free. `limits` caps the GPUs taken from a
     pool (a policy's budget).
     """
-    import numpy as np
-
-    order = list(pools if pools is not None else req.pools)
-    cap = dict(limits or {})
+    order = req.pools if pools is None else list(pools)
+    cap = limits or {}  # (only read)
     for size in req.sizes:
         for name in order:
             if size > cap.get(name, size):
@@ -212,9 +215,7 @@ def place(
             if req.packs and size % scratch.topo.pool(name).gpus_per_domain:
                 parts = scratch.pick_parts(name, size, placement)
                 if parts is not None:
-                    return Pick(
-                        np.fromiter(parts, np.int64, len(parts)), tuple(parts.values()), size
-                    )
+                    return _parts(parts, size)
                 continue
             d = _domains_for(scratch, name, size, req.unit_gpus, req.takes_down)
             if d is not None and (gpus := scratch.gpus(d)) <= cap.get(name, gpus):
@@ -222,9 +223,7 @@ def place(
             if req.packs:  # whole domains' worth, but not whole domains free: span partly free
                 parts = scratch.pick_parts(name, size, placement)
                 if parts is not None:
-                    return Pick(
-                        np.fromiter(parts, np.int64, len(parts)), tuple(parts.values()), size
-                    )
+                    return _parts(parts, size)
         if req.single_pool or len(order) < 2:
             continue
         if _free_units(scratch, order, cap, req.unit_gpus, req.takes_down) < size:
@@ -242,8 +241,17 @@ def place(
                 picked.append(d)
                 left -= take
             if left <= 0:
+                import numpy as np
+
                 return _whole(scratch, np.concatenate(picked))
     return None
+
+
+def _parts(parts: dict[int, int], gpus: int) -> Pick:
+    """The pick of `parts` ({domain: GPUs}), `gpus` in all."""
+    import numpy as np
+
+    return Pick(np.fromiter(parts, np.int64, len(parts)), tuple(parts.values()), gpus)
 
 
 def _whole(scratch: Cluster, domains: np.ndarray) -> Pick:
@@ -303,20 +311,23 @@ def usable_gpus(
     import numpy as np
 
     if parts:
-        return min(sum(parts) // req.unit_gpus * req.unit_gpus, max(req.sizes))
+        return usable_of(req, (sum(parts),))
     pools = topo.pools
     if len(domains) <= 16:  # a few: counted in Python, faster than numpy on tiny arrays
         per: dict[int, int] = {}
         for i in topo.domain_pool[domains].tolist():
             per[i] = per.get(i, 0) + pools[i].gpus_per_domain
-        total = sum(g // req.unit_gpus * req.unit_gpus for g in per.values())
-        return min(total, max(req.sizes))
+        return usable_of(req, per.values())
     counts = np.bincount(topo.domain_pool[domains])
-    total = 0
-    for i in np.flatnonzero(counts):
-        gpus = int(counts[i]) * pools[int(i)].gpus_per_domain
-        total += gpus // req.unit_gpus * req.unit_gpus
-    return min(total, max(req.sizes))
+    per_pool = (int(counts[i]) * pools[i].gpus_per_domain for i in np.flatnonzero(counts))
+    return usable_of(req, per_pool)
+
+
+def usable_of(req: Request, gpus: Iterable[int]) -> int:
+    """GPUs a request can use of `gpus` (per pool; parts count as one): whole replica units of
+    each, up to its largest size (the rule of `usable_gpus`)."""
+    unit = req.unit_gpus
+    return min(sum(g // unit * unit for g in gpus), max(req.sizes))
 
 
 def grow_preemptions(view: ClusterView, scratch: Cluster) -> list[Preempt]:

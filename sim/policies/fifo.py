@@ -64,24 +64,35 @@ class Fifo:
         mark = view.mark()
         failed = self._failed if mark == self._mark else set()
         backfill, placement = self.params.backfill, self.params.placement
-        scratch = view.scratch()  # copy on write: costs nothing until a start is reserved
+        scratch = None  # a private copy, made once a start must be reserved for later ones
         out: list[Decision] = []
-        queue = sorted(pending, key=lambda r: (r.submitted_h, r.owner_id))
+        queue = pending if len(pending) == 1 else sorted(pending, key=_submission)
         for i, req in enumerate(queue):
-            key = shape(req)
-            if key in failed:
+            if failed and shape(req) in failed:
                 if backfill:
                     continue
                 break
-            pick = place(scratch, req, placement=placement)
+            if scratch is None:
+                pick = view.place(req, placement)
+            else:
+                pick = place(scratch, req, placement=placement)
             if pick is None:
-                if key is not None:
+                if (key := shape(req)) is not None:
                     failed.add(key)
                 if backfill:
                     continue
                 break
-            last = i + 1 == len(queue)  # nothing after it could take the same GPUs
-            out.append(start_of(req, pick) if last else take(scratch, req, pick))
+            if i + 1 == len(queue):  # the last: nothing after it could take the same GPUs
+                out.append(start_of(req, pick))
+            else:
+                if scratch is None:
+                    scratch = view.scratch()
+                out.append(take(scratch, req, pick))
         # the failures hold on the state this pass saw while it starts nothing
         self._mark, self._failed = (mark, failed) if not out else (None, set())
         return out
+
+
+def _submission(req: Request) -> tuple[float, int]:
+    """The queue's order: submission time, then owner id."""
+    return req.submitted_h, req.owner_id
