@@ -20,6 +20,7 @@ STATES = ("lease", "training", "serving", "idle", "down", "offline")
 N_STATES = len(STATES)
 KIND_CODE = {k: i for i, k in enumerate(KINDS)}  # lease 0, training 1, serving 2
 IDLE, DOWN, OFFLINE = 3, 4, 5
+_FEW = 16  # changes of up to this many domains are booked one by one (numpy costs more)
 
 
 class Owners:
@@ -148,15 +149,27 @@ class Accounting:
             self._now[i] += x
             self._int[i] -= x * (at - self.day_start_h)
 
-    def whole(self, domains: list[int], owner: int, taken: bool, at: float) -> None:
-        """Whole healthy domains `owner` took (`taken`: each was idle, i.e. free, online and
-        healthy, as `Cluster.allocate` checks) or gave back (each becomes idle; a down one stays
-        down, so it moves nothing: pass only the healthy ones): what `change` would find,
-        without reading the states before and after."""
-        kind, gpus_of, pool_of = self.owners.kind_of(owner), self._gpus, self._pool
+    def whole(self, domains, owner: int, taken: bool, at: float) -> None:
+        """Whole domains `owner` took (`taken`: each was idle, i.e. free, online and healthy, as
+        `Cluster.allocate` checks) or gave back (each healthy one becomes idle; a down one stays
+        down and moves nothing): what `change` would find, without reading the states before
+        and after. `domains`: a list or an array; many move one sum per pool."""
+        kind = self.owners.kind_of(owner)
         before, after = (IDLE, kind) if taken else (kind, IDLE)
-        for d in domains:
-            self.move(pool_of[d], gpus_of[d], before, after, at)
+        if len(domains) <= _FEW:  # a few (a spare, a small job): scalar updates
+            gpus_of, pool_of, down = self._gpus, self._pool, self.cluster.down
+            for d in domains.tolist() if isinstance(domains, np.ndarray) else domains:
+                if taken or not down.item(d):
+                    self.move(pool_of[d], gpus_of[d], before, after, at)
+            return
+        d = np.asarray(domains, np.int64)
+        if not taken:
+            d = d[~self.cluster.down[d]]
+        per_pool = np.bincount(
+            self.pool_of[d], self.cluster.gpus_per_domain[d], minlength=self._shape[0]
+        )
+        for p in np.flatnonzero(per_pool).tolist():
+            self.move(p, int(per_pool[p]), before, after, at)  # whole GPUs: exact
 
     def owner_parts(self, owner: int, parts: dict[int, int], taken: bool, at: float) -> None:
         """`owner`'s parts {domain: GPUs} of healthy domains are taken (idle -> its kind) or

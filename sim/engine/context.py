@@ -195,7 +195,7 @@ class Context:
             self.change(domains, lambda: self.cluster.allocate(owner, domains, allow_down))
             return
         self.cluster.allocate(owner, domains)  # checks each is free, online and healthy
-        self.acct.whole(np.asarray(domains).tolist(), owner, True, self.env.now)
+        self.acct.whole(domains, owner, True, self.env.now)
 
     def allocate_parts(self, owner: int, parts: dict[int, int]) -> None:
         """Give `owner` GPUs inside domains, {domain: GPUs} (packing)."""
@@ -211,8 +211,7 @@ class Context:
             healthy = {d: g for d, g in held.items() if not c.down.item(d)}
             self.acct.owner_parts(owner, healthy, False, self.env.now)
             return
-        d = c.release(owner, domains)
-        self.acct.whole([x for x in d.tolist() if not c.down.item(x)], owner, False, self.env.now)
+        self.acct.whole(c.release(owner, domains), owner, False, self.env.now)
 
     def take_spare(self, owner: int, failed: int, pool, at_h: float) -> int | None:
         """Give `owner` a spare for its failed domain, if the pool has an idle healthy one (its
