@@ -60,10 +60,11 @@ def _kill_when(scenario, out, mark, sig, at_fraction: float) -> float:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and _reached(mark) < at_fraction and time.monotonic() < deadline:
+    deadline, reached = time.monotonic() + 120, 0.0
+    while proc.poll() is None and reached < at_fraction and time.monotonic() < deadline:
         time.sleep(0.005)
-    reached = _reached(mark)
+        # the most seen so far: a read may catch the file mid-write (empty, read as 0)
+        reached = max(reached, _reached(mark))
     ended_by_itself = proc.poll() is not None
     if not ended_by_itself:
         os.kill(proc.pid, sig)
