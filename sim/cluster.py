@@ -187,12 +187,14 @@ class Cluster:
         policy that found nothing to start may skip a pass on the same state)."""
         return self.uid, self.version
 
-    def _refresh_many(self, domains: np.ndarray) -> None:
-        """`_refresh` for many domains: one by one where few of a pool change, else that pool
-        rebuilt at once (a rebuild costs about as much as one change per 32 domains)."""
+    def _refresh_many(self, domains: np.ndarray, held: bool = False) -> None:
+        """`_refresh` for many domains (`held`: all now held whole, so none has a GPU free): one
+        by one where few of a pool change, else that pool rebuilt at once (a rebuild costs
+        about as much as one change per 32 domains)."""
+        one = (lambda d: self.index.set(d, 0)) if held else self._refresh
         if len(domains) <= _BULK:
             for d in domains.tolist():
-                self._refresh(d)
+                one(d)
             return
         pool_of = self.topo.domain_pool[domains]
         counts = np.bincount(pool_of)
@@ -200,7 +202,7 @@ class Cluster:
             pool = self.topo.pools[p]
             if counts[p] * _REBUILD_PER < pool.domains:
                 for d in domains[pool_of == p].tolist():
-                    self._refresh(d)
+                    one(d)
             else:
                 self.index.reset(p, self.free_gpus(pool.name))
 
@@ -271,7 +273,7 @@ class Cluster:
             self._check_whole(owner, d, allow_down)
         self.owner[d] = owner
         if ds is None:
-            self._refresh_many(d)
+            self._refresh_many(d, held=True)
         else:
             for x in ds:
                 self.index.set(x, 0)
