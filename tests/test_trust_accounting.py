@@ -120,3 +120,42 @@ def test_a_shortfall_is_counted_in_contracted_gpus():
     assert short_gpus(100, 144, 72) == 100 - 72  # one of two racks down
     assert short_gpus(72, 144, 72) == 72 - 72  # the other rack still covers the contract
     assert short_gpus(72, 72, 0) == 0
+
+
+def test_bulk_changes_book_what_the_states_before_and_after_give():
+    # Context.allocate/release book whole domains by one sum per pool (Accounting.whole); the
+    # generic Accounting.change reads every domain's state before and after. The same changes
+    # by both routes: the same GPUs by state and the same day's GPU-hours.
+    import numpy as np
+
+    from sim.engine import Engine
+    from sim.recorder import Recorder
+    from sim.runner import prepare
+
+    prep = prepare(ROOT / "runs/memphis.toml", {"workloads": [], "failures": {"enabled": False}})
+    fast, generic = (Engine.from_prepared(prep, seed=1, recorder=Recorder()).ctx for _ in "ab")
+    for ctx in (fast, generic):
+        c = ctx.cluster
+        # 5,000 domains over two pools: many of each, so the bulk paths run
+        domains = np.concatenate([c.free("c1-h100")[:3000], c.free("c1-h200")[:2000]])
+        owner = ctx.owners.new("training")
+        ctx.env.run(until=3.0)
+        if ctx is fast:
+            ctx.allocate(owner, domains)
+        else:
+            ctx.change(domains, lambda c=c, o=owner, d=domains: c.allocate(o, d))
+        ctx.env.run(until=5.0)
+        for d in domains[::100].tolist():  # 50 held domains fail: their GPUs are down
+            c.fail(d)
+            ctx.acct.domain_down(d, 5.0)
+        ctx.env.run(until=7.0)
+        if ctx is fast:
+            ctx.release(owner)  # the 50 failed ones stay down, the rest turn idle
+        else:
+            ctx.change(domains, lambda c=c, o=owner, d=domains: c.release(o, d))
+        assert np.array_equal(ctx.acct.gpus_now, ctx.acct.recount())
+    assert np.array_equal(fast.acct.gpus_now, generic.acct.gpus_now)
+    assert np.array_equal(fast.acct.day_hours(9.0), generic.acct.day_hours(9.0))
+    # the down GPUs: 50 H100 nodes of 8 GPUs (3,000 H100 and 2,000 H200 domains, every 100th)
+    down = fast.acct.gpus_now[:, 4]
+    assert down[0] == 30 * 8 and down[1] == 20 * 8
