@@ -49,9 +49,7 @@ class Serving(Lifecycle):
         self.ctx.env.process(self._run(s, oid, rate))
 
     def on_failure(self, owner: int, domain: int, pool, at_h: float) -> None:
-        c = self.ctx.cluster
-        one = np.array([domain])
-        self.ctx.change(one, lambda: c.release(owner, one), at_h)
+        self.ctx.release(owner, [domain])  # down already: its GPUs stay down, nothing moves
 
     def _rates(self, s: ServingSpec) -> np.ndarray:
         """Output tokens/s per GPU of `s` on each allowed pool's own GPU type."""
