@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
+
+import sim  # noqa: F401  (before pyarrow, which loads lazily: sim picks Arrow's allocator)
 
 HERE = Path(__file__).resolve().parent
 SIZES = (1, 1, 2, 4, 8, 16, 32)
@@ -59,9 +60,11 @@ def scenario(d: Path, n: int = 70_000, rho: float = 0.8, seed: int = 1) -> Path:
     return _write(d, poisson_trace(n, rate, 1.0, gpus=SIZES, seed=seed), NODES * 8, days)
 
 
-def trace60d(n: int = 16_000, nodes: int = 128, seed: int = 1) -> pa.Table:
+def trace60d(n: int = 16_000, nodes: int = 128, seed: int = 1):
     """~16k jobs over 60 days: 1-64 GPUs (75% 1 GPU), lognormal durations (median 0.5 h,
     sigma 2, capped at 10 days): the shape of a public 60-day GPU-cluster log."""
+    import pyarrow as pa
+
     from sim.traces import SCHEMA
 
     rng = np.random.default_rng(seed)
