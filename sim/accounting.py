@@ -196,18 +196,21 @@ class Accounting:
     def _domain(self, d: int, at: float, down: bool) -> None:
         """Domain `d`'s GPUs go down (`down`) or come back: its holders' states <-> DOWN."""
         pool, owner = self._pool[d], self.cluster.owner.item(d)
-        if owner != SHARED:  # the common case: one state for the whole domain
-            held = ((self.owners.kind.item(owner) if owner >= 0 else IDLE, self._gpus[d]),)
-        else:
-            holders = self.cluster.sharers[d]
-            held = [(self.owners.kind_of(o), g) for o, g in holders.items()]
-            held.append((IDLE, self._gpus[d] - sum(holders.values())))
-        move = self.move
+        if owner != SHARED:  # the common case (a million times a run): one state for it all
+            kind = self.owners.kind.item(owner) if owner >= 0 else IDLE
+            if down:
+                self.move(pool, self._gpus[d], kind, DOWN, at)
+            else:
+                self.move(pool, self._gpus[d], DOWN, kind, at)
+            return
+        holders = self.cluster.sharers[d]
+        held = [(self.owners.kind_of(o), g) for o, g in holders.items()]
+        held.append((IDLE, self._gpus[d] - sum(holders.values())))
         for kind, g in held:
             if down:
-                move(pool, g, kind, DOWN, at)
+                self.move(pool, g, kind, DOWN, at)
             else:
-                move(pool, g, DOWN, kind, at)
+                self.move(pool, g, DOWN, kind, at)
 
     # -- days --------------------------------------------------------------------------------
     def idle_gpus(self, pool: int) -> int:

@@ -72,11 +72,12 @@ class FailureProcess:
         """Apply failures and repairs due by `limit_h` and by the next event, in time order (a
         repair first at the same instant). An owner that must act at a failure's time schedules
         an event then (`Context.call_at`), which bounds what is applied after it."""
-        env, pools, horizon = self.ctx.env, self.ctx.topo.pools, self.ctx.horizon_h
+        peek, pools, horizon = self.ctx.env.peek, self.ctx.topo.pools, self.ctx.horizon_h
+        fail, repair, failure = self.fail, self._repair, fs.FAILURE  # (locals: a million turns)
         items, i = self._items, self._next
         # Up to the next event, as it is now: a repair may schedule one (the pass that offers
         # repaired capacity), a failure one (a job that stops), and what follows waits for it.
-        bound = min(limit_h, env.peek())
+        bound = min(limit_h, peek())
         while True:
             if i == len(items):
                 if self._window_end >= horizon:
@@ -90,11 +91,11 @@ class FailureProcess:
             if at > bound:
                 break
             i += 1
-            if kind == fs.FAILURE:
-                self.fail(d, pools[p], at)
+            if kind == failure:
+                fail(d, pools[p], at)
             else:
-                self._repair(d, at)
-            bound = min(limit_h, env.peek())
+                repair(d, at)
+            bound = min(limit_h, peek())
         self._next = i
 
     def fail(self, d: int, pool, at_h: float) -> None:
