@@ -38,7 +38,7 @@ class LazyGroup(click.Group):
         mods = sorted(_modules().items())
         if mods:  # as click shortens a command's help, from the source instead of the object
             limit = formatter.width - 6 - max(len(name) for name, _ in mods)
-            rows = [(n, click.utils.make_default_short_help(_help(m), limit)) for n, m in mods]
+            rows = [(n, _short_help(_help(m), limit)) for n, m in mods]
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
@@ -47,6 +47,18 @@ def _modules() -> dict[str, str]:
     """Subcommand name -> module name (a module `foo_bar` is the command `foo-bar`)."""
     names = (m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
     return {n.replace("_", "-"): n for n in names}
+
+
+def _short_help(text: str, limit: int) -> str:
+    """A command's help in the listing: its first sentence, cut at a word to `limit`
+    characters ("..." when cut). Our own: click deprecates its helper for this in 8.2."""
+    first = " ".join(text.split("\n\n")[0].split())
+    end = first.find(". ")
+    first = first if end < 0 else first[: end + 1]
+    if len(first) <= limit:
+        return first
+    cut = first[: limit - 2]  # the words that end by limit - 3, and the next character
+    return cut.rsplit(" ", 1)[0] + "..."
 
 
 def _help(mod: str) -> str:
