@@ -172,12 +172,13 @@ class Accounting:
             self.move(p, int(per_pool[p]), before, after, at)  # whole GPUs: exact
 
     def owner_parts(self, owner: int, parts: dict[int, int], taken: bool, at: float) -> None:
-        """`owner`'s parts {domain: GPUs} of healthy domains are taken (idle -> its kind) or
-        given back (the reverse): `parts` for one owner and many domains at once."""
-        kind, pool_of = self.owners.kind_of(owner), self._pool
+        """`owner`'s parts {domain: GPUs} are taken (healthy domains: idle -> its kind) or
+        given back (the reverse; a down domain's stay down and move nothing), as `whole`."""
+        kind, pool_of, down = self.owners.kind_of(owner), self._pool, self.cluster.down
         before, after = (IDLE, kind) if taken else (kind, IDLE)
         for d, g in parts.items():
-            self.move(pool_of[d], g, before, after, at)
+            if taken or not down.item(d):
+                self.move(pool_of[d], g, before, after, at)
 
     def parts(self, d: int, holders: dict[int, int], before: bool, at: float) -> None:
         """Parts `holders` ({owner: GPUs}) of healthy domain `d` are taken (`before` False:

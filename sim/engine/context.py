@@ -207,9 +207,7 @@ class Context:
         failed domain's GPUs are counted down already: only the healthy ones move."""
         c = self.cluster
         if domains is None and c.holds_parts(owner):
-            held = c.release_parts(owner)
-            healthy = {d: g for d, g in held.items() if not c.down.item(d)}
-            self.acct.owner_parts(owner, healthy, False, self.env.now)
+            self.acct.owner_parts(owner, c.release_parts(owner), False, self.env.now)
             return
         self.acct.whole(c.release(owner, domains), owner, False, self.env.now)
 
