@@ -93,6 +93,10 @@ class Context:
         self.start, self.horizon_h = start, (end - start).days * H_PER_DAY
         self.t0_us = int(np.datetime64(start, "us").astype(np.int64))
         self.env = simpy.Environment()
+        # events rows by position (one per failure of a job: a fixed writer, no keywords)
+        self._event_row = recorder.writer(
+            "events", ("at", "kind", "owner_id", "subject", "gpus", "detail")
+        )
         self.cluster = Cluster(topology)
         self.owners = Owners()
         self.ledger = Ledger(topology, prices, start, (end - start).days, given)
@@ -138,14 +142,8 @@ class Context:
         at_h: float | None = None,
     ):
         """An `events` row, at `at_h` (default: now)."""
-        self.rec.add(
-            "events",
-            at=self.ts(self.env.now if at_h is None else at_h),
-            kind=kind,
-            owner_id=owner,
-            subject=subject,
-            gpus=gpus,
-            detail=detail,
+        self._event_row(
+            self.ts(self.env.now if at_h is None else at_h), kind, owner, subject, gpus, detail
         )
 
     def on_pass(self, callback, idle_without_pending: bool = False) -> None:
