@@ -180,12 +180,6 @@ class Accounting:
             if taken or not down.item(d):
                 self.move(pool_of[d], g, before, after, at)
 
-    def parts(self, d: int, holders: dict[int, int], before: bool, at: float) -> None:
-        """Parts `holders` ({owner: GPUs}) of healthy domain `d` are taken (`before` False:
-        idle -> their owners' states) or given back (True: the reverse)."""
-        for o, g in holders.items():
-            self.owner_parts(o, {d: g}, not before, at)
-
     def domain_down(self, d: int, at: float) -> None:
         """Domain `d` (online, healthy until now) fails: all its GPUs are down."""
         self._domain(d, at, True)

@@ -256,7 +256,7 @@ def test_no_gpu_is_ever_held_by_two_owners_and_counts_stay_exact(ops):
             fits = fits and c.owner[d] in (FREE, SHARED)
             try:
                 c.allocate_part(o, d, g)
-                acct.parts(d, {o: g}, before=False, at=t)
+                acct.owner_parts(o, {d: g}, True, t)
             except AllocationError:
                 assert not fits
                 continue
@@ -273,8 +273,7 @@ def test_no_gpu_is_ever_held_by_two_owners_and_counts_stay_exact(ops):
             fits = fits and c.owner[d] in (FREE, SHARED) and c.owner[d2] in (FREE, SHARED)
             try:
                 c.allocate_parts(o, want)
-                for dd, gg in want.items():
-                    acct.parts(dd, {o: gg}, before=False, at=t)
+                acct.owner_parts(o, want, True, t)
             except AllocationError:
                 assert not fits
                 continue
@@ -296,9 +295,7 @@ def test_no_gpu_is_ever_held_by_two_owners_and_counts_stay_exact(ops):
             held.setdefault(o, []).append(d)
         elif op == "release" and o in held:
             if c.holds_parts(o):
-                for dd, gg in c.release_parts(o).items():
-                    if not c.down[dd]:
-                        acct.parts(dd, {o: gg}, before=True, at=t)
+                acct.owner_parts(o, c.release_parts(o), False, t)  # down ones stay down
             else:
                 dd = np.array(held[o])
                 acct.change(dd, lambda o=o, dd=dd: c.release(o, dd), t)

@@ -185,8 +185,9 @@ class Context:
         self.schedule(last)
 
     # -- allocation, with the accounting kept exact ------------------------------------------
-    def change(self, domains: np.ndarray, apply, at_h: float | None = None) -> None:
-        self.acct.change(domains, apply, self.env.now if at_h is None else at_h)
+    def change(self, domains: np.ndarray, apply) -> None:
+        """Apply a change to `domains` now, its GPUs' states found before and after."""
+        self.acct.change(domains, apply, self.env.now)
 
     def allocate(self, owner: int, domains: np.ndarray, allow_down: bool = False) -> None:
         if allow_down:  # (a lease takes failed racks too: states found before and after)
