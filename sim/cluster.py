@@ -89,9 +89,7 @@ class Cluster:
     def free(self, pool: str, include_down: bool = False) -> np.ndarray:
         """Domains of a pool that are online, healthy (unless `include_down`) and unowned."""
         if not include_down:
-            pf = self.index.pools[self.topo.pool(pool).index]
-            whole = pf.by_free[pf.size]
-            return np.fromiter(whole, np.int64, len(whole))
+            return self.index.pools[self.topo.pool(pool).index].whole_ids()
         sl = self.pool_domains(pool)
         ok = self.online[sl] & (self.owner[sl] == FREE)
         if not include_down:
@@ -466,7 +464,7 @@ class Cluster:
     def spare_near(self, domain: int) -> int | None:
         """A free healthy online domain to replace `domain`: in its leaf group if possible, else
         its pod, else its pool (lowest index first). Groups and pods are contiguous ranges: the
-        index counts their free whole domains and bisects its sorted list of them."""
+        index counts their free whole domains and finds the first in its bytes."""
         pf = self.index.pools[self.index.pool_of[domain]]
         local = domain - pf.first
         group, pod = local // pf.per_group, local // pf.per_pod
@@ -538,7 +536,7 @@ class Cluster:
             raise AllocationError(f"unknown placement {placement!r}; known: {PLACEMENTS}")
         pf = self.index.pools[self.topo.pool(pool).index]
         by_free = pf.by_free
-        shared = range(max(gpus, 1), len(by_free) - 1)  # free counts of shared domains that fit
+        shared = range(max(gpus, 1), pf.size)  # free counts of shared domains that fit
         if placement == "consolidate":
             for k in shared:
                 if by_free[k]:
@@ -573,9 +571,9 @@ class Cluster:
         if pf.total() < gpus:
             return None
         out: dict[int, int] = {}
-        got, by_free = 0, pf.by_free
+        got, with_free = 0, pf.with_free
         for k in range(pf.size, 0, -1):  # most free GPUs first, lowest index on ties
-            for d in by_free[k]:
+            for d in with_free(k):
                 if got + k >= gpus:  # `d` would hold the rest: it, or a better fit, is last
                     if not out:
                         return None
@@ -584,7 +582,7 @@ class Cluster:
                         out[d] = left
                         return out
                     for j in range(left, pf.size + 1):  # the fewest free GPUs that fit
-                        for e in by_free[j]:
+                        for e in with_free(j):
                             if e not in out:
                                 out[e] = left
                                 return out

@@ -2,12 +2,13 @@
 
 Per domain, the GPUs a job could take there now (its *free* GPUs): all of an online, healthy,
 unowned domain; the rest of a shared one; 0 otherwise (`Cluster.free_gpus` states the rule over
-the arrays; `Cluster.check` verifies that this index agrees with it). Per pool, the domains by
-that number (`by_free[k]`: sorted domain ids with exactly k GPUs free, k >= 1; `by_free[G]` are
-the free whole domains), the free whole domains per leaf group and per pod, and the pool's free
-GPUs in all. Placement queries that scanned numpy arrays every event (the fullest leaf group
-that fits, the best-fitting shared domain) become a few lookups in Python lists: pure Python,
-because on arrays of tens of domains a numpy call (1-5 us) costs more than the work.
+the arrays; `Cluster.check` verifies that this index agrees with it). Per pool: which domains
+are free whole (a bytearray by local index, searched with `bytearray.find`, a memchr in C), the
+shared domains by their free GPUs (`by_free[k]`: sorted domain ids with exactly k GPUs free,
+0 < k < G), the free whole domains per leaf group and per pod, and the pool's free GPUs in all.
+Placement queries that scanned numpy arrays every event (the fullest leaf group that fits, the
+best-fitting shared domain) become a few lookups in Python lists; a failure or a repair of a
+free domain is a byte and two counts.
 
 Copies (a policy's scratch, every pass) share each pool's structures until one side changes
 that pool (copy on write), so a pass that plans nothing copies nothing.
@@ -19,7 +20,6 @@ import weakref
 from bisect import bisect_left, insort
 
 import numpy as np
-from sortedcontainers import SortedList
 
 from sim.topology import Topology
 
@@ -27,16 +27,19 @@ from sim.topology import Topology
 class PoolFree:
     """The free capacity of one pool (see the module). Domain ids are global."""
 
-    __slots__ = ("first", "n", "size", "per_group", "per_pod", "free", "by_free", "group", "pod")
+    __slots__ = (
+        "first", "n", "size", "per_group", "per_pod", "free", "whole", "whole_free", "by_free",
+        "group", "pod",
+    )  # fmt: skip
 
     def __init__(self, first: int, n: int, size: int, per_group: int, per_pod: int) -> None:
         self.first, self.n, self.size = first, n, size  # first domain, domains, GPUs per domain
         self.per_group, self.per_pod = per_group, per_pod  # domains per leaf group, per pod
         self.free = [0] * n  # free GPUs of each domain, by local index
-        # sorted domain ids; [0] stays empty. The free whole domains, [size], number in the
-        # thousands: a SortedList (O(log n) changes; a plain list's insort moves them all).
-        # The others hold shared domains, a few each: plain sorted lists.
-        self.by_free: list = [[] for _ in range(size)] + [SortedList()]
+        self.whole = bytearray(n)  # 1 where the domain is free whole, by local index
+        self.whole_free = 0  # free whole domains
+        # the shared domains, a few per count: plain sorted lists ([0] stays empty)
+        self.by_free: list[list[int]] = [[] for _ in range(size)]
         self.group = [0] * -(-n // per_group)  # free whole domains per leaf group
         self.pod = [0] * -(-n // per_pod)  # free whole domains per pod
 
@@ -45,7 +48,8 @@ class PoolFree:
         c.first, c.n, c.size = self.first, self.n, self.size
         c.per_group, c.per_pod = self.per_group, self.per_pod
         c.free, c.group, c.pod = self.free[:], self.group[:], self.pod[:]
-        c.by_free = [b[:] for b in self.by_free[:-1]] + [self.by_free[-1].copy()]
+        c.whole, c.whole_free = self.whole[:], self.whole_free
+        c.by_free = [b[:] for b in self.by_free]
         return c
 
     def set(self, d: int, new: int) -> None:
@@ -57,57 +61,71 @@ class PoolFree:
         self.free[i] = new
         size = self.size
         if old == size:
-            self.by_free[size].remove(d)
+            self.whole[i] = 0
+            self.whole_free -= 1
+            self.group[i // self.per_group] -= 1
+            self.pod[i // self.per_pod] -= 1
         elif old:
             b = self.by_free[old]
             del b[bisect_left(b, d)]
         if new == size:
-            self.by_free[size].add(d)
+            self.whole[i] = 1
+            self.whole_free += 1
+            self.group[i // self.per_group] += 1
+            self.pod[i // self.per_pod] += 1
         elif new:
             insort(self.by_free[new], d)
-        whole = (new == self.size) - (old == self.size)
-        if whole:
-            self.group[i // self.per_group] += whole
-            self.pod[i // self.per_pod] += whole
 
     def reset(self, free: np.ndarray) -> None:
         """Every domain's free GPUs at once (`free` by local index): a bulk change (a phase
         online, a lease of thousands of domains) rebuilt in one vectorised sweep."""
         free = np.asarray(free, np.int64)
         self.free = free.tolist()
+        is_whole = free == self.size
+        self.whole = bytearray(is_whole.tobytes())  # (numpy's bools are the bytes 0 and 1)
+        self.whole_free = int(np.count_nonzero(is_whole))
         order = np.argsort(free, kind="stable") + self.first  # by free GPUs, then index
         ends = np.cumsum(np.bincount(free, minlength=self.size + 1)).tolist()
         self.by_free = [[]] + [order[ends[k - 1] : ends[k]].tolist() for k in range(1, self.size)]
-        self.by_free.append(SortedList(order[ends[self.size - 1] :].tolist()))
-        whole = np.flatnonzero(free == self.size)
-        self.group = np.bincount(whole // self.per_group, minlength=len(self.group)).tolist()
-        self.pod = np.bincount(whole // self.per_pod, minlength=len(self.pod)).tolist()
-
-    @property
-    def whole_free(self) -> int:
-        """Free whole domains."""
-        return len(self.by_free[self.size])
+        local = np.flatnonzero(is_whole)
+        self.group = np.bincount(local // self.per_group, minlength=len(self.group)).tolist()
+        self.pod = np.bincount(local // self.per_pod, minlength=len(self.pod)).tolist()
 
     def total(self) -> int:
         """Free GPUs in all."""
-        return sum(k * len(b) for k, b in enumerate(self.by_free))
+        return self.size * self.whole_free + sum(k * len(b) for k, b in enumerate(self.by_free))
+
+    def whole_ids(self) -> np.ndarray:
+        """The free whole domains, in index order."""
+        return np.flatnonzero(np.frombuffer(self.whole, np.uint8)) + self.first
+
+    def with_free(self, k: int):
+        """The domains with exactly `k` GPUs free (k = all: the free whole ones), in index
+        order."""
+        if k < self.size:
+            return self.by_free[k]
+        return self._wholes()
+
+    def _wholes(self):
+        find, first = self.whole.find, self.first  # (a generator: callers often stop early)
+        i = find(1)
+        while i >= 0:
+            yield first + i
+            i = find(1, i + 1)
 
     def first_free_in(self, lo: int, hi: int) -> int | None:
         """The first free whole domain among local indices [lo, hi), or None."""
-        whole = self.by_free[self.size]
-        i = whole.bisect_left(self.first + lo)
-        if i < len(whole):
-            d = whole[i]
-            if d < self.first + hi:
-                return d
-        return None
+        i = self.whole.find(1, lo, hi)
+        return None if i < 0 else self.first + i
 
     def free_in(self, lo: int, hi: int, n: int) -> list[int]:
         """The first `n` free whole domains among local indices [lo, hi), in index order."""
-        whole = self.by_free[self.size]
-        i = whole.bisect_left(self.first + lo)
-        j = min(whole.bisect_left(self.first + hi), i + n)
-        return whole[i:j]
+        out, find, first = [], self.whole.find, self.first
+        i = find(1, lo, hi)
+        while i >= 0 and len(out) < n:
+            out.append(first + i)
+            i = find(1, i + 1, hi)
+        return out
 
 
 class FreeIndex:
@@ -141,7 +159,7 @@ class FreeIndex:
 
     def same_as(self, other: FreeIndex) -> bool:
         """Do both hold the same free GPUs, buckets and counts in every pool?"""
-        fields = ("free", "by_free", "group", "pod")
+        fields = ("free", "whole", "whole_free", "by_free", "group", "pod")
         return all(
             getattr(a, f) == getattr(b, f)
             for a, b in zip(self.pools, other.pools, strict=True)
