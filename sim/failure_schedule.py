@@ -147,27 +147,20 @@ class Timeline:
 
     def __init__(self, pools: list[PoolSchedule]) -> None:
         self.pools = pools
-        empty = np.empty(0)
-        self._later = (empty, empty.astype(np.int64), empty.astype(np.int64))  # later repairs
+        self._later: list[tuple[float, int, int, int]] = []  # repairs of later windows
 
     def window(self, start_h: float, end_h: float) -> list[tuple[float, int, int, int]]:
-        """The items of [start_h, end_h) (repairs before `start_h` were given already), sorted
-        by numpy (`lexsort` on the columns: the order a sort of the tuples gives, at a fraction
-        of its cost)."""
-        fails = [f for s in self.pools for f in s.until(end_h)]
-        cols = np.array(fails, np.float64).reshape(-1, 4)  # (ids are exact in a float64)
-        f_at, f_p, f_d = cols[:, 0], cols[:, 1].astype(np.int64), cols[:, 2].astype(np.int64)
-        later_at, later_p, later_d = self._later
-        r_at = np.concatenate((cols[:, 3], later_at))
-        r_p, r_d = np.concatenate((f_p, later_p)), np.concatenate((f_d, later_d))
-        due = r_at < end_h
-        self._later = (r_at[~due], r_p[~due], r_d[~due])
-        at = np.concatenate((f_at, r_at[due]))
-        kind = np.concatenate((np.full(len(f_at), FAILURE), np.full(int(due.sum()), REPAIR)))
-        pool, dom = np.concatenate((f_p, r_p[due])), np.concatenate((f_d, r_d[due]))
-        order = np.lexsort((dom, pool, kind, at))
-        cols = (at[order].tolist(), kind[order].tolist(), pool[order].tolist(), dom[order].tolist())
-        return list(zip(*cols, strict=True))
+        """The items of [start_h, end_h) (repairs before `start_h` were given already)."""
+        items, later = [], []
+        for s in self.pools:
+            for at, p, d, up_h in s.until(end_h):
+                items.append((at, FAILURE, p, d))
+                later.append((up_h, REPAIR, p, d))
+        later += self._later
+        self._later = [r for r in later if r[0] >= end_h]
+        items += [r for r in later if r[0] < end_h]
+        items.sort()
+        return items
 
 
 def domain_rate_per_h(gpu_per_hour: float, domain_per_day: float | None, gpus: int, scale: float):
