@@ -177,7 +177,7 @@ def run(
 
 
 def simulate(
-    path: str | Path,
+    path: str | Path | Prepared,
     seed: int | None = None,
     out: str | Path | None = None,
     progress=None,
@@ -186,14 +186,20 @@ def simulate(
     invariants: bool = True,
 ) -> RunResult:
     """`run`, also returning the summary: the KPIs are computed once, in memory, from the
-    recorder's tables, and written with them (results flow one way: nothing is read back)."""
+    recorder's tables, and written with them (results flow one way: nothing is read back).
+    `path` may be a scenario already prepared (`prepare`), which is then not read again."""
     from sim.engine import Engine  # here, not at the top: `sim validate` needs none of these
     from sim.invariants import check as check_invariants
     from sim.output import write_run
     from sim.recorder import Recorder
     from sim.report import kpis_of, summarize_frames
 
-    prep = prepare(path, tables)
+    if isinstance(path, Prepared):
+        if tables:
+            raise ValueError("tables replace a scenario's tables as it is prepared, not after")
+        prep = path
+    else:
+        prep = prepare(path, tables)
     sc = prep.scenario
     seed = sc.seed if seed is None else seed
     base = Path(out) if out else prep.path.parent / "out"

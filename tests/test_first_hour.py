@@ -232,6 +232,24 @@ def test_progress_lines_for_a_log_every_few_seconds():
     ]
 
 
+def test_a_run_for_a_log_reads_its_scenario_once(tmp_path, capsys, monkeypatch):
+    # not on a terminal, `sim run` dates its progress lines from the scenario it simulates
+    import sim.cli.run as cli_run
+    import sim.runner as runner
+
+    reads = []
+    real = runner.prepare
+
+    def counted(path, tables=None):
+        reads.append(path)
+        return real(path, tables)
+
+    monkeypatch.setattr(runner, "prepare", counted)
+    monkeypatch.setattr(cli_run, "prepare", counted)
+    code, _, _ = sim(capsys, "run", DATA / "small-scenario.toml", "--out", tmp_path)
+    assert code == 0 and len(reads) == 1
+
+
 def test_summary_says_what_events_counts_and_joins_pools(tmp_path, capsys):
     code, out, _ = sim(capsys, "run", DATA / "small-scenario.toml", "--out", tmp_path)
     assert code == 0

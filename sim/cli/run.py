@@ -150,9 +150,10 @@ def command(
         elif no_progress:
             result = simulate(file, seed, out, invariants=not no_check)
         else:  # not a terminal: a progress line every few seconds, on stderr
-            horizon = prepare(file).scenario.horizon
+            prep = prepare(file)  # (prepared once: its horizon dates the progress lines)
+            horizon = prep.scenario.horizon
             result = simulate(
-                file, seed, out, ProgressLog(horizon.start, horizon.end), invariants=not no_check
+                prep, seed, out, ProgressLog(horizon.start, horizon.end), invariants=not no_check
             )
         out_dir = result.out_dir
         report = check_runs(out_dir)
