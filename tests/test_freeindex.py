@@ -205,3 +205,31 @@ def test_free_counts_follow_each_change_by_arithmetic():
     c.repair(FIRST + 1)
     c.release_parts(1)
     assert (pf.total(), pf.whole_free, c.owner[FIRST]) == (64, 8, FREE)
+
+
+def test_a_pool_past_the_first_answers_in_global_ids():
+    """A pool whose domains start at 100 (4 GPUs each, 3 per leaf group, 6 per pod): its
+    searches take local ranges and answer global ids, changes by domain and a rebuild from
+    the per-domain counts agree, and a clone is independent."""
+    from sim.freeindex import PoolFree
+
+    pf = PoolFree(100, 12, 4, 3, 6)
+    for d in (101, 102, 104, 107, 111):
+        pf.set(d, 4)  # free whole
+    pf.set(105, 1)  # shared, 1 GPU free
+    assert pf.first_free_in(0, 12) == 101 and pf.first_free_in(3, 6) == 104
+    assert pf.first_free_in(8, 11) is None  # locals 8-10: domains 108-110, none free
+    assert pf.free_in(0, 12, 3) == [101, 102, 104] and pf.free_in(4, 12, 9) == [104, 107, 111]
+    assert pf.whole_ids().tolist() == [101, 102, 104, 107, 111]
+    assert list(pf.with_free(4)) == [101, 102, 104, 107, 111] and pf.with_free(1) == [105]
+    assert (pf.whole_free, pf.total()) == (5, 5 * 4 + 1)
+    assert (pf.group, pf.pod) == ([2, 1, 1, 1], [3, 2])
+    rebuilt = PoolFree(100, 12, 4, 3, 6)
+    rebuilt.reset(np.array(pf.free))
+    assert [getattr(rebuilt, f) for f in PoolFree.__slots__] == [
+        getattr(pf, f) for f in PoolFree.__slots__
+    ]
+    clone = pf.clone()
+    clone.set(101, 0)
+    assert (pf.first_free_in(0, 3), clone.first_free_in(0, 3)) == (101, 102)
+    assert (pf.whole_free, clone.whole_free, pf.group[0], clone.group[0]) == (5, 4, 2, 1)
