@@ -17,7 +17,6 @@ same whatever runs on the campus.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,11 +34,12 @@ class Repair:
     min_h: float
     max_h: float
 
-    def hours(self, z: list[float]) -> list[float]:
-        """The repair time of each standard normal draw of `z` (`math.exp`: numpy's may differ
-        in the last bit from one machine to another)."""
-        m, s, lo, hi, exp = self.median_h, self.sigma, self.min_h, self.max_h, math.exp
-        return [min(max(m * exp(s * x), lo), hi) for x in z]
+    def hours(self, z: np.ndarray) -> np.ndarray:
+        """The repair time of each standard normal draw of `z`. The exponential is `math.exp`
+        (numpy's may differ in the last bit from one machine to another); products and clips
+        are exact in numpy too."""
+        e = np.array(list(map(math.exp, (self.sigma * z).tolist())))
+        return np.minimum(np.maximum(self.median_h * e, self.min_h), self.max_h)
 
 
 class PoolSchedule:
@@ -68,16 +68,15 @@ class PoolSchedule:
         self.pool_index, self.first_domain = pool_index, first_domain
         self.rng, self.online_day, self.phase_h = rng, online_day, phase_h
         self.rate_per_domain_h, self.repair, self.horizon_h = rate_per_domain_h, repair, horizon_h
-        self._up_at = [-math.inf] * len(online_day)  # when each domain is up again
+        self._up_at = np.full(len(online_day), -math.inf)  # when each domain is up again
         self._t = 0.0  # the last candidate's hour (or the phase date drawn from)
         self._rate, self._n_online = 0.0, 0
         self._rate_from, self._rate_until = math.inf, -math.inf
         self._exp = self._uni = self._norm = np.empty(0)
         self._i = BLOCK  # the next draw of the blocks
         # candidates computed but not yet given (from _j): hours, local domains, repair times
-        self._at: list[float] = []
-        self._local: list[int] = []
-        self._repair_h: list[float] = []
+        self._at = self._repair_h = np.empty(0)
+        self._local = np.empty(0, np.int64)
         self._j = 0
         self._done = False  # no candidate left before the horizon
 
@@ -91,7 +90,7 @@ class PoolSchedule:
             self._rate_from = t
             self._rate_until = next((h for h in self.phase_h if h > t), math.inf)
         stop_h = min(self._rate_until, self.horizon_h)
-        self._at, self._local, self._repair_h, self._j = [], [], [], 0
+        self._at, self._j = np.empty(0), 0
         if self._rate <= 0:  # nothing fails until the next phase date
             if stop_h >= self.horizon_h:
                 self._done = True
@@ -105,19 +104,20 @@ class PoolSchedule:
         i = self._i
         at = np.cumsum(np.concatenate(([t], self._exp[i:] / self._rate)))[1:]
         k = int(np.searchsorted(at, stop_h, side="left"))  # the first at or past stop_h
-        self._at = at[:k].tolist()
-        self._local = (self._uni[i : i + k] * self._n_online).astype(np.int64).tolist()
-        self._repair_h = self.repair.hours(self._norm[i : i + k].tolist())
+        self._at = at[:k]
+        self._local = (self._uni[i : i + k] * self._n_online).astype(np.int64)
+        self._repair_h = self.repair.hours(self._norm[i : i + k])
         if k == len(at):  # the block is used up: the next draws come from a new one
-            self._t, self._i = self._at[-1], BLOCK
+            self._t, self._i = float(self._at[-1]), BLOCK
         elif self._rate_until < self.horizon_h:  # past a phase date (that draw is spent)
             self._t, self._i = self._rate_until, i + k + 1
         else:
             self._done = True
 
-    def until(self, end_h: float) -> list[tuple[float, int, int, float]]:
-        """(hour, pool index, domain, repaired at hour) of each failure before `end_h`."""
-        out, up_at, first, p = [], self._up_at, self.first_domain, self.pool_index
+    def until(self, end_h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The failures before `end_h` not given yet, in time order: their hours, (global)
+        domains and the hours they are repaired at."""
+        out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         while True:
             if self._j == len(self._at):
                 if self._done:
@@ -125,42 +125,68 @@ class PoolSchedule:
                 self._segment()
                 continue
             j = self._j
-            k = bisect_left(self._at, end_h, j)  # the candidates of this window
-            cands = zip(self._at[j:k], self._local[j:k], self._repair_h[j:k], strict=True)
-            for at, local, repair_h in cands:
-                if at >= up_at[local]:  # a repair at the same instant comes first: it is up
-                    up = up_at[local] = at + repair_h
-                    out.append((at, p, first + local, up))
+            k = j + int(np.searchsorted(self._at[j:], end_h))  # the candidates of this window
+            out.append(self._thin(self._at[j:k], self._local[j:k], self._repair_h[j:k]))
             self._j = k
             if k < len(self._at):  # the rest are later windows'
                 break
-        return out
+        if not out:
+            return np.empty(0), np.empty(0, np.int64), np.empty(0)
+        at, local, up = (np.concatenate(c) for c in zip(*out, strict=True))
+        return at, local + self.first_domain, up
+
+    def _thin(self, at: np.ndarray, local: np.ndarray, repair_h: np.ndarray):
+        """The candidates that hit a domain that is up (a repair at the same instant comes
+        first: it is up), with their repair hours. Vectorised over the candidates whose domain
+        has no other candidate among them (almost all); the others, in time order, one by one."""
+        up_at = self._up_at
+        order = np.argsort(local, kind="stable")
+        same = local[order][1:] == local[order][:-1]
+        shared = np.zeros(len(local), bool)  # domains with two or more candidates here
+        shared[order[1:][same]] = True
+        shared[order[:-1][same]] = True
+        ok = ~shared & (at >= up_at[local])
+        up = at + repair_h
+        up_at[local[ok]] = up[ok]  # (distinct domains)
+        for i in np.flatnonzero(shared).tolist():
+            d = local[i]
+            if at[i] >= up_at[d]:
+                ok[i] = True
+                up_at[d] = up[i]
+        return at[ok], local[ok], up[ok]
 
 
 REPAIR, FAILURE = 0, 1  # kinds of timeline items; a repair comes first at the same instant
 
 
 class Timeline:
-    """Failures and repairs of all pools as one time-ordered list per window of time: items
+    """Failures and repairs of all pools in time order, a window of time at a time: items
     (hour, REPAIR | FAILURE, pool index, domain), sorted (ties: repairs first, then by pool
     and domain). A repair that falls in a later window waits for it."""
 
     def __init__(self, pools: list[PoolSchedule]) -> None:
         self.pools = pools
-        self._later: list[tuple[float, int, int, int]] = []  # repairs of later windows
+        self._later = (np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64))  # later repairs
 
-    def window(self, start_h: float, end_h: float) -> list[tuple[float, int, int, int]]:
-        """The items of [start_h, end_h) (repairs before `start_h` were given already)."""
-        items, later = [], []
-        for s in self.pools:
-            for at, p, d, up_h in s.until(end_h):
-                items.append((at, FAILURE, p, d))
-                later.append((up_h, REPAIR, p, d))
-        later += self._later
-        self._later = [r for r in later if r[0] >= end_h]
-        items += [r for r in later if r[0] < end_h]
-        items.sort()
-        return items
+    def window(self, start_h: float, end_h: float) -> tuple[list, list, list, list]:
+        """The items of [start_h, end_h) (repairs before `start_h` were given already) as
+        columns: hours, kinds, pools, domains. Sorted by numpy (`lexsort` on the columns gives
+        the order a sort of the item tuples would); lists of Python numbers, not a million
+        tuples for the garbage collector to scan."""
+        fails = [(s.pool_index, s.until(end_h)) for s in self.pools]
+        f_at = np.concatenate([f[1][0] for f in fails])
+        f_d = np.concatenate([f[1][1] for f in fails])
+        f_p = np.concatenate([np.full(len(f[1][0]), f[0], np.int64) for f in fails])
+        later_at, later_p, later_d = self._later
+        r_at = np.concatenate([f[1][2] for f in fails] + [later_at])
+        r_p, r_d = np.concatenate((f_p, later_p)), np.concatenate((f_d, later_d))
+        due = r_at < end_h
+        self._later = (r_at[~due], r_p[~due], r_d[~due])
+        at = np.concatenate((f_at, r_at[due]))
+        kind = np.concatenate((np.full(len(f_at), FAILURE), np.full(int(due.sum()), REPAIR)))
+        pool, dom = np.concatenate((f_p, r_p[due])), np.concatenate((f_d, r_d[due]))
+        order = np.lexsort((dom, pool, kind, at))
+        return at[order].tolist(), kind[order].tolist(), pool[order].tolist(), dom[order].tolist()
 
 
 def domain_rate_per_h(gpu_per_hour: float, domain_per_day: float | None, gpus: int, scale: float):

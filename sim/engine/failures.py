@@ -65,7 +65,7 @@ class FailureProcess:
         self._timeline = fs.Timeline(pools)
         self._repair_tick = False
         self._window_end = 0.0
-        self._items: list[tuple[float, int, int, int]] = []  # this window's, in time order
+        self._items: tuple[list, ...] = ([], [], [], [])  # this window's: hours, kinds, ...
         self._next = 0  # index of the next item to apply
 
     def apply_due(self, limit_h: float) -> None:
@@ -74,27 +74,27 @@ class FailureProcess:
         an event then (`Context.call_at`), which bounds what is applied after it."""
         peek, pools, horizon = self.ctx.env.peek, self.ctx.topo.pools, self.ctx.horizon_h
         fail, repair, failure = self.fail, self._repair, fs.FAILURE  # (locals: a million turns)
-        items, i = self._items, self._next
+        (ats, kinds, ps, ds), i = self._items, self._next
         # Up to the next event, as it is now: a repair may schedule one (the pass that offers
         # repaired capacity), a failure one (a job that stops), and what follows waits for it.
         bound = min(limit_h, peek())
         while True:
-            if i == len(items):
+            if i == len(ats):
                 if self._window_end >= horizon:
                     break
                 start = self._window_end
                 self._window_end = min(start + WINDOW_H, horizon)
-                items, i = self._timeline.window(start, self._window_end), 0
-                self._items = items
+                self._items = self._timeline.window(start, self._window_end)
+                (ats, kinds, ps, ds), i = self._items, 0
                 continue
-            at, kind, p, d = items[i]
+            at = ats[i]
             if at > bound:
                 break
-            i += 1
-            if kind == failure:
-                fail(d, pools[p], at)
+            j, i = i, i + 1
+            if kinds[j] == failure:
+                fail(ds[j], pools[ps[j]], at)
             else:
-                repair(d, at)
+                repair(ds[j], at)
             bound = min(limit_h, peek())
         self._next = i
 
