@@ -173,12 +173,13 @@ class Timeline:
         columns: hours, kinds, pools, domains. Sorted by numpy (`lexsort` on the columns gives
         the order a sort of the item tuples would); lists of Python numbers, not a million
         tuples for the garbage collector to scan."""
-        fails = [(s.pool_index, s.until(end_h)) for s in self.pools]
-        f_at = np.concatenate([f[1][0] for f in fails])
-        f_d = np.concatenate([f[1][1] for f in fails])
-        f_p = np.concatenate([np.full(len(f[1][0]), f[0], np.int64) for f in fails])
         later_at, later_p, later_d = self._later
-        r_at = np.concatenate([f[1][2] for f in fails] + [later_at])
+        fails = [s.until(end_h) for s in self.pools]
+        f_at = np.concatenate([f[0] for f in fails] + [later_at[:0]])  # (none if no pools)
+        f_d = np.concatenate([f[1] for f in fails] + [later_d[:0]])
+        pools = [np.full(len(f[0]), s.pool_index) for s, f in zip(self.pools, fails, strict=True)]
+        f_p = np.concatenate(pools + [later_p[:0]])
+        r_at = np.concatenate([f[2] for f in fails] + [later_at])
         r_p, r_d = np.concatenate((f_p, later_p)), np.concatenate((f_d, later_d))
         due = r_at < end_h
         self._later = (r_at[~due], r_p[~due], r_d[~due])
