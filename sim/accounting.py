@@ -29,6 +29,7 @@ class Owners:
 
     def __init__(self) -> None:
         self.kind = np.full(1024, -1, np.int8)
+        self.codes: list[int] = []  # the same codes as a list: the cheap read of one
         self.next_id = 0
 
     def new(self, kind: str) -> int:
@@ -37,11 +38,12 @@ class Owners:
         if oid >= self.kind.size:
             self.kind = np.concatenate([self.kind, np.full(oid, -1, np.int8)])
         self.kind[oid] = KIND_CODE[kind]
+        self.codes.append(KIND_CODE[kind])
         return oid
 
     def kind_of(self, owner: int) -> int:
         """State index of an owner's GPUs (IDLE for no owner)."""
-        return self.kind.item(owner) if owner >= 0 else IDLE
+        return self.codes[owner] if owner >= 0 else IDLE
 
 
 class Accounting:
@@ -84,11 +86,11 @@ class Accounting:
         c = self.cluster
         if c.index.free_of(d) == c.index.size_of(d):  # all its GPUs free: online, healthy, unowned
             return IDLE
-        if not c.online.item(d):  # (`item`: a Python scalar, cheaper than indexing)
+        if not c.is_online[d]:
             return OFFLINE
-        if c.down.item(d):
+        if c.is_down[d]:
             return DOWN
-        return self.owners.kind_of(c.owner.item(d))
+        return self.owners.kind_of(c.owner_of[d])
 
     def recount(self) -> np.ndarray:
         """GPUs per (pool, state), counted from the per-domain arrays (the check of the counts)."""
@@ -157,9 +159,9 @@ class Accounting:
         kind = self.owners.kind_of(owner)
         before, after = (IDLE, kind) if taken else (kind, IDLE)
         if len(domains) <= _FEW:  # a few (a spare, a small job): scalar updates
-            gpus_of, pool_of, down = self._gpus, self._pool, self.cluster.down
+            gpus_of, pool_of, down = self._gpus, self._pool, self.cluster.is_down
             for d in domains.tolist() if isinstance(domains, np.ndarray) else domains:
-                if taken or not down.item(d):
+                if taken or not down[d]:
                     self.move(pool_of[d], gpus_of[d], before, after, at)
             return
         d = np.asarray(domains, np.int64)
@@ -174,26 +176,26 @@ class Accounting:
     def owner_parts(self, owner: int, parts: dict[int, int], taken: bool, at: float) -> None:
         """`owner`'s parts {domain: GPUs} are taken (healthy domains: idle -> its kind) or
         given back (the reverse; a down domain's stay down and move nothing), as `whole`."""
-        kind, pool_of, down = self.owners.kind_of(owner), self._pool, self.cluster.down
+        kind, pool_of, down = self.owners.kind_of(owner), self._pool, self.cluster.is_down
         before, after = (IDLE, kind) if taken else (kind, IDLE)
         for d, g in parts.items():
-            if taken or not down.item(d):
+            if taken or not down[d]:
                 self.move(pool_of[d], g, before, after, at)
 
     def domain_down(self, d: int, at: float, owner: int | None = None) -> None:
         """Domain `d` (online, healthy until now) fails: all its GPUs are down. `owner`: its
         owner, if the caller has it (`Cluster.fail` returns it)."""
-        self._domain(d, at, True, self.cluster.owner.item(d) if owner is None else owner)
+        self._domain(d, at, True, self.cluster.owner_of[d] if owner is None else owner)
 
     def domain_up(self, d: int, at: float, owner: int | None = None) -> None:
         """Domain `d` is repaired: its GPUs return to their holders' states, the rest idle."""
-        self._domain(d, at, False, self.cluster.owner.item(d) if owner is None else owner)
+        self._domain(d, at, False, self.cluster.owner_of[d] if owner is None else owner)
 
     def _domain(self, d: int, at: float, down: bool, owner: int) -> None:
         """Domain `d`'s GPUs go down (`down`) or come back: its holders' states <-> DOWN."""
         pool = self._pool[d]
         if owner != SHARED:  # the common case (a million times a run): one state for it all
-            kind = self.owners.kind.item(owner) if owner >= 0 else IDLE
+            kind = self.owners.codes[owner] if owner >= 0 else IDLE
             if down:
                 self.move(pool, self._gpus[d], kind, DOWN, at)
             else:

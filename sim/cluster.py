@@ -9,6 +9,7 @@ violated invariant raises `AllocationError` (a bug in a policy or the engine, ne
 
 from __future__ import annotations
 
+import array
 import datetime as dt
 import itertools
 import weakref
@@ -51,14 +52,17 @@ class Cluster:
 
     Beside the arrays, `index` (a `FreeIndex`) keeps each pool's free capacity incrementally,
     so that placement and the checks of a change are a few list lookups, not numpy scans;
-    `version` counts changes (a policy may skip a pass on a state it has seen, see `mark`)."""
+    `version` counts changes (a policy may skip a pass on a state it has seen, see `mark`).
+
+    `online`, `owner` and `down` are numpy views of Python buffers, `is_online`, `owner_of`
+    and `is_down`: the same memory, read and written through numpy when vectorised and through
+    the buffers one domain at a time (millions of times a run; a bytearray's index costs a
+    fraction of numpy's `item`)."""
 
     def __init__(self, topo: Topology):
         self.topo = topo
         n = topo.domains
-        self.online = np.zeros(n, bool)
-        self.owner = np.full(n, FREE, np.int32)
-        self.down = np.zeros(n, bool)
+        self._state(bytearray(n), array.array("i", [FREE]) * n, bytearray(n))
         self.gpus_per_domain = np.array([p.gpus_per_domain for p in topo.pools], np.int64)[
             topo.domain_pool
         ]
@@ -171,10 +175,17 @@ class Cluster:
         other.sharing = []
         (other if self.original else self).take_private_state()
 
+    def _state(self, online: bytearray, owner: array.array, down: bytearray) -> None:
+        """Hold these buffers as the per-domain state, with their numpy views (see the class)."""
+        self.is_online, self.owner_of, self.is_down = online, owner, down
+        self.online = np.frombuffer(online, bool)
+        self.owner = np.frombuffer(owner, np.intc)  # (array "i" is a C int)
+        self.down = np.frombuffer(down, bool)
+
     def take_private_state(self) -> None:
         """Copy the shared state (arrays, records, index) to this cluster's own."""
-        self.online, self.owner = self.online.copy(), self.owner.copy()
-        self.down, self.used = self.down.copy(), self.used.copy()
+        self._state(self.is_online[:], self.owner_of[:], self.is_down[:])
+        self.used = self.used.copy()
         # the inner dicts are never changed in place (a change replaces them): shared
         self.parts, self.sharers = dict(self.parts), dict(self.sharers)
         self.whole = dict(self.whole)
@@ -206,10 +217,10 @@ class Cluster:
 
     def _refresh(self, d: int) -> None:
         """Recompute domain `d`'s free GPUs in the index (the rule of `free_gpus`, for one)."""
-        if not self.online.item(d) or self.down.item(d):
+        if not self.is_online[d] or self.is_down[d]:
             free = 0
         else:
-            owner, g = self.owner.item(d), self.index.size_of(d)
+            owner, g = self.owner_of[d], self.index.size_of(d)
             free = g if owner == FREE else g - self.used.item(d) if owner == SHARED else 0
         self.index.set(d, free)
 
@@ -315,13 +326,14 @@ class Cluster:
         if self.sharing:
             self._own()
         index = self.index
-        if self.owner.item(old) != owner:
+        owner_of = self.owner_of
+        if owner_of[old] != owner:
             raise AllocationError(f"owner {owner} replaces domain {old}, which it does not own")
         if index.free_of(new) != index.size_of(new):  # all its GPUs free: online, healthy, unowned
             raise AllocationError(f"owner {owner}: spare {new} is not free, online and healthy")
-        self.owner[old] = FREE
-        self.owner[new] = owner
-        if not self.down.item(old):  # a failed domain has no free GPUs either way
+        owner_of[old] = FREE
+        owner_of[new] = owner
+        if not self.is_down[old]:  # a failed domain has no free GPUs either way
             self._refresh(old)
         index.set(new, 0)
         self.version += 1
@@ -332,10 +344,11 @@ class Cluster:
         d = self.owned_by(owner) if domains is None else np.asarray(domains, np.int64)
         if d.size <= _FEW:  # a few: checked and changed in Python (a serving rack that fails)
             ds = d.tolist()
-            if any(self.owner.item(x) != owner for x in ds):
+            owner_of = self.owner_of
+            if any(owner_of[x] != owner for x in ds):
                 raise AllocationError(f"owner {owner} releases domains it does not own")
             for x in ds:
-                self.owner[x] = FREE
+                owner_of[x] = FREE
                 self._refresh(x)
         else:
             if domains is not None and (self.owner[d] != owner).any():  # (owned_by's are)
@@ -436,10 +449,10 @@ class Cluster:
         held until released. (Millions of calls in a long run: scalar reads, no numpy calls.)"""
         if self.sharing:
             self._own()
-        if self.down.item(domain) or not self.online.item(domain):
+        if self.is_down[domain] or not self.is_online[domain]:
             raise AllocationError(f"domain {domain} cannot fail: offline or already down")
-        self.down[domain] = True
-        owner = self.owner.item(domain)
+        self.is_down[domain] = 1
+        owner = self.owner_of[domain]
         if owner < 0:  # a domain held whole has no free GPUs already
             self.index.set(domain, 0)
         self.version += 1
@@ -449,10 +462,10 @@ class Cluster:
         """Bring a failed domain back up; return its owner (as `fail`)."""
         if self.sharing:
             self._own()
-        if not self.down.item(domain):
+        if not self.is_down[domain]:
             raise AllocationError(f"domain {domain} is not down")
-        self.down[domain] = False
-        owner = self.owner.item(domain)
+        self.is_down[domain] = 0
+        owner = self.owner_of[domain]
         if owner == FREE:
             self.index.set(domain, self.index.size_of(domain))
         elif owner == SHARED:
