@@ -182,17 +182,12 @@ class Accounting:
             if taken or not down[d]:
                 self.move(pool_of[d], g, before, after, at)
 
-    def domain_down(self, d: int, at: float, owner: int | None = None) -> None:
-        """Domain `d` (online, healthy until now) fails: all its GPUs are down. `owner`: its
-        owner, if the caller has it (`Cluster.fail` returns it)."""
-        self._domain(d, at, True, self.cluster.owner_of[d] if owner is None else owner)
-
-    def domain_up(self, d: int, at: float, owner: int | None = None) -> None:
-        """Domain `d` is repaired: its GPUs return to their holders' states, the rest idle."""
-        self._domain(d, at, False, self.cluster.owner_of[d] if owner is None else owner)
-
-    def _domain(self, d: int, at: float, down: bool, owner: int) -> None:
-        """Domain `d`'s GPUs go down (`down`) or come back: its holders' states <-> DOWN."""
+    def domain(self, d: int, at: float, down: bool, owner: int | None = None) -> None:
+        """Domain `d` fails (`down`: online and healthy until now, all its GPUs go down) or is
+        repaired (its GPUs return to their holders' states, the rest idle). `owner`: its owner,
+        if the caller has it (`Cluster.fail` and `repair` return it)."""
+        if owner is None:
+            owner = self.cluster.owner_of[d]
         pool = self._pool[d]
         if owner != SHARED:  # the common case (a million times a run): one state for it all
             kind = self.owners.codes[owner] if owner >= 0 else IDLE

@@ -303,11 +303,11 @@ def test_no_gpu_is_ever_held_by_two_owners_and_counts_stay_exact(ops):
                 row[:] = [None if x == o else x for x in row]
             del held[o]
         elif op == "fail" and not c.down[d]:
-            acct.domain_down(d, t)
+            acct.domain(d, t, True)
             c.fail(d)
         elif op == "repair" and c.down[d]:
             c.repair(d)
-            acct.domain_up(d, t)
+            acct.domain(d, t, False)
         # the reference and the cluster agree, GPU by GPU
         for dd in range(4):
             holders = {x for x in slots[dd] if x is not None}

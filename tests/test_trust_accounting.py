@@ -147,7 +147,7 @@ def test_bulk_changes_book_what_the_states_before_and_after_give():
         ctx.env.run(until=5.0)
         for d in domains[::100].tolist():  # 50 held domains fail: their GPUs are down
             c.fail(d)
-            ctx.acct.domain_down(d, 5.0)
+            ctx.acct.domain(d, 5.0, True)
         ctx.env.run(until=7.0)
         if ctx is fast:
             ctx.release(owner)  # the 50 failed ones stay down, the rest turn idle

@@ -103,7 +103,7 @@ class FailureProcess:
         ctx, c = self.ctx, self.ctx.cluster
         owner = c.fail(d)
         ctx.acct.day_failures[pool.index] += 1
-        ctx.acct.domain_down(d, at_h, owner)
+        ctx.acct.domain(d, at_h, True, owner)
         if owner >= 0:
             ctx.handlers[owner].on_failure(owner, d, pool, at_h)
         elif owner == SHARED:  # every job packed into it is interrupted, in owner order
@@ -118,7 +118,7 @@ class FailureProcess:
             self._repair_tick = True
             ctx.call_at(math.floor(at_h) + 1.0, self._repair_pass)
         owner = ctx.cluster.repair(d)
-        ctx.acct.domain_up(d, at_h, owner)
+        ctx.acct.domain(d, at_h, False, owner)
         if owner >= 0:
             ctx.handlers[owner].on_repair(owner, d, at_h)
 
