@@ -59,7 +59,7 @@ class Accounting:
         self.pool_of = cluster.topo.domain_pool
         # per-domain pool and GPUs as Python lists: cheap scalar reads (millions of changes)
         self._pool: list[int] = self.pool_of.tolist()
-        self._gpus: list[int] = cluster.gpus_per_domain.tolist()
+        self._gpus = cluster.gpus_of
         self._shape = (len(cluster.topo.pools), N_STATES)
         self._now: list[float] = self.recount().ravel().tolist()
         self._int: list[float] = [0.0] * len(self._now)

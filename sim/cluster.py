@@ -66,6 +66,7 @@ class Cluster:
         self.gpus_per_domain = np.array([p.gpus_per_domain for p in topo.pools], np.int64)[
             topo.domain_pool
         ]
+        self.gpus_of: list[int] = self.gpus_per_domain.tolist()  # the same, for scalar reads
         self.used = np.zeros(n, np.int64)
         self.parts: dict[int, dict[int, int]] = {}
         self.sharers: dict[int, dict[int, int]] = {}
@@ -117,8 +118,8 @@ class Cluster:
     def gpus(self, domains: np.ndarray) -> int:
         """GPUs of `domains` in all."""
         if len(domains) <= _FEW:  # a few: summed in Python, faster than numpy on tiny arrays
-            size_of = self.index.size_of
-            return sum(size_of(d) for d in np.asarray(domains).tolist())
+            gpus_of = self.gpus_of
+            return sum(gpus_of[d] for d in np.asarray(domains).tolist())
         return int(self.gpus_per_domain[domains].sum())
 
     def gpus_by_pool(self, domains: np.ndarray) -> dict[str, int]:
@@ -220,7 +221,7 @@ class Cluster:
         if not self.is_online[d] or self.is_down[d]:
             free = 0
         else:
-            owner, g = self.owner_of[d], self.index.size_of(d)
+            owner, g = self.owner_of[d], self.gpus_of[d]
             free = g if owner == FREE else g - self.used.item(d) if owner == SHARED else 0
         self.index.set(d, free)
 
@@ -329,7 +330,7 @@ class Cluster:
         owner_of = self.owner_of
         if owner_of[old] != owner:
             raise AllocationError(f"owner {owner} replaces domain {old}, which it does not own")
-        if index.free_of(new) != index.size_of(new):  # all its GPUs free: online, healthy, unowned
+        if index.free_of(new) != self.gpus_of[new]:  # all its GPUs free: online, healthy, unowned
             raise AllocationError(f"owner {owner}: spare {new} is not free, online and healthy")
         owner_of[old] = FREE
         owner_of[new] = owner
@@ -467,9 +468,9 @@ class Cluster:
         self.is_down[domain] = 0
         owner = self.owner_of[domain]
         if owner == FREE:
-            self.index.set(domain, self.index.size_of(domain))
+            self.index.set(domain, self.gpus_of[domain])
         elif owner == SHARED:
-            self.index.set(domain, self.index.size_of(domain) - self.used.item(domain))
+            self.index.set(domain, self.gpus_of[domain] - self.used.item(domain))
         self.version += 1
         return owner
 

@@ -95,7 +95,9 @@ class FailureProcess:
                 fail(ds[j], pools[ps[j]], at)
             else:
                 repair(ds[j], at)
-            bound = min(limit_h, peek())
+            bound = peek()  # (no `min` call: a million turns)
+            if bound > limit_h:
+                bound = limit_h
         self._next = i
 
     def fail(self, d: int, pool, at_h: float) -> None:
