@@ -339,12 +339,13 @@ class Cluster:
         index.set(new, 0)
         self.version += 1
 
-    def release(self, owner: int, domains: np.ndarray | None = None) -> np.ndarray:
-        """Return `owner`'s domains (all of them by default) to the free pool."""
+    def release(self, owner: int, domains=None):
+        """Return `owner`'s domains (all of them by default; else a list or an array) to the
+        free pool; returns them (`owned_by`'s array by default)."""
         self._own()
-        d = self.owned_by(owner) if domains is None else np.asarray(domains, np.int64)
-        if d.size <= _FEW:  # a few: checked and changed in Python (a serving rack that fails)
-            ds = d.tolist()
+        d = self.owned_by(owner) if domains is None else domains
+        if len(d) <= _FEW:  # a few: checked and changed in Python (a serving rack that fails)
+            ds = d.tolist() if isinstance(d, np.ndarray) else d
             owner_of = self.owner_of
             if any(owner_of[x] != owner for x in ds):
                 raise AllocationError(f"owner {owner} releases domains it does not own")
@@ -352,11 +353,12 @@ class Cluster:
                 owner_of[x] = FREE
                 self._refresh(x)
         else:
+            d = np.asarray(d, np.int64)
             if domains is not None and (self.owner[d] != owner).any():  # (owned_by's are)
                 raise AllocationError(f"owner {owner} releases domains it does not own")
             self.owner[d] = FREE  # (distinct: callers pass owned_by's result or part of it)
             self._refresh_many(d)
-        left = self.whole.get(owner, 0) - d.size
+        left = self.whole.get(owner, 0) - len(d)
         if left > 0:
             self.whole[owner] = left
         else:

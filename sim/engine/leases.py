@@ -251,14 +251,14 @@ class Leases(Lifecycle):
         """The tranche's failed domains change at `at_h`: book the shortfall so far, in
         contracted GPUs (a 1-GPU tranche on a 72-GPU domain is short 1 GPU, not 72)."""
         t.short_gpu_h += t.short_gpus * (at_h - t.short_at_h)
-        gpus_of = self.ctx.cluster.gpus_per_domain
+        gpus_of = self.ctx.cluster.gpus_of
         for d in add:
             if d not in t.short_since:
-                t.short_down_gpus += int(gpus_of[d])
+                t.short_down_gpus += gpus_of[d]
             t.short_since[d] = at_h
         for d in remove:
             if t.short_since.pop(d, None) is not None:
-                t.short_down_gpus -= int(gpus_of[d])
+                t.short_down_gpus -= gpus_of[d]
         t.short_gpus = short_gpus(t.gpus, t.gpus_held, t.short_down_gpus)
         t.short_at_h = at_h
 
