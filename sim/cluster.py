@@ -498,14 +498,14 @@ class Cluster:
         Best fit: the fullest leaf group that holds them all, else the fullest pod that does,
         else whole pods, most-free first. Ties go to the lowest index. None if too few are free.
         """
-        if include_down or domains > _FEW:  # large requests: vectorised over the arrays
+        if include_down:  # failed domains count as free: vectorised over the arrays
             return self._pick_compact_arrays(pool, domains, include_down)
         chosen = self._compact(self.index.pools[self.topo.pool(pool).index], domains)
         return None if chosen is None else np.array(chosen, np.int64)
 
     @staticmethod
     def _compact(pf, domains: int) -> list[int] | None:
-        """`pick_compact` of a few domains on the index, in Python: their sorted ids."""
+        """`pick_compact` on the index's free counts per leaf group and pod: their sorted ids."""
         if domains <= 0 or pf.whole_free < domains:
             return None
         for counts, span in ((pf.group, pf.per_group), (pf.pod, pf.per_pod)):
@@ -523,8 +523,8 @@ class Cluster:
     def _pick_compact_arrays(
         self, pool: str, domains: int, include_down: bool
     ) -> np.ndarray | None:
-        """`pick_compact` vectorised over the free domains (for many domains, or counting
-        failed domains as free: a lease takes them as they are)."""
+        """`pick_compact` counting failed domains as free (a lease takes them as they are),
+        vectorised over the per-domain arrays."""
         free = self.free(pool, include_down)
         if domains <= 0 or free.size < domains:
             return None

@@ -24,6 +24,9 @@ import numpy as np
 from sim.topology import Topology
 
 
+_FIND_AT_MOST = 8  # domains found one `find` at a time; more take one numpy scan
+
+
 class PoolFree:
     """The free capacity of one pool (see the module). Domain ids are global."""
 
@@ -120,6 +123,10 @@ class PoolFree:
 
     def free_in(self, lo: int, hi: int, n: int) -> list[int]:
         """The first `n` free whole domains among local indices [lo, hi), in index order."""
+        if n > _FIND_AT_MOST:  # many: one numpy scan of the range's bytes
+            hi = min(hi, self.n)  # (the last group or pod may be short)
+            view = np.frombuffer(self.whole, np.uint8, max(hi - lo, 0), lo)
+            return (np.flatnonzero(view)[:n] + (self.first + lo)).tolist()
         out, find, first = [], self.whole.find, self.first
         i = find(1, lo, hi)
         while i >= 0 and len(out) < n:
