@@ -509,13 +509,20 @@ class Cluster:
         if domains <= 0 or pf.whole_free < domains:
             return None
         for counts, span in ((pf.group, pf.per_group), (pf.pod, pf.per_pod)):
-            for c in range(domains, span + 1):  # fullest that fits; lowest id on ties
-                if c in counts:  # (a scan in C, per count, beats a Python loop per group)
-                    best = counts.index(c)
-                    return pf.free_in(best * span, (best + 1) * span, domains)
+            # the fullest that fits: the fewest free that are enough; lowest id on ties
+            if span - domains < 8:  # few counts to try: a scan in C for each
+                c = next((c for c in range(domains, span + 1) if c in counts), None)
+            else:  # one pass over the groups or pods
+                c = min((c for c in counts if c >= domains), default=None)
+            if c is not None:
+                best = counts.index(c)
+                return pf.free_in(best * span, (best + 1) * span, domains)
         chosen: list[int] = []
-        for i in sorted(range(len(pf.pod)), key=lambda i: (-pf.pod[i], i)):
-            chosen += pf.free_in(i * pf.per_pod, (i + 1) * pf.per_pod, domains - len(chosen))
+        pod, span = pf.pod, pf.per_pod
+        # whole pods, most free first; a stable sort keeps the lowest id first on ties
+        for i in sorted(range(len(pod)), key=[-c for c in pod].__getitem__):
+            if pod[i]:
+                chosen += pf.free_in(i * span, (i + 1) * span, domains - len(chosen))
             if len(chosen) == domains:
                 break
         return sorted(chosen)
