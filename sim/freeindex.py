@@ -23,7 +23,6 @@ import numpy as np
 
 from sim.topology import Topology
 
-
 _FIND_AT_MOST = 8  # domains found one `find` at a time; more take one numpy scan
 
 

@@ -24,7 +24,8 @@ def _pool(n=50, rate=0.01, horizon_h=2000.0, phases=(), online_day=None, seed=3,
 def _failures(pool, end_h: float) -> list[tuple[float, int, int, float]]:
     """(hour, pool index, domain, repaired at) of each failure `pool.until(end_h)` gives."""
     at, d, up = pool.until(end_h)
-    return [(a, pool.pool_index, x, u) for a, x, u in zip(at.tolist(), d.tolist(), up.tolist())]
+    cols = zip(at.tolist(), d.tolist(), up.tolist(), strict=True)
+    return [(a, pool.pool_index, x, u) for a, x, u in cols]
 
 
 def _timeline(window_h: float, horizon_h: float = 2000.0) -> list:
