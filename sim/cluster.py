@@ -101,6 +101,11 @@ class Cluster:
             ok &= ~self.down[sl]
         return np.flatnonzero(ok) + sl.start
 
+    def free_whole_gpus(self, pool: str) -> int:
+        """GPUs of a pool's free domains (online, healthy, unowned), from the index's count."""
+        p = self.topo.pool(pool)
+        return self.index.pools[p.index].whole_free * p.gpus_per_domain
+
     def free_count(self, pool: str, include_down: bool = False) -> int:
         """How many domains of a pool are free (see `free`)."""
         if not include_down:

@@ -233,3 +233,12 @@ def test_a_pool_past_the_first_answers_in_global_ids():
     clone.set(101, 0)
     assert (pf.first_free_in(0, 3), clone.first_free_in(0, 3)) == (101, 102)
     assert (pf.whole_free, clone.whole_free, pf.group[0], clone.group[0]) == (5, 4, 2, 1)
+
+
+def test_free_whole_gpus_are_the_free_domains_gpus():
+    c = fresh()
+    c.allocate(1, np.array([FIRST, FIRST + 1]))
+    c.fail(FIRST + 2)
+    c.allocate_part(2, FIRST + 3, 3)
+    # 8 nodes online: 2 held, 1 down, 1 shared; 4 free whole nodes of 8 GPUs
+    assert c.free_whole_gpus(POOL) == (8 - 2 - 1 - 1) * 8 == c.gpus(c.free(POOL))

@@ -69,7 +69,7 @@ class Serving(Lifecycle):
     def _request(self, s: ServingSpec, oid: int, shortfall: float, rate: np.ndarray) -> Request:
         topo, cluster = self.ctx.topo, self.ctx.cluster
         need = {n: math.ceil(shortfall / rate[topo.pool(n).index]) for n in s.pools}
-        fits = [n for n in s.pools if cluster.gpus(cluster.free(n)) >= need[n]]
+        fits = [n for n in s.pools if cluster.free_whole_gpus(n) >= need[n]]
         pools = (fits[0],) if fits else tuple(s.pools)
         gpus = need[fits[0]] if fits else max(need.values())
         r = (
