@@ -207,20 +207,23 @@ def place(
     pool (a policy's budget).
     """
     order = req.pools if pools is None else list(pools)
-    cap = limits or {}  # (only read)
+    cap = limits or _NO_LIMITS
+    pool_info, packs = scratch.topo.pool, req.packs
     for size in req.sizes:
         for name in order:
             if size > cap.get(name, size):
                 continue
-            if req.packs and size % scratch.topo.pool(name).gpus_per_domain:
+            per_domain = pool_info(name).gpus_per_domain
+            if packs and size % per_domain:
                 parts = scratch.pick_parts(name, size, placement)
                 if parts is not None:
                     return _parts(parts, size)
                 continue
-            d = _domains_for(scratch, name, size, req.unit_gpus, req.takes_down)
-            if d is not None and (gpus := scratch.gpus(d)) <= cap.get(name, gpus):
+            d = _domains_for(scratch, name, size, req.unit_gpus, req.takes_down, per_domain)
+            # (whole domains of this pool: its domains' GPUs each)
+            if d is not None and (gpus := len(d) * per_domain) <= cap.get(name, gpus):
                 return Pick(d, (), gpus)
-            if req.packs:  # whole domains' worth, but not whole domains free: span partly free
+            if packs:  # whole domains' worth, but not whole domains free: span partly free
                 parts = scratch.pick_parts(name, size, placement)
                 if parts is not None:
                     return _parts(parts, size)
@@ -245,6 +248,9 @@ def place(
 
                 return _whole(scratch, np.concatenate(picked))
     return None
+
+
+_NO_LIMITS: Mapping[str, int] = MappingProxyType({})
 
 
 def _parts(parts: dict[int, int], gpus: int) -> Pick:
@@ -289,10 +295,11 @@ def _free_units(
 
 
 def _domains_for(
-    scratch: Cluster, pool: str, gpus: int, unit: int, down: bool = False
+    scratch: Cluster, pool: str, gpus: int, unit: int, down: bool = False, per_domain: int = 0
 ) -> np.ndarray | None:
-    """Compact domains of one pool holding `gpus` GPUs as whole units of `unit` GPUs."""
-    per_domain = scratch.topo.pool(pool).gpus_per_domain
+    """Compact domains of one pool holding `gpus` GPUs as whole units of `unit` GPUs
+    (`per_domain`: the pool's GPUs per domain, if the caller has it)."""
+    per_domain = per_domain or scratch.topo.pool(pool).gpus_per_domain
     if unit > per_domain:
         need = -(-gpus // per_domain)
     else:
