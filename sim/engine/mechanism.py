@@ -58,10 +58,11 @@ class Mechanism:
         req = ctx.pending.get(oid)
         if req is None:
             raise SimError(f"policy started owner {oid}, which is not pending")
-        c, domains = ctx.cluster, np.asarray(d.domains, np.int64)
-        if parts:
-            pools = c.pools_of(d.domains)
+        c, domains = ctx.cluster, d.domains
+        if parts:  # (the domains as the decision gives them: nothing needs an array)
+            pools = c.pools_of(domains)
         else:
+            domains = np.asarray(domains, np.int64)
             by_pool = c.gpus_by_pool(domains)
             pools = by_pool.keys()
         if not pools <= set(req.pools):
@@ -75,7 +76,7 @@ class Mechanism:
             raise SimError(f"policy gave {req.name} {usable} usable GPUs, below {min(req.sizes)}")
         # the cluster checks free, online, healthy (a lease takes failed racks too)
         if parts:
-            ctx.allocate_parts(oid, dict(zip(d.domains, parts, strict=True)))
+            ctx.allocate_parts(oid, dict(zip(domains, parts, strict=True)))
         else:
             ctx.allocate(oid, domains, req.takes_down)
         del ctx.pending[oid]
