@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 
 from sim.spec.base import Strict
 from sim.topology import PoolInfo, Topology
@@ -23,9 +23,10 @@ OwnerKind = Literal["lease", "training", "serving"]
 KINDS: tuple[OwnerKind, ...] = ("lease", "training", "serving")  # codes 0, 1, 2
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
-    """Someone waiting for capacity. `sizes` are the GPU counts it accepts, largest first."""
+class Request(NamedTuple):
+    """Someone waiting for capacity. `sizes` are the GPU counts it accepts, largest first.
+    Immutable (a policy cannot change what it was asked; `_replace` makes a changed copy). A
+    named tuple, not a frozen dataclass: one is made per job, ~3x faster."""
 
     owner_id: int
     kind: OwnerKind
@@ -42,10 +43,9 @@ class Request:
     packs: bool = False  # takes GPUs inside domains, one or several, not whole ones (trace jobs)
 
 
-@dataclass(frozen=True)
-class Start:
+class Start(NamedTuple):
     """Give `domains` to a pending request's owner: whole, or (`parts`, one per domain) that
-    many GPUs of each, for a request that packs."""
+    many GPUs of each, for a request that packs. (Named tuples, as `Request`: one per job.)"""
 
     owner_id: int
     domains: tuple[int, ...]
@@ -58,8 +58,7 @@ class PlacementParams(Strict):
     placement: Literal["consolidate", "spread"] = "consolidate"
 
 
-@dataclass(frozen=True)
-class Pick:
+class Pick(NamedTuple):
     """Where a request would go: whole `domains`, or `parts` GPUs of each; `gpus` in all."""
 
     domains: np.ndarray
