@@ -36,7 +36,7 @@ class Mechanism:
 
     def view(self) -> ClusterView:
         ctx = self.ctx
-        return ClusterView(ctx.cluster, ctx.now, ctx.running, self.lease_infos, ctx.owners.kind)
+        return ClusterView(ctx.cluster, ctx.env.now, ctx.running, self.lease_infos, ctx.owners.kind)
 
     def run_pass(self) -> None:
         self.passes += 1

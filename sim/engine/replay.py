@@ -113,7 +113,9 @@ class TraceFeed:
 
     def _arrive(self, k: int) -> bool:
         """Job `k` arrives now; is it queued (has it anything to run)?"""
-        job = self.replay.arrive(self.tr, self.pools, self.job_id[k], self.gpus[k], self.duration_s[k])
+        job = self.replay.arrive(
+            self.tr, self.pools, self.job_id[k], self.gpus[k], self.duration_s[k]
+        )
         return job.end_h is None
 
     def next_due(self, last: bool = True, submitted: bool = False) -> None:
@@ -166,7 +168,14 @@ class Replay(JobLifecycle):
         now, oid = ctx.env.now, ctx.register("training", self)
         duration_h = duration_s * tr.time_scale / 3600.0
         job = FixedJob(
-            oid, f"{tr.name}:{job_id}", tr.job_class, tr.name, gpus, duration_h, now, pools,
+            oid,
+            f"{tr.name}:{job_id}",
+            tr.job_class,
+            tr.name,
+            gpus,
+            duration_h,
+            now,
+            pools,
             tr.priority,
         )  # (positional: the fields' order)
         self.jobs[oid] = job

@@ -333,6 +333,8 @@ def usable_of(req: Request, gpus: Iterable[int]) -> int:
     """GPUs a request can use of `gpus` (per pool; parts count as one): whole replica units of
     each, up to its largest size (the rule of `usable_gpus`)."""
     unit = req.unit_gpus
+    if unit == 1:  # (every GPU is a whole unit: the common case, without the rounding)
+        return min(sum(gpus), max(req.sizes))
     return min(sum(g // unit * unit for g in gpus), max(req.sizes))
 
 

@@ -28,7 +28,6 @@ from sim.policies.base import (
     take,
 )
 
-
 _NONE: frozenset = frozenset()  # no shape failed (a set is made once one does)
 
 
