@@ -25,7 +25,7 @@ KINDS: tuple[OwnerKind, ...] = ("lease", "training", "serving")  # codes 0, 1, 2
 
 class Request(NamedTuple):
     """Someone waiting for capacity. `sizes` are the GPU counts it accepts, largest first.
-    Immutable (a policy cannot change what it was asked; `_replace` makes a changed copy). A
+    Immutable (a policy cannot change what it was asked; `replace` makes a changed copy). A
     named tuple, not a frozen dataclass: one is made per job, ~3x faster."""
 
     owner_id: int
@@ -41,6 +41,10 @@ class Request(NamedTuple):
     usd_per_gpu_hour: float = 0.0  # what it earns (leases, serving); 0 for internal training
     takes_down: bool = False  # a lease takes its racks as they are, failed ones included
     packs: bool = False  # takes GPUs inside domains, one or several, not whole ones (trace jobs)
+
+    def replace(self, **changes) -> Request:
+        """A copy with `changes` (a request itself never changes)."""
+        return self._replace(**changes)
 
 
 class Start(NamedTuple):
