@@ -63,9 +63,10 @@ class PlacementParams(Strict):
 
 
 class Pick(NamedTuple):
-    """Where a request would go: whole `domains`, or `parts` GPUs of each; `gpus` in all."""
+    """Where a request would go: whole `domains` (an array of their ids), or `parts` GPUs of
+    each (then `domains` is a tuple, one id per part: no array is needed); `gpus` in all."""
 
-    domains: np.ndarray
+    domains: np.ndarray | tuple[int, ...]
     parts: tuple[int, ...]
     gpus: int
 
@@ -258,9 +259,7 @@ _NO_LIMITS: Mapping[str, int] = MappingProxyType({})
 
 def _parts(parts: dict[int, int], gpus: int) -> Pick:
     """The pick of `parts` ({domain: GPUs}), `gpus` in all."""
-    import numpy as np
-
-    return Pick(np.fromiter(parts, np.int64, len(parts)), tuple(parts.values()), gpus)
+    return Pick(tuple(parts), tuple(parts.values()), gpus)
 
 
 def _whole(scratch: Cluster, domains: np.ndarray) -> Pick:
@@ -271,9 +270,7 @@ def take(scratch: Cluster, req: Request, pick: Pick) -> Start:
     """Allocate `pick` to `req` on the policy's scratch copy and return the decision to start
     it (so later decisions of the same pass do not take the same GPUs)."""
     if pick.parts:
-        scratch.allocate_parts(
-            req.owner_id, dict(zip(pick.domains.tolist(), pick.parts, strict=True))
-        )
+        scratch.allocate_parts(req.owner_id, dict(zip(pick.domains, pick.parts, strict=True)))
     else:
         scratch.allocate(req.owner_id, pick.domains, req.takes_down)
     return start_of(req, pick)
@@ -282,7 +279,8 @@ def take(scratch: Cluster, req: Request, pick: Pick) -> Start:
 def start_of(req: Request, pick: Pick) -> Start:
     """The decision to start `req` on `pick`, without reserving it on a scratch (for the last
     decision of a pass: nothing after it could take the same GPUs)."""
-    return Start(req.owner_id, tuple(pick.domains.tolist()), pick.parts)
+    domains = tuple(pick.domains) if pick.parts else tuple(pick.domains.tolist())
+    return Start(req.owner_id, domains, pick.parts)
 
 
 def _free_units(
