@@ -52,8 +52,9 @@ class LateEvent(simpy.Event):
 class Lifecycle:
     """Hooks a kind of owner answers to. The defaults refuse what does not apply."""
 
-    def on_start(self, owner: int, domains: np.ndarray, parts: tuple[int, ...]) -> None:
-        """The mechanism gave `owner` these domains (whole, or `parts` GPUs of each)."""
+    def on_start(self, owner: int, domains, parts: tuple[int, ...]) -> None:
+        """The mechanism gave `owner` these domains: whole (an array of their ids), or `parts`
+        GPUs of each (the ids as the policy's `Start` gives them, one per part)."""
 
     def on_failure(self, owner: int, domain: int, pool, at_h: float) -> None:
         """A domain `owner` holds has failed at `at_h` (already down and counted). Called ahead

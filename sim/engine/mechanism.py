@@ -36,7 +36,7 @@ class Mechanism:
 
     def view(self) -> ClusterView:
         ctx = self.ctx
-        return ClusterView(ctx.cluster, ctx.now, ctx.running, self.lease_infos, ctx.owners.kind)
+        return ClusterView(ctx.cluster, ctx.env.now, ctx.running, self.lease_infos, ctx.owners.kind)
 
     def run_pass(self) -> None:
         self.passes += 1
@@ -54,30 +54,34 @@ class Mechanism:
                 raise SimError(f"policy returned an unknown decision {decision!r}")
 
     def start(self, d: Start) -> None:
-        ctx = self.ctx
-        req = ctx.pending.get(d.owner_id)
+        ctx, oid, parts = self.ctx, d.owner_id, d.parts
+        req = ctx.pending.get(oid)
         if req is None:
-            raise SimError(f"policy started owner {d.owner_id}, which is not pending")
-        c, domains = ctx.cluster, np.asarray(d.domains, np.int64)
-        by_pool = None if d.parts else c.gpus_by_pool(domains)
-        pools = c.pools_of(d.domains) if d.parts else set(by_pool)
+            raise SimError(f"policy started owner {oid}, which is not pending")
+        c, domains = ctx.cluster, d.domains
+        if parts:  # (the domains as the decision gives them: nothing needs an array)
+            pools = c.pools_of(domains)
+        else:
+            domains = np.asarray(domains, np.int64)
+            by_pool = c.gpus_by_pool(domains)
+            pools = by_pool.keys()
         if not pools <= set(req.pools):
             raise SimError(f"policy placed {req.name} on pools {sorted(pools)} outside {req.pools}")
         if req.single_pool and len(pools) > 1:
             raise SimError(f"policy spread single-pool request {req.name} over {sorted(pools)}")
-        if d.parts:
+        if parts:
             self._check_parts(req, d)
-        usable = usable_of(req, (sum(d.parts),) if d.parts else by_pool.values())
+        usable = usable_of(req, (sum(parts),) if parts else by_pool.values())
         if usable < min(req.sizes):
             raise SimError(f"policy gave {req.name} {usable} usable GPUs, below {min(req.sizes)}")
         # the cluster checks free, online, healthy (a lease takes failed racks too)
-        if d.parts:
-            ctx.allocate_parts(req.owner_id, dict(zip(d.domains, d.parts, strict=True)))
+        if parts:
+            ctx.allocate_parts(oid, dict(zip(domains, parts, strict=True)))
         else:
-            ctx.allocate(req.owner_id, domains, req.takes_down)
-        del ctx.pending[req.owner_id]
-        ctx.running[req.owner_id] = req
-        ctx.handlers[req.owner_id].on_start(req.owner_id, domains, d.parts)
+            ctx.allocate(oid, domains, req.takes_down)
+        del ctx.pending[oid]
+        ctx.running[oid] = req
+        ctx.handlers[oid].on_start(oid, domains, parts)
 
     def _check_parts(self, req, d: Start) -> None:
         """A start on parts of domains: only for a request that packs, one part per distinct

@@ -11,7 +11,9 @@ at a third of the events.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
+import numpy as np
 import simpy
 
 from sim.engine.context import Context
@@ -88,6 +90,7 @@ class FixedJob:
     since_h: float = 0.0  # when its running time was last counted
     end: simpy.Event | None = None  # the timeout that ends it, if running
     request: object = None
+    domains: object = None  # the whole domains it holds, if known (a spare makes them unknown)
 
 
 class TraceFeed:
@@ -96,32 +99,36 @@ class TraceFeed:
     asked for as the event's last act."""
 
     def __init__(self, replay: Replay, tr, jobs) -> None:
-        ctx = replay.ctx
-        self.replay, self.tr, self.ctx = replay, tr, ctx
-        self.t0_h, self.scale = ctx.hours(tr.start), tr.time_scale
+        ctx = self.ctx = replay.ctx
+        self.replay, self.tr = replay, tr
         n = self.n = len(jobs) if tr.limit is None else min(tr.limit, len(jobs))
-        # Python lists once, not a numpy scalar per job and column
-        self.submit_s, self.job_id = jobs.submit_s[:n].tolist(), jobs.job_id[:n].tolist()
+        # Python lists once, not a numpy scalar per job and column; each job's submission hour
+        # (after `start`, scaled: the same float operations, in the same order, per element)
+        t0_h, scale = ctx.hours(tr.start), tr.time_scale
+        self.at_h = np.maximum(0.0, t0_h + jobs.submit_s[:n] * scale / 3600.0).tolist()
+        self.job_id = jobs.job_id[:n].tolist()
         self.gpus, self.duration_s = jobs.gpus[:n].tolist(), jobs.duration_s[:n].tolist()
         self.pools = tuple(tr.pools)
         self.k = 0  # the next job
 
     def _arrive(self, k: int) -> bool:
         """Job `k` arrives now; is it queued (has it anything to run)?"""
-        tr, pools = self.tr, self.pools
-        job = self.replay.arrive(tr, pools, self.job_id[k], self.gpus[k], self.duration_s[k])
+        job = self.replay.arrive(
+            self.tr, self.pools, self.job_id[k], self.gpus[k], self.duration_s[k]
+        )
         return job.end_h is None
 
     def next_due(self, last: bool = True, submitted: bool = False) -> None:
         """Submit the jobs due by now (after `submitted` ones), then wait for the next one's
-        time (after `start`, scaled); `last`: this is its event's last act."""
-        ctx, k = self.ctx, self.k
-        while k < self.n:
-            at_h = max(0.0, self.t0_h + self.submit_s[k] * self.scale / 3600.0)
-            if at_h >= ctx.horizon_h:
+        time; `last`: this is its event's last act."""
+        ctx, k, at, n = self.ctx, self.k, self.at_h, self.n
+        env, horizon_h = ctx.env, ctx.horizon_h
+        while k < n:
+            at_h = at[k]
+            if at_h >= horizon_h:
                 break
-            if at_h > ctx.now:
-                ctx.env.timeout(at_h - ctx.now).callbacks.append(self._due)
+            if at_h > env.now:
+                env.timeout(at_h - env.now).callbacks.append(self._due)
                 break
             submitted |= self._arrive(k)
             k += 1
@@ -158,49 +165,54 @@ class Replay(JobLifecycle):
     def arrive(self, tr, pools: tuple[str, ...], job_id, gpus: int, duration_s: float) -> FixedJob:
         """A trace job submitted now: registered, queued unless it has nothing to run."""
         ctx = self.ctx
+        now, oid = ctx.env.now, ctx.register("training", self)
+        duration_h = duration_s * tr.time_scale / 3600.0
         job = FixedJob(
-            id=ctx.register("training", self),
-            name=f"{tr.name}:{job_id}",
-            job_class=tr.job_class,
-            stream=tr.name,
-            gpus=gpus,
-            duration_h=duration_s * tr.time_scale / 3600.0,
-            submit_h=ctx.now,
-            pools=pools,
-            priority=tr.priority,
-        )
-        self.jobs[job.id] = job
-        job.left_h = job.duration_h
-        job.request = job_request(job, (job.gpus,), 1, single_pool=True, packs=True)
-        if job.left_h > 0:
-            ctx.pending[job.id] = job.request
+            oid,
+            f"{tr.name}:{job_id}",
+            tr.job_class,
+            tr.name,
+            gpus,
+            duration_h,
+            now,
+            pools,
+            tr.priority,
+        )  # (positional: the fields' order)
+        self.jobs[oid] = job
+        job.left_h = duration_h
+        job.request = job_request(job, (gpus,), 1, single_pool=True, packs=True)
+        if duration_h > 0:
+            ctx.pending[oid] = job.request
         else:
-            job.end_h = ctx.now
+            job.end_h = now
         return job
 
     def on_start(self, owner: int, domains, parts: tuple[int, ...]) -> None:
         ctx, job = self.ctx, self.jobs[owner]
+        now = ctx.env.now
         if job.first_start_h is None:
-            job.first_start_h = ctx.now
+            job.first_start_h = now
         if parts:  # packed inside domains
-            job.alloc = ctx.cluster.held_by_pool(job.id)
+            job.alloc = ctx.cluster.held_by_pool(owner)
         else:
             job.alloc = ctx.cluster.gpus_by_pool(domains)
-        job.seg = Hold(ctx.now)
+            job.domains = domains  # (released by name: no search of the cluster for them)
+        job.seg = Hold(now)
         self._run_for(job)
 
     def _run_for(self, job: FixedJob) -> None:
         """Schedule the end of the job's remaining duration from now."""
-        job.since_h = self.ctx.now
-        end = job.end = self.ctx.env.timeout(job.left_h)
-        end.callbacks.append(lambda ev, job=job: self._ended(job, ev))
+        env = self.ctx.env
+        job.since_h = env.now
+        end = job.end = env.timeout(job.left_h)
+        end.callbacks.append(partial(self._ended, job))
 
     def _ended(self, job: FixedJob, ev) -> None:
         if job.end is not ev:  # interrupted since: a stale end
             return
         job.end, job.left_h = None, 0.0
         self._close(job, "finished")
-        job.end_h = self.ctx.now
+        job.end_h = self.ctx.env.now
         job.request, job.alloc = None, DONE  # done: keep nothing it no longer needs
         self.ctx.schedule(last=True)  # (the end's only callback)
 
@@ -209,14 +221,15 @@ class Replay(JobLifecycle):
         job.left_h -= at_h - job.since_h
         job.failures += 1
         job.since_h = at_h
+        job.domains = None  # a spare took the failed domain's place
         end = job.end = self.ctx.env.timeout(at_h + job.left_h - self.ctx.now)
-        end.callbacks.append(lambda ev, job=job: self._ended(job, ev))
+        end.callbacks.append(partial(self._ended, job))
 
     def interrupt(self, job: FixedJob, cause: str) -> None:
         stop = self.ctx.env.timeout(0.0)
-        stop.callbacks.append(lambda _ev, job=job: self._stopped(job, cause))
+        stop.callbacks.append(partial(self._stopped, job, cause))
 
-    def _stopped(self, job: FixedJob, cause: str) -> None:
+    def _stopped(self, job: FixedJob, cause: str, _event=None) -> None:
         """An interruption at this instant: count the time run, close the segment and ask for
         capacity again."""
         ctx = self.ctx
@@ -237,7 +250,7 @@ class Replay(JobLifecycle):
         """Write the segment that ends now and, unless at the horizon, release its GPUs (the
         caller asks for the pass that may reuse them)."""
         ctx = self.ctx
-        now, start = ctx.now, job.seg.start_h
+        now, start = ctx.env.now, job.seg.start_h
         gpus = sum(job.alloc.values())
         job.seg = None
         job.segments += 1
@@ -245,7 +258,8 @@ class Replay(JobLifecycle):
         job.gpu_h += gpus * (now - start)
         self._segment(*segment_values(ctx, job, start, reason, job.alloc), gpus, job.gpus)
         if reason != "horizon":
-            ctx.release(job.id)
+            ctx.release(job.id, job.domains)
+            job.domains = None
             del ctx.running[job.id]
 
     def row(self, job: FixedJob) -> None:

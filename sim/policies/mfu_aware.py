@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 from sim.policies.base import ClusterView, Decision, PlacementParams, Request, place, take
 
@@ -37,7 +36,7 @@ class MfuAware:
         for req in sorted(pending, key=lambda r: (-r.priority, r.submitted_h, r.owner_id)):
             if req.kind == "training":
                 pools = sorted(req.pools, key=lambda p: (-peak(p), req.pools.index(p)))
-                pick = place(scratch, replace(req, single_pool=True), pools, placement=where)
+                pick = place(scratch, req.replace(single_pool=True), pools, placement=where)
             else:
                 pools = sorted(req.pools, key=lambda p: (peak(p), req.pools.index(p)))
                 pick = place(scratch, req, pools, placement=where)

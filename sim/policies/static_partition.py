@@ -8,7 +8,6 @@ not fit does not block others. No preemption, no notices.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -47,7 +46,7 @@ class StaticPartition:
             if min(req.sizes) > budget[req.kind]:
                 continue
             fits = [s for s in req.sizes if s <= budget[req.kind]]
-            pick = place(scratch, replace(req, sizes=tuple(fits)), placement=self.params.placement)
+            pick = place(scratch, req.replace(sizes=tuple(fits)), placement=self.params.placement)
             if pick is None or pick.gpus > budget[req.kind] + _slack(view, req):
                 continue
             budget[req.kind] -= pick.gpus
