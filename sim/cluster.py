@@ -286,12 +286,14 @@ class Cluster:
         ds = d.tolist() if d.size <= _FEW else None  # few: checked on the index
         if allow_down or ds is None or not self._takes_whole(owner, ds):
             self._check_whole(owner, d, allow_down)
-        self.owner[d] = owner
         if ds is None:
+            self.owner[d] = owner
             self._refresh_many(d, held=True)
         else:
+            owner_of, index = self.owner_of, self.index
             for x in ds:
-                self.index.set(x, 0)
+                owner_of[x] = owner
+                index.set(x, 0)
         self.whole[owner] = self.whole.get(owner, 0) + d.size
         self.version += 1
 
@@ -300,8 +302,8 @@ class Cluster:
         healthy and free (all its GPUs free), for an owner that holds no parts."""
         if owner < 0 or not ds or owner in self.parts or len(set(ds)) != len(ds):
             return False
-        index, n = self.index, self.owner.size
-        return all(0 <= d < n and index.free_of(d) == index.size_of(d) for d in ds)
+        free_of, gpus_of, n = self.index.free_of, self.gpus_of, len(self.gpus_of)
+        return all(0 <= d < n and free_of(d) == gpus_of[d] for d in ds)
 
     def _check_whole(self, owner: int, d: np.ndarray, allow_down: bool) -> None:
         """Every rule of `allocate`, on the arrays: raises the first one `d` breaks."""
@@ -518,7 +520,7 @@ class Cluster:
             if span - domains < 8:  # few counts to try: a scan in C for each
                 c = next((c for c in range(domains, span + 1) if c in counts), None)
             else:  # one pass over the groups or pods
-                c = min((c for c in counts if c >= domains), default=None)
+                c = min([c for c in counts if c >= domains], default=None)
             if c is not None:
                 best = counts.index(c)
                 return pf.free_in(best * span, (best + 1) * span, domains)

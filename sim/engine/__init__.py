@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 from collections.abc import Sequence
+from operator import itemgetter
 
 from sim import market
 from sim.accounting import Accounting
@@ -122,7 +123,7 @@ class Engine:
         """Run to the horizon; returns the number of SimPy events processed. Before each event,
         the failures and repairs due by its time are applied (see `FailureProcess.apply_due`)."""
         env, until, n = self.ctx.env, self.ctx.horizon_h, 0
-        apply_due = self.failures.apply_due
+        apply_due = self.failures.apply_due if self.failures.active else None
         next_report = 0.0
         # What lives before the run (modules, the scenario: most of the heap) outlives it: the
         # collector's full passes during the run skip it (they rescanned it all, ~10% of a
@@ -137,7 +138,8 @@ class Engine:
         gc.set_threshold(thresholds[0], thresholds[1], max(thresholds[2], FULL_GC_EVERY))
         try:
             while True:
-                apply_due(until)  # may schedule an event of its own: peek again after it
+                if apply_due is not None:  # (none with failures off: a replay's 140k events)
+                    apply_due(until)  # may schedule an event of its own: peek again after it
                 if env.peek() >= until:
                     break
                 env.step()
@@ -159,7 +161,7 @@ class Engine:
         kinds = (self.training, self.replay)
         jobs = sorted(
             ((job.id, kind, job) for kind in kinds for job in kind.jobs.values()),
-            key=lambda x: x[0],
+            key=itemgetter(0),
         )
         for _, kind, job in jobs:
             kind.close_open(job)

@@ -63,6 +63,7 @@ class FailureProcess:
                 )
             )
         self._timeline = fs.Timeline(pools)
+        self.active = bool(pools)  # any pool fails at all (else nothing is ever due)
         self._repair_tick = False
         self._window_end = 0.0
         self._items: tuple[list, ...] = ([], [], [], [])  # this window's: hours, kinds, ...
