@@ -54,20 +54,21 @@ class Cluster:
     so that placement and the checks of a change are a few list lookups, not numpy scans;
     `version` counts changes (a policy may skip a pass on a state it has seen, see `mark`).
 
-    `online`, `owner` and `down` are numpy views of Python buffers, `is_online`, `owner_of`
-    and `is_down`: the same memory, read and written through numpy when vectorised and through
+    `online`, `owner`, `down` and `used` are numpy views of Python buffers, `is_online`,
+    `owner_of`, `is_down` and `used_of`: the same memory, read and written through numpy when vectorised and through
     the buffers one domain at a time (millions of times a run; a bytearray's index costs a
     fraction of numpy's `item`)."""
 
     def __init__(self, topo: Topology):
         self.topo = topo
         n = topo.domains
-        self._state(bytearray(n), array.array("i", [FREE]) * n, bytearray(n))
+        self._state(
+            bytearray(n), array.array("i", [FREE]) * n, bytearray(n), array.array("q", [0]) * n
+        )
         self.gpus_per_domain = np.array([p.gpus_per_domain for p in topo.pools], np.int64)[
             topo.domain_pool
         ]
         self.gpus_of: list[int] = self.gpus_per_domain.tolist()  # the same, for scalar reads
-        self.used = np.zeros(n, np.int64)
         self.parts: dict[int, dict[int, int]] = {}
         self.sharers: dict[int, dict[int, int]] = {}
         self.whole: dict[int, int] = {}  # owner -> how many domains it holds whole
@@ -181,17 +182,17 @@ class Cluster:
         other.sharing = []
         (other if self.original else self).take_private_state()
 
-    def _state(self, online: bytearray, owner: array.array, down: bytearray) -> None:
+    def _state(self, online: bytearray, owner: array.array, down: bytearray, used: array.array):
         """Hold these buffers as the per-domain state, with their numpy views (see the class)."""
-        self.is_online, self.owner_of, self.is_down = online, owner, down
+        self.is_online, self.owner_of, self.is_down, self.used_of = online, owner, down, used
         self.online = np.frombuffer(online, bool)
         self.owner = np.frombuffer(owner, np.intc)  # (array "i" is a C int)
         self.down = np.frombuffer(down, bool)
+        self.used = np.frombuffer(used, np.int64)  # (array "q" is a C long long)
 
     def take_private_state(self) -> None:
         """Copy the shared state (arrays, records, index) to this cluster's own."""
-        self._state(self.is_online[:], self.owner_of[:], self.is_down[:])
-        self.used = self.used.copy()
+        self._state(self.is_online[:], self.owner_of[:], self.is_down[:], self.used_of[:])
         # the inner dicts are never changed in place (a change replaces them): shared
         self.parts, self.sharers = dict(self.parts), dict(self.sharers)
         self.whole = dict(self.whole)
@@ -227,7 +228,7 @@ class Cluster:
             free = 0
         else:
             owner, g = self.owner_of[d], self.gpus_of[d]
-            free = g if owner == FREE else g - self.used.item(d) if owner == SHARED else 0
+            free = g if owner == FREE else g - self.used_of[d] if owner == SHARED else 0
         self.index.set(d, free)
 
     def counts(self, pool: str) -> PoolCounts:
@@ -386,11 +387,11 @@ class Cluster:
         self._own()
         if not self._takes_parts(owner, parts):
             self._check_parts(owner, parts)
-        held, index = {}, self.index
+        held, index, owner_of, used_of = {}, self.index, self.owner_of, self.used_of
         for d, gpus in parts.items():
             d, gpus = int(d), int(gpus)
-            self.owner[d] = SHARED
-            self.used[d] += gpus
+            owner_of[d] = SHARED
+            used_of[d] += gpus
             index.set(d, index.free_of(d) - gpus)
             held[d] = gpus
             self.sharers[d] = {**self.sharers.get(d, {}), owner: gpus}  # a new dict
@@ -442,14 +443,15 @@ class Cluster:
         held = self.parts.pop(owner, None)
         if held is None:
             raise AllocationError(f"owner {owner} releases parts it does not hold")
+        used_of, owner_of = self.used_of, self.owner_of
         for d, g in held.items():
-            self.used[d] -= g
+            used_of[d] -= g
             mine = {o: x for o, x in self.sharers[d].items() if o != owner}  # a new dict
             if mine:
                 self.sharers[d] = mine
             else:
                 del self.sharers[d]
-                self.owner[d] = FREE
+                owner_of[d] = FREE
             self._refresh(d)
         self.version += 1
         return held
@@ -479,7 +481,7 @@ class Cluster:
         if owner == FREE:
             self.index.set(domain, self.gpus_of[domain])
         elif owner == SHARED:
-            self.index.set(domain, self.gpus_of[domain] - self.used.item(domain))
+            self.index.set(domain, self.gpus_of[domain] - self.used_of[domain])
         self.version += 1
         return owner
 
