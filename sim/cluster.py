@@ -55,9 +55,9 @@ class Cluster:
     `version` counts changes (a policy may skip a pass on a state it has seen, see `mark`).
 
     `online`, `owner`, `down` and `used` are numpy views of Python buffers, `is_online`,
-    `owner_of`, `is_down` and `used_of`: the same memory, read and written through numpy when vectorised and through
-    the buffers one domain at a time (millions of times a run; a bytearray's index costs a
-    fraction of numpy's `item`)."""
+    `owner_of`, `is_down` and `used_of`: the same memory, read and written through numpy when
+    vectorised and through the buffers one domain at a time (millions of times a run; a
+    bytearray's index costs a fraction of numpy's `item`)."""
 
     def __init__(self, topo: Topology):
         self.topo = topo
