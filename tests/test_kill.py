@@ -36,10 +36,14 @@ def _complete_or_absent(run_dir):
     return "complete"
 
 
+# The run reports its progress in a file; once past `hold` (below 1: mid-simulation) it waits
+# there for the kill, so that the kill lands mid-run however fast the run and however busy the
+# machine (a fast run could otherwise finish between the parent's read and its kill).
 KILLED_RUN = (
-    "import sys; from pathlib import Path; from sim.runner import run; "
-    "mark = Path(sys.argv[3]); "
-    "run(sys.argv[1], out=sys.argv[2], progress=lambda f: mark.write_text(repr(f)))"
+    "import sys, time; from pathlib import Path; from sim.runner import run; "
+    "mark, hold = Path(sys.argv[3]), float(sys.argv[4]); "
+    "run(sys.argv[1], out=sys.argv[2], "
+    "progress=lambda f: (mark.write_text(repr(f)), hold <= f < 1.0 and time.sleep(60)))"
 )
 
 
@@ -55,7 +59,7 @@ def _kill_when(scenario, out, mark, sig, at_fraction: float) -> float:
     its progress callback reports), and return the fraction it had reached at the kill."""
     mark.unlink(missing_ok=True)
     proc = subprocess.Popen(
-        [sys.executable, "-c", KILLED_RUN, str(scenario), str(out), str(mark)],
+        [sys.executable, "-c", KILLED_RUN, str(scenario), str(out), str(mark), str(at_fraction)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
