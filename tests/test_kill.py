@@ -36,15 +36,23 @@ def _complete_or_absent(run_dir):
     return "complete"
 
 
-# The run reports its progress in a file; once past `hold` (below 1: mid-simulation) it waits
-# there for the kill, so that the kill lands mid-run however fast the run and however busy the
-# machine (a fast run could otherwise finish between the parent's read and its kill).
-KILLED_RUN = (
-    "import sys, time; from pathlib import Path; from sim.runner import run; "
-    "mark, hold = Path(sys.argv[3]), float(sys.argv[4]); "
-    "run(sys.argv[1], out=sys.argv[2], "
-    "progress=lambda f: (mark.write_text(repr(f)), hold <= f < 1.0 and time.sleep(60)))"
-)
+# The killed run: Ctrl-C as at a terminal, whatever the disposition it inherited (a job started
+# in the background by a shell ignores SIGINT); it reports its progress in a file and, once past
+# `hold` (below 1: mid-simulation), waits there for the kill, so that the kill lands mid-run
+# however fast the run and however busy the machine.
+KILLED_RUN = """
+import signal, sys, time
+from pathlib import Path
+from sim.runner import run
+signal.signal(signal.SIGINT, signal.default_int_handler)
+mark, hold, held = Path(sys.argv[3]), float(sys.argv[4]), []
+def progress(f):
+    mark.write_text(repr(f))
+    if hold <= f < 1.0 and not held:
+        held.append(f)
+        time.sleep(60)
+run(sys.argv[1], out=sys.argv[2], progress=progress)
+"""
 
 
 def _reached(mark) -> float:
