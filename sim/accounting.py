@@ -188,22 +188,16 @@ class Accounting:
         if the caller has it (`Cluster.fail` and `repair` return it)."""
         if owner is None:
             owner = self.cluster.owner_of[d]
-        pool = self._pool[d]
+        pool, kind_of = self._pool[d], self.owners.kind_of
         if owner != SHARED:  # the common case (a million times a run): one state for it all
-            kind = self.owners.codes[owner] if owner >= 0 else IDLE
-            if down:
-                self.move(pool, self._gpus[d], kind, DOWN, at)
-            else:
-                self.move(pool, self._gpus[d], DOWN, kind, at)
-            return
-        holders = self.cluster.sharers[d]
-        held = [(self.owners.kind_of(o), g) for o, g in holders.items()]
-        held.append((IDLE, self._gpus[d] - sum(holders.values())))
+            held = ((kind_of(owner), self._gpus[d]),)
+        else:  # its parts' owners' GPUs, and the rest idle
+            holders = self.cluster.sharers[d]
+            held = [(kind_of(o), g) for o, g in holders.items()]
+            held.append((IDLE, self._gpus[d] - sum(holders.values())))
         for kind, g in held:
-            if down:
-                self.move(pool, g, kind, DOWN, at)
-            else:
-                self.move(pool, g, DOWN, kind, at)
+            before, after = (kind, DOWN) if down else (DOWN, kind)
+            self.move(pool, g, before, after, at)
 
     # -- days --------------------------------------------------------------------------------
     def idle_gpus(self, pool: int) -> int:

@@ -30,20 +30,18 @@ def job_request(
     job, sizes: tuple[int, ...], unit_gpus: int, single_pool: bool, packs: bool = False
 ) -> Request:
     """The capacity request of a job (kind "training"): its pools, the sizes it accepts."""
-    return Request(  # (positional, in the fields' order: a request per job, ~25% faster)
-        job.id,
-        "training",
-        job.name,
-        job.job_class,
-        job.priority,
-        job.submit_h,
-        job.pools,
-        sizes,
-        unit_gpus,
-        single_pool,
-        0.0,  # usd_per_gpu_hour: internal training earns nothing itself
-        False,  # takes_down
-        packs,
+    return Request(
+        owner_id=job.id,
+        kind="training",
+        name=job.name,
+        job_class=job.job_class,
+        priority=job.priority,
+        submitted_h=job.submit_h,
+        pools=job.pools,
+        sizes=sizes,
+        unit_gpus=unit_gpus,
+        single_pool=single_pool,
+        packs=packs,
     )
 
 

@@ -28,8 +28,6 @@ from sim.policies.base import (
     take,
 )
 
-_NONE: frozenset = frozenset()  # no shape failed (a set is made once one does)
-
 
 class FifoParams(PlacementParams):
     backfill: bool = False
@@ -50,7 +48,7 @@ class Fifo:
     def __init__(self, params: FifoParams | None = None):
         self.params = params or FifoParams()
         self._mark: tuple | None = None  # the state the shapes in `_failed` failed on
-        self._failed: set[tuple] | frozenset = _NONE
+        self._failed: set[tuple] = set()
 
     def __getstate__(self) -> dict:
         """Pickled (or deep-copied) without the memo: state marks are unique in one process
@@ -64,7 +62,7 @@ class Fifo:
         if not pending:
             return []
         mark = view.mark()
-        failed = self._failed if mark == self._mark else _NONE
+        failed = self._failed if mark == self._mark else set()
         backfill, placement = self.params.backfill, self.params.placement
         scratch = None  # a private copy, made once a start must be reserved for later ones
         out: list[Decision] = []
@@ -80,8 +78,6 @@ class Fifo:
                 pick = place(scratch, req, placement=placement)
             if pick is None:
                 if (key := shape(req)) is not None:
-                    if failed is _NONE:
-                        failed = set()
                     failed.add(key)
                 if backfill:
                     continue
@@ -93,7 +89,7 @@ class Fifo:
                     scratch = view.scratch()
                 out.append(take(scratch, req, pick))
         # the failures hold on the state this pass saw while it starts nothing
-        self._mark, self._failed = (mark, failed) if not out else (None, _NONE)
+        self._mark, self._failed = (mark, failed) if not out else (None, set())
         return out
 
 
