@@ -491,6 +491,8 @@ class Cluster:
         its pod, else its pool (lowest index first). Groups and pods are contiguous ranges: the
         index counts their free whole domains and finds the first in its bytes."""
         pf = self.index.pools[self.index.pool_of[domain]]
+        if not pf.whole_free:
+            return None
         local = domain - pf.first
         group, pod = local // pf.per_group, local // pf.per_pod
         if pf.group[group]:

@@ -212,12 +212,12 @@ class Context:
         self.acct.whole(c.release(owner, domains), owner, False, self.env.now)
 
     def take_spare(self, owner: int, failed: int, pool, at_h: float) -> int | None:
-        """Give `owner` a spare for its failed domain, if the pool has an idle healthy one (its
-        count is kept exactly); the failed domain (down either way) leaves it."""
+        """Give `owner` a spare for its failed domain, if the pool has a free whole one (see
+        `Cluster.spare_near`); the failed domain (down either way) leaves it."""
         c = self.cluster
         if owner in c.parts:  # a part has no spare: its job asks again (it may fit anew)
             return None
-        spare = c.spare_near(failed) if self.acct.idle_gpus(pool.index) > 0 else None
+        spare = c.spare_near(failed)
         if spare is not None:
             c.replace(owner, failed, spare)
             self.acct.whole([spare], owner, True, at_h)

@@ -77,7 +77,9 @@ class FailureProcess:
         fail, repair, failure = self.fail, self._repair, fs.FAILURE  # (locals: a million turns)
         (ats, kinds, ps, ds), i = self._items, self._next
         # Up to the next event, as it is now: a repair may schedule one (the pass that offers
-        # repaired capacity), a failure one (a job that stops), and what follows waits for it.
+        # repaired capacity), a failure one (a job that stops), and what follows waits for it;
+        # the next event is looked up again only after a change that may have scheduled one
+        # (the cluster and the accounting schedule nothing; an owner's hook may).
         bound = min(limit_h, peek())
         while True:
             if i == len(ats):
@@ -92,17 +94,15 @@ class FailureProcess:
             if at > bound:
                 break
             j, i = i, i + 1
-            if kinds[j] == failure:
-                fail(ds[j], pools[ps[j]], at)
-            else:
-                repair(ds[j], at)
-            bound = peek()  # (no `min` call: a million turns)
-            if bound > limit_h:
-                bound = limit_h
+            if fail(ds[j], pools[ps[j]], at) if kinds[j] == failure else repair(ds[j], at):
+                bound = peek()  # (no `min` call: a million turns)
+                if bound > limit_h:
+                    bound = limit_h
         self._next = i
 
-    def fail(self, d: int, pool, at_h: float) -> None:
-        """Take a domain down, count it, and tell its owner (through its `on_failure` hook)."""
+    def fail(self, d: int, pool, at_h: float) -> bool:
+        """Take a domain down, count it, and tell its owner (through its `on_failure` hook).
+        Returns whether an owner was told (only an owner's hook may schedule an event)."""
         ctx, c = self.ctx, self.ctx.cluster
         owner = c.fail(d)
         ctx.acct.day_failures[pool.index] += 1
@@ -112,18 +112,26 @@ class FailureProcess:
         elif owner == SHARED:  # every job packed into it is interrupted, in owner order
             for o in sorted(c.sharers[d]):
                 ctx.handlers[o].on_failure(o, d, pool, at_h)
+        else:
+            return False
+        return True
 
-    def _repair(self, d: int, at_h: float) -> None:
+    def _repair(self, d: int, at_h: float) -> bool:
+        """Bring a domain back up and tell its owner; returns whether an event may have been
+        scheduled (the pass that offers repaired capacity, or by the owner's hook)."""
         ctx = self.ctx
+        scheduled = False
         if ctx.pending and not self._repair_tick:
             # repaired capacity is offered to waiting requests at the next whole hour: one
             # scheduling pass for all the repairs of that hour
-            self._repair_tick = True
+            self._repair_tick = scheduled = True
             ctx.call_at(math.floor(at_h) + 1.0, self._repair_pass)
         owner = ctx.cluster.repair(d)
         ctx.acct.domain(d, at_h, False, owner)
         if owner >= 0:
             ctx.handlers[owner].on_repair(owner, d, at_h)
+            return True
+        return scheduled
 
     def _repair_pass(self) -> None:
         self._repair_tick = False
