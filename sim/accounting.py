@@ -188,19 +188,24 @@ class Accounting:
         if the caller has it (`Cluster.fail` and `repair` return it)."""
         if owner is None:
             owner = self.cluster.owner_of[d]
-        pool, kind_of = self._pool[d], self.owners.kind_of
-        if owner != SHARED:  # the common case (a million times a run): one state for it all
-            held = ((kind_of(owner), self._gpus[d]),)
-        else:  # its parts' owners' GPUs, and the rest idle
-            holders = self.cluster.sharers[d]
-            held = [(kind_of(o), g) for o, g in holders.items()]
-            held.append((IDLE, self._gpus[d] - sum(holders.values())))
-        move = self.move
-        for kind, g in held:  # (a branch per call, no tuple: a million turns)
-            if down:
-                move(pool, g, kind, DOWN, at)
-            else:
-                move(pool, g, DOWN, kind, at)
+        if owner == SHARED:
+            self._shared_domain(d, at, down)
+            return
+        # the common case (a million times a run): one state for all its GPUs, one move
+        kind = self.owners.kind_of(owner)
+        if down:
+            self.move(self._pool[d], self._gpus[d], kind, DOWN, at)
+        else:
+            self.move(self._pool[d], self._gpus[d], DOWN, kind, at)
+
+    def _shared_domain(self, d: int, at: float, down: bool) -> None:
+        """`domain` of a shared domain: its parts' owners' GPUs, and the rest idle."""
+        holders, kind_of = self.cluster.sharers[d], self.owners.kind_of
+        held = [(kind_of(o), g) for o, g in holders.items()]
+        held.append((IDLE, self._gpus[d] - sum(holders.values())))
+        for kind, g in held:
+            before, after = (kind, DOWN) if down else (DOWN, kind)
+            self.move(self._pool[d], g, before, after, at)
 
     # -- days --------------------------------------------------------------------------------
     def day_hours(self, now: float) -> np.ndarray:
