@@ -133,11 +133,15 @@ class Cluster:
         engine import it)."""
         pools = self.topo.pools
         if len(domains) <= _FEW:  # a few: counted in Python, faster than numpy on tiny arrays
-            of = self.index.pool_of
+            of, gpus_of = self.index.pool_of, self.gpus_of
             per: dict[int, int] = {}
             for d in domains.tolist() if isinstance(domains, np.ndarray) else domains:
-                per[of[d]] = per.get(of[d], 0) + 1
-            return {pools[i].name: per[i] * pools[i].gpus_per_domain for i in sorted(per)}
+                p = of[d]
+                per[p] = per.get(p, 0) + gpus_of[d]
+            if len(per) == 1:  # (one pool, the common case: nothing to sort)
+                for p, gpus in per.items():
+                    return {pools[p].name: gpus}
+            return {pools[i].name: per[i] for i in sorted(per)}
         pool_of = self.topo.domain_pool[domains]
         counts = np.bincount(pool_of)  # a bincount: np.unique sorts (slower on the hot path)
         return {
@@ -282,7 +286,8 @@ class Cluster:
     def allocate(self, owner: int, domains: np.ndarray, allow_down: bool = False) -> None:
         """Give `domains` to `owner`: each must be distinct, online, free and (unless
         `allow_down`: a lease takes its racks as they are, failed ones included) healthy."""
-        self._own()
+        if self.sharing:
+            self._own()
         d = np.asarray(domains, np.int64)
         ds = d.tolist() if d.size <= _FEW else None  # few: checked on the index
         if allow_down or ds is None or not self._takes_whole(owner, ds):
@@ -304,7 +309,10 @@ class Cluster:
         if owner < 0 or not ds or owner in self.parts or len(set(ds)) != len(ds):
             return False
         free_of, gpus_of, n = self.index.free_of, self.gpus_of, len(self.gpus_of)
-        return all(0 <= d < n and free_of(d) == gpus_of[d] for d in ds)
+        for d in ds:  # (a loop: a generator costs more for the one or two of most jobs)
+            if not (0 <= d < n and free_of(d) == gpus_of[d]):
+                return False
+        return True
 
     def _check_whole(self, owner: int, d: np.ndarray, allow_down: bool) -> None:
         """Every rule of `allocate`, on the arrays: raises the first one `d` breaks."""
@@ -350,7 +358,8 @@ class Cluster:
     def release(self, owner: int, domains=None):
         """Return `owner`'s domains (all of them by default; else a list or an array) to the
         free pool; returns them (`owned_by`'s array by default)."""
-        self._own()
+        if self.sharing:
+            self._own()
         d = self.owned_by(owner) if domains is None else domains
         if len(d) <= _FEW:  # a few: checked and changed in Python (a serving rack that fails)
             ds = d.tolist() if isinstance(d, np.ndarray) else d
@@ -384,7 +393,8 @@ class Cluster:
         (`parts` = {domain: GPUs}): a job that packs, inside one domain or spanning several.
         A part alone is smaller than its domain; a part of a spanning job may be all of it. An
         owner holds parts or whole domains, never both, and takes its parts at once."""
-        self._own()
+        if self.sharing:
+            self._own()
         if not self._takes_parts(owner, parts):
             self._check_parts(owner, parts)
         held, index, owner_of, used_of = {}, self.index, self.owner_of, self.used_of
@@ -392,7 +402,7 @@ class Cluster:
             d, gpus = int(d), int(gpus)
             owner_of[d] = SHARED
             used_of[d] += gpus
-            index.set(d, index.free_of(d) - gpus)
+            index.take(d, gpus)
             held[d] = gpus
             self.sharers[d] = {**self.sharers.get(d, {}), owner: gpus}  # a new dict
         self.parts[owner] = held
@@ -439,7 +449,8 @@ class Cluster:
 
     def release_parts(self, owner: int) -> dict[int, int]:
         """Return all of `owner`'s parts; a domain no part holds any more is free again."""
-        self._own()
+        if self.sharing:
+            self._own()
         held = self.parts.pop(owner, None)
         if held is None:
             raise AllocationError(f"owner {owner} releases parts it does not hold")

@@ -117,7 +117,7 @@ class Context:
 
     def ts(self, h: float) -> int:
         """Hours from the start as a UTC timestamp in microseconds since the epoch."""
-        return self.t0_us + int(round(h * 3.6e9))
+        return self.t0_us + round(h * 3.6e9)  # (round of a float is an int)
 
     def date(self, h: float) -> str:
         return (self.start + dt.timedelta(hours=h)).isoformat()

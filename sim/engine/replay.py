@@ -188,8 +188,10 @@ class Replay(JobLifecycle):
         return job
 
     def on_start(self, owner: int, domains, parts: tuple[int, ...]) -> None:
+        """Open the job's segment and schedule its end, the rest of its duration from now."""
         ctx, job = self.ctx, self.jobs[owner]
-        now = ctx.env.now
+        env = ctx.env
+        now = env.now
         if job.first_start_h is None:
             job.first_start_h = now
         if parts:  # packed inside domains
@@ -198,12 +200,7 @@ class Replay(JobLifecycle):
             job.alloc = ctx.cluster.gpus_by_pool(domains)
             job.domains = domains  # (released by name: no search of the cluster for them)
         job.seg = Hold(now)
-        self._run_for(job)
-
-    def _run_for(self, job: FixedJob) -> None:
-        """Schedule the end of the job's remaining duration from now."""
-        env = self.ctx.env
-        job.since_h = env.now
+        job.since_h = now
         end = job.end = env.timeout(job.left_h)
         end.callbacks.append(partial(self._ended, job))
 
