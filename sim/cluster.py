@@ -364,8 +364,9 @@ class Cluster:
         if len(d) <= _FEW:  # a few: checked and changed in Python (a serving rack that fails)
             ds = d.tolist() if isinstance(d, np.ndarray) else d
             owner_of = self.owner_of
-            if any(owner_of[x] != owner for x in ds):
-                raise AllocationError(f"owner {owner} releases domains it does not own")
+            for x in ds:
+                if owner_of[x] != owner:
+                    raise AllocationError(f"owner {owner} releases domains it does not own")
             for x in ds:
                 owner_of[x] = FREE
                 self._refresh(x)
@@ -457,7 +458,8 @@ class Cluster:
         used_of, owner_of = self.used_of, self.owner_of
         for d, g in held.items():
             used_of[d] -= g
-            mine = {o: x for o, x in self.sharers[d].items() if o != owner}  # a new dict
+            mine = self.sharers[d].copy()  # a new dict, the others' parts in their order
+            del mine[owner]
             if mine:
                 self.sharers[d] = mine
             else:
@@ -531,7 +533,11 @@ class Cluster:
         for counts, span in ((pf.group, pf.per_group), (pf.pod, pf.per_pod)):
             # the fullest that fits: the fewest free that are enough; lowest id on ties
             if span - domains < 8:  # few counts to try: a scan in C for each
-                c = next((c for c in range(domains, span + 1) if c in counts), None)
+                c = None
+                for k in range(domains, span + 1):
+                    if k in counts:
+                        c = k
+                        break
             else:  # one pass over the groups or pods
                 c = min([c for c in counts if c >= domains], default=None)
             if c is not None:
@@ -577,7 +583,10 @@ class Cluster:
         shared domain with the most free GPUs. Ties go to the lowest index."""
         if placement not in PLACEMENTS:
             raise AllocationError(f"unknown placement {placement!r}; known: {PLACEMENTS}")
-        pf = self.index.pools[self.topo.pool(pool).index]
+        return self._part(self.index.pools[self.topo.pool(pool).index], gpus, placement)
+
+    def _part(self, pf, gpus: int, placement: str) -> int | None:
+        """`pick_part` on a pool's free index `pf`, for a known placement."""
         by_free = pf.by_free
         shared = range(max(gpus, 1), pf.size)  # free counts of shared domains that fit
         if placement == "consolidate":
@@ -608,7 +617,7 @@ class Cluster:
         if gpus <= 0:
             return None
         if gpus < pf.size:
-            d = self.pick_part(pool, gpus, placement)
+            d = self._part(pf, gpus, placement)
             if d is not None:
                 return {d: gpus}
         if pf.total() < gpus:

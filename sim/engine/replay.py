@@ -123,12 +123,13 @@ class TraceFeed:
         time; `last`: this is its event's last act."""
         ctx, k, at, n = self.ctx, self.k, self.at_h, self.n
         env, horizon_h = ctx.env, ctx.horizon_h
+        now = env.now  # (arrivals take no time)
         while k < n:
             at_h = at[k]
             if at_h >= horizon_h:
                 break
-            if at_h > env.now:
-                env.timeout(at_h - env.now).callbacks.append(self._due)
+            if at_h > now:
+                env.timeout(at_h - now).callbacks.append(self._due)
                 break
             submitted |= self._arrive(k)
             k += 1

@@ -215,7 +215,7 @@ def place(
     pool_info, packs = scratch.topo.pool, req.packs
     for size in req.sizes:
         for name in order:
-            if size > cap.get(name, size):
+            if limits and size > cap.get(name, size):
                 continue
             per_domain = pool_info(name).gpus_per_domain
             if packs and size % per_domain:
