@@ -399,13 +399,20 @@ class Cluster:
         if not self._takes_parts(owner, parts):
             self._check_parts(owner, parts)
         held, index, owner_of, used_of = {}, self.index, self.owner_of, self.used_of
+        sharers = self.sharers
         for d, gpus in parts.items():
             d, gpus = int(d), int(gpus)
             owner_of[d] = SHARED
             used_of[d] += gpus
             index.take(d, gpus)
             held[d] = gpus
-            self.sharers[d] = {**self.sharers.get(d, {}), owner: gpus}  # a new dict
+            others = sharers.get(d)
+            if others is None:
+                sharers[d] = {owner: gpus}
+            else:  # a new dict, this part last
+                mine = others.copy()
+                mine[owner] = gpus
+                sharers[d] = mine
         self.parts[owner] = held
         self.version += 1
 
@@ -414,7 +421,7 @@ class Cluster:
         free (so it is online, healthy and not held whole); a part alone is not all of it."""
         if owner < 0 or not parts or owner in self.parts or owner in self.whole:
             return False
-        index, n, alone = self.index, self.owner.size, len(parts) == 1
+        index, n, alone = self.index, len(self.gpus_of), len(parts) == 1
         for d, gpus in parts.items():
             if not (0 <= d < n and 0 < gpus <= index.free_of(d)):
                 return False

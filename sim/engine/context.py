@@ -206,7 +206,7 @@ class Context:
         """Return `owner`'s capacity: its parts, or its domains (all of them by default). A
         failed domain's GPUs are counted down already: only the healthy ones move."""
         c = self.cluster
-        if domains is None and c.holds_parts(owner):
+        if domains is None and owner in c.parts:
             self.acct.owner_parts(owner, c.release_parts(owner), False, self.env.now)
             return
         self.acct.whole(c.release(owner, domains), owner, False, self.env.now)

@@ -212,7 +212,7 @@ class Replay(JobLifecycle):
         self._close(job, "finished")
         job.end_h = self.ctx.env.now
         job.request, job.alloc = None, DONE  # done: keep nothing it no longer needs
-        self.ctx.schedule(last=True)  # (the end's only callback)
+        self.ctx.schedule(True)  # last: the end's only callback
 
     def absorb_failure(self, job: FixedJob, at_h: float) -> None:
         """A failure with a spare: the job resumes at once where it was; its end moves."""

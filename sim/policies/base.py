@@ -184,7 +184,7 @@ class ClusterView:
     def place(self, req: Request, placement: str = "consolidate") -> Pick | None:
         """`place` on the live state, read-only (placement only reads): where `req` would go
         now, for a policy that has reserved nothing yet (no scratch copy needed)."""
-        return place(self._cluster, req, placement=placement)
+        return place(self._cluster, req, None, None, placement)
 
 
 class Policy(Protocol):
@@ -306,9 +306,7 @@ def _domains_for(
     else:
         units_per_domain = per_domain // unit
         need = -(-(gpus // unit) // units_per_domain)
-    if need > scratch.free_count(pool, down):
-        return None
-    return scratch.pick_compact(pool, need, down)
+    return scratch.pick_compact(pool, need, down)  # (None if fewer are free)
 
 
 def usable_gpus(
