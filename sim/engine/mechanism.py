@@ -11,6 +11,7 @@ is run then.
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import MappingProxyType
 
 import numpy as np
 
@@ -32,11 +33,14 @@ class Mechanism:
     ) -> None:
         self.ctx, self.policy, self.lease_infos = ctx, policy, lease_infos
         self.passes = 0
+        self._running = MappingProxyType(ctx.running)  # what every pass's view shows, read-only
         ctx.on_pass(self.run_pass, getattr(policy, "idle_without_pending", False))
 
     def view(self) -> ClusterView:
         ctx = self.ctx
-        return ClusterView(ctx.cluster, ctx.env.now, ctx.running, self.lease_infos, ctx.owners.kind)
+        return ClusterView(
+            ctx.cluster, ctx.env.now, self._running, self.lease_infos, ctx.owners.kind
+        )
 
     def run_pass(self) -> None:
         self.passes += 1
@@ -90,7 +94,8 @@ class Mechanism:
         Returns the GPUs of the parts in all."""
         if not req.packs:
             raise SimError(f"policy gave {req.name} part of a domain; it takes whole domains")
-        if len(d.domains) != len(d.parts) or len(set(d.domains)) != len(d.domains):
+        n = len(d.domains)
+        if n != len(d.parts) or (n > 1 and len(set(d.domains)) != n):
             raise SimError(
                 f"policy gave {req.name} {len(d.parts)} parts of {len(d.domains)} domains, "
                 "not one part per distinct domain"
