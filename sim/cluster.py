@@ -154,6 +154,9 @@ class Cluster:
         pools = self.topo.pools
         if len(domains) <= _FEW:
             of = self.index.pool_of
+            if len(domains) == 1:  # (most parts: one domain, no comprehension)
+                for d in domains:
+                    return {pools[of[d]].name}
             return {pools[of[d]].name for d in domains}
         return {pools[i].name for i in np.unique(self.topo.domain_pool[list(domains)]).tolist()}
 

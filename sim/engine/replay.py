@@ -141,7 +141,7 @@ class TraceFeed:
         """The next job's time has come (its timeout's only callback)."""
         submitted = self._arrive(self.k)
         self.k += 1
-        self.next_due(submitted=submitted)
+        self.next_due(True, submitted)  # (last: its event's last act)
 
 
 class Replay(JobLifecycle):
