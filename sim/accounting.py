@@ -37,8 +37,8 @@ class Owners:
         self.next_id += 1
         if oid >= self.kind.size:
             self.kind = np.concatenate([self.kind, np.full(oid, -1, np.int8)])
-        self.kind[oid] = KIND_CODE[kind]
-        self.codes.append(KIND_CODE[kind])
+        code = self.kind[oid] = KIND_CODE[kind]
+        self.codes.append(code)
         return oid
 
     def kind_of(self, owner: int) -> int:

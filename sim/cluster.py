@@ -133,11 +133,15 @@ class Cluster:
         engine import it)."""
         pools = self.topo.pools
         if len(domains) <= _FEW:  # a few: counted in Python, faster than numpy on tiny arrays
-            of = self.index.pool_of
+            of, gpus_of = self.index.pool_of, self.gpus_of
             per: dict[int, int] = {}
             for d in domains.tolist() if isinstance(domains, np.ndarray) else domains:
-                per[of[d]] = per.get(of[d], 0) + 1
-            return {pools[i].name: per[i] * pools[i].gpus_per_domain for i in sorted(per)}
+                p = of[d]
+                per[p] = per.get(p, 0) + gpus_of[d]
+            if len(per) == 1:  # (one pool, the common case: nothing to sort)
+                for p, gpus in per.items():
+                    return {pools[p].name: gpus}
+            return {pools[i].name: per[i] for i in sorted(per)}
         pool_of = self.topo.domain_pool[domains]
         counts = np.bincount(pool_of)  # a bincount: np.unique sorts (slower on the hot path)
         return {
@@ -150,6 +154,9 @@ class Cluster:
         pools = self.topo.pools
         if len(domains) <= _FEW:
             of = self.index.pool_of
+            if len(domains) == 1:  # (most parts: one domain, no comprehension)
+                for d in domains:
+                    return {pools[of[d]].name}
             return {pools[of[d]].name for d in domains}
         return {pools[i].name for i in np.unique(self.topo.domain_pool[list(domains)]).tolist()}
 
@@ -282,7 +289,8 @@ class Cluster:
     def allocate(self, owner: int, domains: np.ndarray, allow_down: bool = False) -> None:
         """Give `domains` to `owner`: each must be distinct, online, free and (unless
         `allow_down`: a lease takes its racks as they are, failed ones included) healthy."""
-        self._own()
+        if self.sharing:
+            self._own()
         d = np.asarray(domains, np.int64)
         ds = d.tolist() if d.size <= _FEW else None  # few: checked on the index
         if allow_down or ds is None or not self._takes_whole(owner, ds):
@@ -304,7 +312,10 @@ class Cluster:
         if owner < 0 or not ds or owner in self.parts or len(set(ds)) != len(ds):
             return False
         free_of, gpus_of, n = self.index.free_of, self.gpus_of, len(self.gpus_of)
-        return all(0 <= d < n and free_of(d) == gpus_of[d] for d in ds)
+        for d in ds:  # (a loop: a generator costs more for the one or two of most jobs)
+            if not (0 <= d < n and free_of(d) == gpus_of[d]):
+                return False
+        return True
 
     def _check_whole(self, owner: int, d: np.ndarray, allow_down: bool) -> None:
         """Every rule of `allocate`, on the arrays: raises the first one `d` breaks."""
@@ -350,13 +361,15 @@ class Cluster:
     def release(self, owner: int, domains=None):
         """Return `owner`'s domains (all of them by default; else a list or an array) to the
         free pool; returns them (`owned_by`'s array by default)."""
-        self._own()
+        if self.sharing:
+            self._own()
         d = self.owned_by(owner) if domains is None else domains
         if len(d) <= _FEW:  # a few: checked and changed in Python (a serving rack that fails)
             ds = d.tolist() if isinstance(d, np.ndarray) else d
             owner_of = self.owner_of
-            if any(owner_of[x] != owner for x in ds):
-                raise AllocationError(f"owner {owner} releases domains it does not own")
+            for x in ds:
+                if owner_of[x] != owner:
+                    raise AllocationError(f"owner {owner} releases domains it does not own")
             for x in ds:
                 owner_of[x] = FREE
                 self._refresh(x)
@@ -384,17 +397,25 @@ class Cluster:
         (`parts` = {domain: GPUs}): a job that packs, inside one domain or spanning several.
         A part alone is smaller than its domain; a part of a spanning job may be all of it. An
         owner holds parts or whole domains, never both, and takes its parts at once."""
-        self._own()
+        if self.sharing:
+            self._own()
         if not self._takes_parts(owner, parts):
             self._check_parts(owner, parts)
         held, index, owner_of, used_of = {}, self.index, self.owner_of, self.used_of
+        sharers = self.sharers
         for d, gpus in parts.items():
             d, gpus = int(d), int(gpus)
             owner_of[d] = SHARED
             used_of[d] += gpus
-            index.set(d, index.free_of(d) - gpus)
+            index.take(d, gpus)
             held[d] = gpus
-            self.sharers[d] = {**self.sharers.get(d, {}), owner: gpus}  # a new dict
+            others = sharers.get(d)
+            if others is None:
+                sharers[d] = {owner: gpus}
+            else:  # a new dict, this part last
+                mine = others.copy()
+                mine[owner] = gpus
+                sharers[d] = mine
         self.parts[owner] = held
         self.version += 1
 
@@ -403,7 +424,7 @@ class Cluster:
         free (so it is online, healthy and not held whole); a part alone is not all of it."""
         if owner < 0 or not parts or owner in self.parts or owner in self.whole:
             return False
-        index, n, alone = self.index, self.owner.size, len(parts) == 1
+        index, n, alone = self.index, len(self.gpus_of), len(parts) == 1
         for d, gpus in parts.items():
             if not (0 <= d < n and 0 < gpus <= index.free_of(d)):
                 return False
@@ -439,14 +460,16 @@ class Cluster:
 
     def release_parts(self, owner: int) -> dict[int, int]:
         """Return all of `owner`'s parts; a domain no part holds any more is free again."""
-        self._own()
+        if self.sharing:
+            self._own()
         held = self.parts.pop(owner, None)
         if held is None:
             raise AllocationError(f"owner {owner} releases parts it does not hold")
         used_of, owner_of = self.used_of, self.owner_of
         for d, g in held.items():
             used_of[d] -= g
-            mine = {o: x for o, x in self.sharers[d].items() if o != owner}  # a new dict
+            mine = self.sharers[d].copy()  # a new dict, the others' parts in their order
+            del mine[owner]
             if mine:
                 self.sharers[d] = mine
             else:
@@ -522,7 +545,11 @@ class Cluster:
         for counts, span in ((pf.group, pf.per_group), (pf.pod, pf.per_pod)):
             # the fullest that fits: the fewest free that are enough; lowest id on ties
             if span - domains < 8:  # few counts to try: a scan in C for each
-                c = next((c for c in range(domains, span + 1) if c in counts), None)
+                c = None
+                for k in range(domains, span + 1):
+                    if k in counts:
+                        c = k
+                        break
             else:  # one pass over the groups or pods
                 c = min([c for c in counts if c >= domains], default=None)
             if c is not None:
@@ -568,7 +595,10 @@ class Cluster:
         shared domain with the most free GPUs. Ties go to the lowest index."""
         if placement not in PLACEMENTS:
             raise AllocationError(f"unknown placement {placement!r}; known: {PLACEMENTS}")
-        pf = self.index.pools[self.topo.pool(pool).index]
+        return self._part(self.index.pools[self.topo.pool(pool).index], gpus, placement)
+
+    def _part(self, pf, gpus: int, placement: str) -> int | None:
+        """`pick_part` on a pool's free index `pf`, for a known placement."""
         by_free = pf.by_free
         shared = range(max(gpus, 1), pf.size)  # free counts of shared domains that fit
         if placement == "consolidate":
@@ -599,7 +629,7 @@ class Cluster:
         if gpus <= 0:
             return None
         if gpus < pf.size:
-            d = self.pick_part(pool, gpus, placement)
+            d = self._part(pf, gpus, placement)
             if d is not None:
                 return {d: gpus}
         if pf.total() < gpus:

@@ -117,7 +117,7 @@ class Context:
 
     def ts(self, h: float) -> int:
         """Hours from the start as a UTC timestamp in microseconds since the epoch."""
-        return self.t0_us + int(round(h * 3.6e9))
+        return self.t0_us + round(h * 3.6e9)  # (round of a float is an int)
 
     def date(self, h: float) -> str:
         return (self.start + dt.timedelta(hours=h)).isoformat()
@@ -206,7 +206,7 @@ class Context:
         """Return `owner`'s capacity: its parts, or its domains (all of them by default). A
         failed domain's GPUs are counted down already: only the healthy ones move."""
         c = self.cluster
-        if domains is None and c.holds_parts(owner):
+        if domains is None and owner in c.parts:
             self.acct.owner_parts(owner, c.release_parts(owner), False, self.env.now)
             return
         self.acct.whole(c.release(owner, domains), owner, False, self.env.now)

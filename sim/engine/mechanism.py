@@ -11,6 +11,7 @@ is run then.
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import MappingProxyType
 
 import numpy as np
 
@@ -32,11 +33,14 @@ class Mechanism:
     ) -> None:
         self.ctx, self.policy, self.lease_infos = ctx, policy, lease_infos
         self.passes = 0
+        self._running = MappingProxyType(ctx.running)  # what every pass's view shows, read-only
         ctx.on_pass(self.run_pass, getattr(policy, "idle_without_pending", False))
 
     def view(self) -> ClusterView:
         ctx = self.ctx
-        return ClusterView(ctx.cluster, ctx.env.now, ctx.running, self.lease_infos, ctx.owners.kind)
+        return ClusterView(
+            ctx.cluster, ctx.env.now, self._running, self.lease_infos, ctx.owners.kind
+        )
 
     def run_pass(self) -> None:
         self.passes += 1
@@ -70,31 +74,36 @@ class Mechanism:
         if req.single_pool and len(pools) > 1:
             raise SimError(f"policy spread single-pool request {req.name} over {sorted(pools)}")
         if parts:
-            self._check_parts(req, d)
-        usable = usable_of(req, (sum(parts),) if parts else by_pool.values())
+            usable = usable_of(req, (self._check_parts(req, d),))
+        else:
+            usable = usable_of(req, by_pool.values())
         if usable < min(req.sizes):
             raise SimError(f"policy gave {req.name} {usable} usable GPUs, below {min(req.sizes)}")
         # the cluster checks free, online, healthy (a lease takes failed racks too)
-        if parts:
-            ctx.allocate_parts(oid, dict(zip(domains, parts, strict=True)))
+        if parts:  # (one part per domain, checked: no strict zip)
+            ctx.allocate_parts(oid, dict(zip(domains, parts)))
         else:
             ctx.allocate(oid, domains, req.takes_down)
         del ctx.pending[oid]
         ctx.running[oid] = req
         ctx.handlers[oid].on_start(oid, domains, parts)
 
-    def _check_parts(self, req, d: Start) -> None:
+    def _check_parts(self, req, d: Start) -> int:
         """A start on parts of domains: only for a request that packs, one part per distinct
-        domain, at most its largest size in all (the cluster checks each domain has them free)."""
+        domain, at most its largest size in all (the cluster checks each domain has them free).
+        Returns the GPUs of the parts in all."""
         if not req.packs:
             raise SimError(f"policy gave {req.name} part of a domain; it takes whole domains")
-        if len(d.domains) != len(d.parts) or len(set(d.domains)) != len(d.domains):
+        n = len(d.domains)
+        if n != len(d.parts) or (n > 1 and len(set(d.domains)) != n):
             raise SimError(
                 f"policy gave {req.name} {len(d.parts)} parts of {len(d.domains)} domains, "
                 "not one part per distinct domain"
             )
-        if sum(d.parts) > max(req.sizes):
-            raise SimError(f"policy gave {req.name} {sum(d.parts)} GPUs, above {max(req.sizes)}")
+        gpus = sum(d.parts)
+        if gpus > max(req.sizes):
+            raise SimError(f"policy gave {req.name} {gpus} GPUs, above {max(req.sizes)}")
+        return gpus
 
     def preempt(self, d: Preempt) -> None:
         handler = self.ctx.handlers.get(d.owner_id)

@@ -123,12 +123,13 @@ class TraceFeed:
         time; `last`: this is its event's last act."""
         ctx, k, at, n = self.ctx, self.k, self.at_h, self.n
         env, horizon_h = ctx.env, ctx.horizon_h
+        now = env.now  # (arrivals take no time)
         while k < n:
             at_h = at[k]
             if at_h >= horizon_h:
                 break
-            if at_h > env.now:
-                env.timeout(at_h - env.now).callbacks.append(self._due)
+            if at_h > now:
+                env.timeout(at_h - now).callbacks.append(self._due)
                 break
             submitted |= self._arrive(k)
             k += 1
@@ -140,7 +141,7 @@ class TraceFeed:
         """The next job's time has come (its timeout's only callback)."""
         submitted = self._arrive(self.k)
         self.k += 1
-        self.next_due(submitted=submitted)
+        self.next_due(True, submitted)  # (last: its event's last act)
 
 
 class Replay(JobLifecycle):
@@ -188,8 +189,10 @@ class Replay(JobLifecycle):
         return job
 
     def on_start(self, owner: int, domains, parts: tuple[int, ...]) -> None:
+        """Open the job's segment and schedule its end, the rest of its duration from now."""
         ctx, job = self.ctx, self.jobs[owner]
-        now = ctx.env.now
+        env = ctx.env
+        now = env.now
         if job.first_start_h is None:
             job.first_start_h = now
         if parts:  # packed inside domains
@@ -198,12 +201,7 @@ class Replay(JobLifecycle):
             job.alloc = ctx.cluster.gpus_by_pool(domains)
             job.domains = domains  # (released by name: no search of the cluster for them)
         job.seg = Hold(now)
-        self._run_for(job)
-
-    def _run_for(self, job: FixedJob) -> None:
-        """Schedule the end of the job's remaining duration from now."""
-        env = self.ctx.env
-        job.since_h = env.now
+        job.since_h = now
         end = job.end = env.timeout(job.left_h)
         end.callbacks.append(partial(self._ended, job))
 
@@ -214,7 +212,7 @@ class Replay(JobLifecycle):
         self._close(job, "finished")
         job.end_h = self.ctx.env.now
         job.request, job.alloc = None, DONE  # done: keep nothing it no longer needs
-        self.ctx.schedule(last=True)  # (the end's only callback)
+        self.ctx.schedule(True)  # last: the end's only callback
 
     def absorb_failure(self, job: FixedJob, at_h: float) -> None:
         """A failure with a spare: the job resumes at once where it was; its end moves."""

@@ -120,7 +120,8 @@ class ClusterView:
     ):
         self._cluster = cluster
         self.now_h = now_h
-        self.running = MappingProxyType(running)  # read-only, no copy per pass
+        # read-only, no copy per pass (the engine passes one proxy for all its passes)
+        self.running = running if type(running) is MappingProxyType else MappingProxyType(running)
         self._leases = leases if callable(leases) else dict(leases or {})
         self._owner_kind = owner_kind
 
@@ -184,7 +185,7 @@ class ClusterView:
     def place(self, req: Request, placement: str = "consolidate") -> Pick | None:
         """`place` on the live state, read-only (placement only reads): where `req` would go
         now, for a policy that has reserved nothing yet (no scratch copy needed)."""
-        return place(self._cluster, req, placement=placement)
+        return place(self._cluster, req, None, None, placement)
 
 
 class Policy(Protocol):
@@ -215,7 +216,7 @@ def place(
     pool_info, packs = scratch.topo.pool, req.packs
     for size in req.sizes:
         for name in order:
-            if size > cap.get(name, size):
+            if limits and size > cap.get(name, size):
                 continue
             per_domain = pool_info(name).gpus_per_domain
             if packs and size % per_domain:
@@ -306,9 +307,7 @@ def _domains_for(
     else:
         units_per_domain = per_domain // unit
         need = -(-(gpus // unit) // units_per_domain)
-    if need > scratch.free_count(pool, down):
-        return None
-    return scratch.pick_compact(pool, need, down)
+    return scratch.pick_compact(pool, need, down)  # (None if fewer are free)
 
 
 def usable_gpus(

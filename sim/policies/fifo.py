@@ -89,7 +89,10 @@ class Fifo:
                     scratch = view.scratch()
                 out.append(take(scratch, req, pick))
         # the failures hold on the state this pass saw while it starts nothing
-        self._mark, self._failed = (mark, failed) if not out else (None, set())
+        if out:
+            self._mark, self._failed = None, set()
+        else:
+            self._mark, self._failed = mark, failed
         return out
 
 
