@@ -139,8 +139,8 @@ class Cluster:
                 p = of[d]
                 per[p] = per.get(p, 0) + gpus_of[d]
             if len(per) == 1:  # (one pool, the common case: nothing to sort)
-                for p, gpus in per.items():
-                    return {pools[p].name: gpus}
+                [(p, gpus)] = per.items()
+                return {pools[p].name: gpus}
             return {pools[i].name: per[i] for i in sorted(per)}
         pool_of = self.topo.domain_pool[domains]
         counts = np.bincount(pool_of)  # a bincount: np.unique sorts (slower on the hot path)
@@ -155,8 +155,8 @@ class Cluster:
         if len(domains) <= _FEW:
             of = self.index.pool_of
             if len(domains) == 1:  # (most parts: one domain, no comprehension)
-                for d in domains:
-                    return {pools[of[d]].name}
+                [d] = domains
+                return {pools[of[d]].name}
             return {pools[of[d]].name for d in domains}
         return {pools[i].name for i in np.unique(self.topo.domain_pool[list(domains)]).tolist()}
 

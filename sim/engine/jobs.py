@@ -73,10 +73,7 @@ def waiting_h(ctx: Context, job) -> tuple[float, float]:
     """Hours the job waited (from submission to its end or the horizon, not running), and its
     share of time running (the capacity-wait factor)."""
     end_h = job.end_h if job.end_h is not None else ctx.horizon_h
-    # max(0.0, end - min(submit, end) - running), compared as `max` and `min` do (a row per job)
-    waited = end_h - (end_h if end_h < job.submit_h else job.submit_h) - job.running_h
-    if not waited > 0.0:
-        waited = 0.0
+    waited = max(0.0, end_h - min(job.submit_h, end_h) - job.running_h)
     share = job.running_h / (job.running_h + waited) if job.running_h > 0 else 0.0
     return waited, share
 

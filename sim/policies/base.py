@@ -185,7 +185,7 @@ class ClusterView:
     def place(self, req: Request, placement: str = "consolidate") -> Pick | None:
         """`place` on the live state, read-only (placement only reads): where `req` would go
         now, for a policy that has reserved nothing yet (no scratch copy needed)."""
-        return place(self._cluster, req, None, None, placement)
+        return place(self._cluster, req, placement=placement)
 
 
 class Policy(Protocol):
