@@ -312,7 +312,7 @@ class Cluster:
         if owner < 0 or not ds or owner in self.parts or len(set(ds)) != len(ds):
             return False
         free_of, gpus_of, n = self.index.free_of, self.gpus_of, len(self.gpus_of)
-        for d in ds:  # (a loop: a generator costs more for the one or two of most jobs)
+        for d in ds:  # noqa: SIM110 (a loop: a generator costs more for the one or two of most jobs)
             if not (0 <= d < n and free_of(d) == gpus_of[d]):
                 return False
         return True

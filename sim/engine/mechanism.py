@@ -81,7 +81,7 @@ class Mechanism:
             raise SimError(f"policy gave {req.name} {usable} usable GPUs, below {min(req.sizes)}")
         # the cluster checks free, online, healthy (a lease takes failed racks too)
         if parts:  # (one part per domain, checked: no strict zip)
-            ctx.allocate_parts(oid, dict(zip(domains, parts)))
+            ctx.allocate_parts(oid, dict(zip(domains, parts)))  # noqa: B905
         else:
             ctx.allocate(oid, domains, req.takes_down)
         del ctx.pending[oid]
