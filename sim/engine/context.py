@@ -211,7 +211,7 @@ class Context:
             return
         self.acct.whole(c.release(owner, domains), owner, False, self.env.now)
 
-    def take_spare(self, owner: int, failed: int, pool, at_h: float) -> int | None:
+    def take_spare(self, owner: int, failed: int, at_h: float) -> int | None:
         """Give `owner` a spare for its failed domain, if the pool has a free whole one (see
         `Cluster.spare_near`); the failed domain (down either way) leaves it."""
         c = self.cluster

@@ -156,7 +156,7 @@ class JobLifecycle(Lifecycle):
         """Restart on a spare if the pool has one free (the same placement: the job's end moves,
         no event), else stop at the failure's time and ask again."""
         ctx, job = self.ctx, self.jobs[owner]
-        spare = ctx.take_spare(owner, domain, pool, at_h)
+        spare = ctx.take_spare(owner, domain, at_h)
         ctx.event(
             "failure",
             job.name,

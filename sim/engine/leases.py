@@ -239,7 +239,7 @@ class Leases(Lifecycle):
 
     def on_failure(self, owner: int, domain: int, pool, at_h: float) -> None:
         """A spare if one is free; else the lease keeps its failed domain, short until repaired."""
-        if self.ctx.take_spare(owner, domain, pool, at_h) is None:
+        if self.ctx.take_spare(owner, domain, at_h) is None:
             self._short(self.by_id[owner], at_h, add=[domain])
 
     def on_repair(self, owner: int, domain: int, at_h: float) -> None:
