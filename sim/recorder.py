@@ -5,15 +5,19 @@ A row is one tuple appended to its table's current block: a block holds the rows
 rows that share many constant columns (a replayed job's segment has ~30 columns, most of them
 NaN) appends one tuple, not one value per column, and keeps only its varying values in memory.
 `tables()` turns the blocks into columns once, at the end, in row order.
+
+Instants (the schema's timestamp columns) are given as hours from the run's start (`clock`)
+and turned into UTC timestamps a column at a time as the table is built, not a call per row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import pyarrow as pa
 
-from sim.records import TABLES, schema
+from sim.records import TABLES, TS, schema
 
 
 class Layout:
@@ -41,6 +45,11 @@ class Recorder:
     def __init__(self) -> None:
         self._blocks: dict[str, list[tuple[Layout, list[tuple]]]] = {t: [] for t in TABLES}
         self._writers: dict[tuple[str, tuple[str, ...]], Callable] = {}  # of `add`'s rows
+        self._t0_us: int | None = None  # the instant rows count their hours from (`clock`)
+
+    def clock(self, t0_us: int) -> None:
+        """Rows give instants as hours from `t0_us` (microseconds since the epoch, UTC)."""
+        self._t0_us = t0_us
 
     def add(self, table: str, **row) -> None:
         """One row, every column by name."""
@@ -85,12 +94,29 @@ class Recorder:
         for table in self._blocks:
             sch, cols = schema(table), self._columns(table)
             self._blocks[table] = []
-            arrays = [pa.array(cols[f.name], type=_plain(f.type)) for f in sch]
+            arrays = [
+                self._instants(cols[f.name])
+                if f.type == TS
+                else pa.array(cols[f.name], _plain(f.type))
+                for f in sch
+            ]
             arrays = [
                 a.dictionary_encode() if pa.types.is_dictionary(f.type) else a
                 for a, f in zip(arrays, sch, strict=True)
             ]
             yield table, pa.Table.from_arrays(arrays, schema=sch)
+
+    def _instants(self, hours: list) -> pa.Array:
+        """Hours from the start (None: null) as timestamps: t0 + round(h x 3.6e9) us, the same
+        integers as Python's `round` per value (both round half to even, exactly)."""
+        h = pa.array(hours, pa.float64())
+        if h.null_count == len(h):
+            return pa.nulls(len(h), TS)
+        if self._t0_us is None:
+            raise RuntimeError("rows gave instants, but the recorder has no clock")
+        valid = h.is_valid().to_numpy(zero_copy_only=False)
+        us = np.rint(np.where(valid, h.to_numpy(zero_copy_only=False), 0.0) * 3.6e9)
+        return pa.array(self._t0_us + us.astype(np.int64), TS, mask=~valid)
 
 
 def _plain(t: pa.DataType) -> pa.DataType:

@@ -36,6 +36,9 @@ class Rows(Protocol):
 
     def writer(self, table: str, names: tuple[str, ...], **fixed): ...
 
+    def clock(self, t0_us: int) -> None:
+        """Rows give instants as hours from `t0_us` (UTC microseconds since the epoch)."""
+
 
 class LateEvent(simpy.Event):
     """An event already triggered, processed after every other event of the current instant:
@@ -93,6 +96,7 @@ class Context:
         self.restart_h = failures.restart_minutes / 60
         self.start, self.horizon_h = start, (end - start).days * H_PER_DAY
         self.t0_us = int(np.datetime64(start, "us").astype(np.int64))
+        recorder.clock(self.t0_us)  # rows give instants as hours from the start
         self.env = simpy.Environment()
         # events rows by position (one per failure of a job: a fixed writer, no keywords)
         self._event_row = recorder.writer(
@@ -114,10 +118,6 @@ class Context:
     # -- clock -------------------------------------------------------------------------------
     def hours(self, day: dt.date) -> float:
         return (day - self.start).days * H_PER_DAY
-
-    def ts(self, h: float) -> int:
-        """Hours from the start as a UTC timestamp in microseconds since the epoch."""
-        return self.t0_us + round(h * 3.6e9)  # (round of a float is an int)
 
     def date(self, h: float) -> str:
         return (self.start + dt.timedelta(hours=h)).isoformat()
@@ -143,9 +143,7 @@ class Context:
         at_h: float | None = None,
     ):
         """An `events` row, at `at_h` (default: now)."""
-        self._event_row(
-            self.ts(self.env.now if at_h is None else at_h), kind, owner, subject, gpus, detail
-        )
+        self._event_row(self.env.now if at_h is None else at_h, kind, owner, subject, gpus, detail)
 
     def on_pass(self, callback, idle_without_pending: bool = False) -> None:
         """The scheduling pass (the mechanism's), run by `schedule`; `idle_without_pending`:

@@ -62,7 +62,7 @@ class Days:
             s, h = snap[i], hours[i]
             ctx.rec.add(
                 "pools",
-                date=ctx.ts(day_h),
+                date=day_h,
                 site=p.site.name,
                 pool=p.name,
                 gpu=p.gpu.name,
@@ -86,7 +86,7 @@ class Days:
         for hook in self.before_close:
             hook()
         ctx.ledger.book_costs(ctx.day, hours)
-        date = ctx.ts(day_h)
+        date = day_h
         for line in ctx.ledger.close(ctx.day):
             ctx.rec.add(
                 "ledger",

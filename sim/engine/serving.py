@@ -120,7 +120,7 @@ class Serving(Lifecycle):
                 ctx.book_split(cluster.gpus_by_pool(owned), s.name, "token_revenue", inp + out)
             ctx.rec.add(
                 "serving",
-                date=ctx.ts(ctx.now),
+                date=ctx.now,
                 name=s.name,
                 gpus=held,
                 tokens_per_s_per_gpu=capacity / held if held else first_rate,
