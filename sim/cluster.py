@@ -407,7 +407,7 @@ class Cluster:
             d, gpus = int(d), int(gpus)
             owner_of[d] = SHARED
             used_of[d] += gpus
-            index.take(d, gpus)
+            index.set(d, index.free_of(d) - gpus)
             held[d] = gpus
             others = sharers.get(d)
             if others is None:
@@ -545,11 +545,7 @@ class Cluster:
         for counts, span in ((pf.group, pf.per_group), (pf.pod, pf.per_pod)):
             # the fullest that fits: the fewest free that are enough; lowest id on ties
             if span - domains < 8:  # few counts to try: a scan in C for each
-                c = None
-                for k in range(domains, span + 1):
-                    if k in counts:
-                        c = k
-                        break
+                c = next((k for k in range(domains, span + 1) if k in counts), None)
             else:  # one pass over the groups or pods
                 c = min([c for c in counts if c >= domains], default=None)
             if c is not None:

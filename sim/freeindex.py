@@ -217,11 +217,3 @@ class FreeIndex:
         if not self.owned[p]:
             self._own(p)
         self.pools[p].set(d, new)
-
-    def take(self, d: int, gpus: int) -> None:
-        """Domain `d` has `gpus` GPUs fewer free (a part taken): `set` of its count less them."""
-        p = self.pool_of[d]
-        if not self.owned[p]:
-            self._own(p)
-        pf = self.pools[p]
-        pf.set(d, pf.free[d - pf.first] - gpus)

@@ -11,7 +11,6 @@ is run then.
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import MappingProxyType
 
 import numpy as np
 
@@ -33,14 +32,11 @@ class Mechanism:
     ) -> None:
         self.ctx, self.policy, self.lease_infos = ctx, policy, lease_infos
         self.passes = 0
-        self._running = MappingProxyType(ctx.running)  # what every pass's view shows, read-only
         ctx.on_pass(self.run_pass, getattr(policy, "idle_without_pending", False))
 
     def view(self) -> ClusterView:
         ctx = self.ctx
-        return ClusterView(
-            ctx.cluster, ctx.env.now, self._running, self.lease_infos, ctx.owners.kind
-        )
+        return ClusterView(ctx.cluster, ctx.env.now, ctx.running, self.lease_infos, ctx.owners.kind)
 
     def run_pass(self) -> None:
         self.passes += 1

@@ -120,8 +120,7 @@ class ClusterView:
     ):
         self._cluster = cluster
         self.now_h = now_h
-        # read-only, no copy per pass (the engine passes one proxy for all its passes)
-        self.running = running if type(running) is MappingProxyType else MappingProxyType(running)
+        self.running = MappingProxyType(running)  # read-only, no copy per pass
         self._leases = leases if callable(leases) else dict(leases or {})
         self._owner_kind = owner_kind
 
