@@ -78,6 +78,11 @@ def measure() -> dict:
     return {"timeouts": t, "request_release": rr}
 
 
+def faster(a: dict, b: dict) -> dict:
+    """Of two `measure` results, each baseline's faster one."""
+    return {k: max(a[k], b[k], key=lambda r: r["events_per_s"]) for k in a}
+
+
 if __name__ == "__main__":
     import json
 
