@@ -13,6 +13,7 @@ import array
 import datetime as dt
 import itertools
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,16 +129,21 @@ class Cluster:
             return sum(gpus_of[d] for d in np.asarray(domains).tolist())
         return int(self.gpus_per_domain[domains].sum())
 
-    def gpus_by_pool(self, domains: np.ndarray) -> dict[str, int]:
-        """GPUs of `domains` per pool name, in pool order (the one rule; policies and the
-        engine import it)."""
+    def gpus_by_pool(self, domains, parts: Sequence[int] = ()) -> dict[str, int]:
+        """GPUs of `domains` (whole, or `parts` GPUs of each) per pool name, in pool order (the
+        one rule; policies and the engine import it)."""
         pools = self.topo.pools
-        if len(domains) <= _FEW:  # a few: counted in Python, faster than numpy on tiny arrays
+        if parts or len(domains) <= _FEW:  # a few: counted in Python, faster than numpy
             of, gpus_of = self.index.pool_of, self.gpus_of
             per: dict[int, int] = {}
-            for d in domains.tolist() if isinstance(domains, np.ndarray) else domains:
-                p = of[d]
-                per[p] = per.get(p, 0) + gpus_of[d]
+            if parts:
+                for d, g in zip(domains, parts, strict=True):
+                    p = of[d]
+                    per[p] = per.get(p, 0) + g
+            else:
+                for d in domains.tolist() if isinstance(domains, np.ndarray) else domains:
+                    p = of[d]
+                    per[p] = per.get(p, 0) + gpus_of[d]
             if len(per) == 1:  # (one pool, the common case: nothing to sort)
                 [(p, gpus)] = per.items()
                 return {pools[p].name: gpus}
@@ -148,17 +154,6 @@ class Cluster:
             pools[int(i)].name: int(counts[i]) * pools[int(i)].gpus_per_domain
             for i in np.flatnonzero(counts)
         }
-
-    def pools_of(self, domains) -> set[str]:
-        """Names of the pools `domains` (domain ids) belong to."""
-        pools = self.topo.pools
-        if len(domains) <= _FEW:
-            of = self.index.pool_of
-            if len(domains) == 1:  # (most parts: one domain, no comprehension)
-                [d] = domains
-                return {pools[of[d]].name}
-            return {pools[of[d]].name for d in domains}
-        return {pools[i].name for i in np.unique(self.topo.domain_pool[list(domains)]).tolist()}
 
     def online_gpus(self) -> int:
         """GPUs online campus-wide."""
@@ -269,12 +264,7 @@ class Cluster:
         held = self.parts.get(owner)
         if held is None:
             return self.gpus_by_pool(self.owned_by(owner))
-        out: dict[str, int] = {}
-        pools, of = self.topo.pools, self.index.pool_of
-        for d, g in held.items():
-            name = pools[of[d]].name
-            out[name] = out.get(name, 0) + g
-        return out
+        return self.gpus_by_pool(tuple(held), tuple(held.values()))
 
     def fragmented_gpus(self) -> np.ndarray:
         """Per pool, the idle healthy GPUs of shared domains: usable only by jobs smaller than a

@@ -55,9 +55,12 @@ class LateEvent(simpy.Event):
 class Lifecycle:
     """Hooks a kind of owner answers to. The defaults refuse what does not apply."""
 
-    def on_start(self, owner: int, domains, parts: tuple[int, ...]) -> None:
+    def on_start(
+        self, owner: int, domains, parts: tuple[int, ...], by_pool: dict[str, int]
+    ) -> None:
         """The mechanism gave `owner` these domains: whole (an array of their ids), or `parts`
-        GPUs of each (the ids as the policy's `Start` gives them, one per part)."""
+        GPUs of each (the ids as the policy's `Start` gives them, one per part); `by_pool`:
+        their GPUs per pool (`Cluster.gpus_by_pool`, as the mechanism checked them)."""
 
     def on_failure(self, owner: int, domain: int, pool, at_h: float) -> None:
         """A domain `owner` holds has failed at `at_h` (already down and counted). Called ahead

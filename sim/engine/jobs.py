@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
-
 from sim import perf
 from sim.engine.context import Context, Lifecycle
 from sim.errors import SimError
@@ -141,7 +139,7 @@ class JobLifecycle(Lifecycle):
         self.ctx = ctx
         self.jobs: dict = {}
 
-    def on_start(self, owner: int, domains: np.ndarray, parts: tuple[int, ...]) -> None:
+    def on_start(self, owner: int, domains, parts: tuple[int, ...], by_pool) -> None:
         self.jobs[owner].started.succeed((domains, parts))
 
     def on_preempt(self, owner: int) -> None:

@@ -228,11 +228,11 @@ class Leases(Lifecycle):
             t.end_reason = "unserved"
             ctx.event("lease-unserved", t.name, t.id, t.gpus, reason)
 
-    def on_start(self, owner: int, domains: np.ndarray, parts: tuple[int, ...]) -> None:
+    def on_start(self, owner: int, domains: np.ndarray, parts: tuple[int, ...], by_pool) -> None:
         ctx, t = self.ctx, self.by_id[owner]
         t.held_from_h = t.accrued_h = ctx.now
-        t.gpus_held = ctx.cluster.gpus(domains)
-        t.pools_held = ctx.cluster.gpus_by_pool(domains)
+        t.gpus_held = sum(by_pool.values())
+        t.pools_held = by_pool
         down = domains[ctx.cluster.down[domains]]  # handed over under repair: a shortfall
         self._short(t, ctx.now, add=[int(d) for d in down])
         ctx.event("lease-start", t.name, t.id, t.gpus_held, t.lease.tenant)

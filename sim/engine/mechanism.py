@@ -58,21 +58,18 @@ class Mechanism:
         req = ctx.pending.get(oid)
         if req is None:
             raise SimError(f"policy started owner {oid}, which is not pending")
-        c, domains = ctx.cluster, d.domains
+        domains = d.domains
         if parts:  # (the domains as the decision gives them: nothing needs an array)
-            pools = c.pools_of(domains)
+            gpus = self._check_parts(req, d)
         else:
             domains = np.asarray(domains, np.int64)
-            by_pool = c.gpus_by_pool(domains)
-            pools = by_pool.keys()
+        by_pool = ctx.cluster.gpus_by_pool(domains, parts)
+        pools = by_pool.keys()
         if not pools <= set(req.pools):
             raise SimError(f"policy placed {req.name} on pools {sorted(pools)} outside {req.pools}")
         if req.single_pool and len(pools) > 1:
             raise SimError(f"policy spread single-pool request {req.name} over {sorted(pools)}")
-        if parts:
-            usable = usable_of(req, (self._check_parts(req, d),))
-        else:
-            usable = usable_of(req, by_pool.values())
+        usable = usable_of(req, (gpus,) if parts else by_pool.values())
         if usable < min(req.sizes):
             raise SimError(f"policy gave {req.name} {usable} usable GPUs, below {min(req.sizes)}")
         # the cluster checks free, online, healthy (a lease takes failed racks too)
@@ -82,7 +79,7 @@ class Mechanism:
             ctx.allocate(oid, domains, req.takes_down)
         del ctx.pending[oid]
         ctx.running[oid] = req
-        ctx.handlers[oid].on_start(oid, domains, parts)
+        ctx.handlers[oid].on_start(oid, domains, parts, by_pool)
 
     def _check_parts(self, req, d: Start) -> int:
         """A start on parts of domains: only for a request that packs, one part per distinct

@@ -188,18 +188,16 @@ class Replay(JobLifecycle):
             job.end_h = now
         return job
 
-    def on_start(self, owner: int, domains, parts: tuple[int, ...]) -> None:
+    def on_start(self, owner: int, domains, parts: tuple[int, ...], by_pool) -> None:
         """Open the job's segment and schedule its end, the rest of its duration from now."""
         ctx, job = self.ctx, self.jobs[owner]
         env = ctx.env
         now = env.now
         if job.first_start_h is None:
             job.first_start_h = now
-        if parts:  # packed inside domains
-            job.alloc = ctx.cluster.held_by_pool(owner)
-        else:
-            job.alloc = ctx.cluster.gpus_by_pool(domains)
-            job.domains = domains  # (released by name: no search of the cluster for them)
+        job.alloc = by_pool
+        if not parts:  # whole domains: released by name (no search of the cluster for them)
+            job.domains = domains
         job.seg = Hold(now)
         job.since_h = now
         end = job.end = env.timeout(job.left_h)
