@@ -26,8 +26,8 @@ FREE = -1
 SHARED = -2  # owner of a domain whose GPUs parts hold (see `parts`, `sharers`)
 _UIDS = itertools.count()  # a process-wide id per cluster and copy, for `Cluster.mark`
 _FEW = 16  # up to this many domains, checks and picks in Python (numpy costs more on tiny arrays)
-_BULK = 64  # changes of more domains may rebuild the free-capacity index pool by pool, vectorised
-_REBUILD_PER = 32  # ... if at least one in this many of the pool's domains change (measured)
+_BULK = 64  # changes of more whole domains go to the free-capacity index in bulk
+_REBUILD_PER = 4  # ... and rebuild a pool's if a quarter of its domains change (measured)
 PLACEMENTS = ("consolidate", "spread")  # where a part goes: fullest fitting domain, or emptiest
 
 
@@ -206,21 +206,22 @@ class Cluster:
         return self.uid, self.version
 
     def _refresh_many(self, domains: np.ndarray, held: bool = False) -> None:
-        """`_refresh` for many domains (`held`: all now held whole, so none has a GPU free): one
-        by one where few of a pool change, else that pool rebuilt at once (a rebuild costs
-        about as much as one change per 32 domains)."""
-        one = (lambda d: self.index.set(d, 0)) if held else self._refresh
+        """`_refresh` for many online domains held whole now (`held`) or free now, none shared:
+        a healthy one has all its GPUs taken or all free, a failed one none. Few: one by one;
+        many: in bulk per pool, or that pool rebuilt where a large share of it changes."""
         if len(domains) <= _BULK:
+            one = (lambda d: self.index.set(d, 0)) if held else self._refresh
             for d in domains.tolist():
                 one(d)
             return
-        pool_of = self.topo.domain_pool[domains]
+        healthy = domains[~self.down[domains]]
+        pool_of = self.topo.domain_pool[healthy]
         counts = np.bincount(pool_of)
         for p in np.flatnonzero(counts).tolist():
             pool = self.topo.pools[p]
             if counts[p] * _REBUILD_PER < pool.domains:
-                for d in domains[pool_of == p].tolist():
-                    one(d)
+                ds = healthy if counts[p] == len(healthy) else healthy[pool_of == p]
+                self.index.set_whole(p, ds, not held)
             else:
                 self.index.reset(p, self.free_gpus(pool.name))
 

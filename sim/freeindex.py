@@ -78,9 +78,27 @@ class PoolFree:
         elif new:
             insort(self.by_free[new], d)
 
+    def set_whole(self, local: np.ndarray, free: bool) -> None:
+        """Domains (distinct local indices) that go from no GPU free to all free (`free`), or
+        back: `set` for many whole domains at once (a big job's start or end, a phase online),
+        the counts per leaf group and pod moved by one bincount each."""
+        old, new, step = (0, self.size, 1) if free else (self.size, 0, -1)
+        have = self.free
+        for i in local.tolist():
+            if have[i] != old:
+                raise ValueError(f"domain {self.first + i} has {have[i]} GPUs free, not {old}")
+            have[i] = new
+        np.frombuffer(self.whole, np.uint8)[local] = free
+        self.whole_free += step * len(local)
+        for counts, per in ((self.group, self.per_group), (self.pod, self.per_pod)):
+            moved = np.bincount(local // per)
+            for k in np.flatnonzero(moved).tolist():
+                counts[k] += step * int(moved[k])
+
     def reset(self, free: np.ndarray) -> None:
-        """Every domain's free GPUs at once (`free` by local index): a bulk change (a phase
-        online, a lease of thousands of domains) rebuilt in one vectorised sweep."""
+        """Every domain's free GPUs at once (`free` by local index), rebuilt in one vectorised
+        sweep: a change of a large share of the pool (a phase online, a pool-wide lease), and
+        the check's independent recount (`FreeIndex.of`)."""
         free = np.asarray(free, np.int64)
         self.free = free.tolist()
         is_whole = free == self.size
@@ -195,6 +213,14 @@ class FreeIndex:
         else:
             self.owned = [True] * len(self.pools)
             self.group = None
+
+    def set_whole(self, pool: int, domains: np.ndarray, free: bool) -> None:
+        """Whole domains of pool `pool`, all free now (`free`) or all taken, none shared (see
+        `PoolFree.set_whole`)."""
+        if not self.owned[pool]:
+            self._own(pool)
+        pf = self.pools[pool]
+        pf.set_whole(domains - pf.first, free)
 
     def reset(self, pool: int, free: np.ndarray) -> None:
         """Pool `pool`'s free GPUs per domain at once (see `PoolFree.reset`)."""

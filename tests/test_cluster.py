@@ -1,6 +1,7 @@
 """Cluster state: whole-domain allocation with invariants, and compact placement."""
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,3 +105,26 @@ def test_random_operations_never_break_invariants(ops):
         for name, gpus in total.items():
             k = c.counts(name)
             assert k.allocated + k.idle + k.down == k.online <= gpus
+
+
+def test_many_domains_taken_and_given_back_keep_the_index_exact():
+    """A big job's start and end change the free-capacity index in bulk (a share of a pool)
+    or rebuild that pool (most of it), a failed domain among them staying at no GPU free: the
+    index equals a recount after each (`check`)."""
+    topo = load_topology([Path(__file__).parents[1] / "topologies" / "colossus1.toml"])
+    c = Cluster(topo)
+    c.bring_online(dt.date(2030, 1, 1))
+    pool = max(topo.pools, key=lambda p: p.domains)
+    free = c.free(pool.name)
+    few, most = free[:: pool.domains // 100][:100], free[: pool.domains * 3 // 4]
+    c.fail(int(most[-1]))
+    c.check()
+    rest = most[np.isin(most, few, invert=True)]  # the failed one among them (a lease's take)
+    for owner, domains in ((1, few), (2, rest)):
+        c.allocate(owner, domains, allow_down=owner == 2)
+        c.check()
+    assert c.free_count(pool.name) == pool.domains - len(few) - len(rest)
+    for owner in (1, 2):
+        c.release(owner)
+        c.check()
+    assert c.free_count(pool.name) == pool.domains - 1  # all free again but the failed one

@@ -235,6 +235,40 @@ def test_a_pool_past_the_first_answers_in_global_ids():
     assert (pf.whole_free, clone.whole_free, pf.group[0], clone.group[0]) == (5, 4, 2, 1)
 
 
+def test_many_whole_domains_change_at_once_as_one_by_one():
+    """`set_whole` (a big job's start or end) leaves the pool as one `set` per domain would,
+    and as a rebuild from the per-domain counts; it refuses a domain not in the state it
+    leaves (taking a domain that is not free whole, freeing one that has a GPU free)."""
+    from sim.freeindex import PoolFree
+
+    def pool(free):  # domains 50-79, 8 GPUs each, 4 per leaf group, 8 per pod
+        pf = PoolFree(50, 30, 8, 4, 8)
+        for i, g in enumerate(free):
+            pf.set(50 + i, g)
+        return pf
+
+    free = [8] * 12 + [3] * 2 + [0] * 8 + [8] * 8  # free whole, shared, taken, free whole
+    taken = np.array([0, 1, 2, 5, 9, 22, 27, 29])  # local indices, all free whole
+    bulk, single = pool(free), pool(free)
+    bulk.set_whole(taken, free=False)
+    for i in taken.tolist():
+        single.set(50 + i, 0)
+    expected = [0 if i in taken else g for i, g in enumerate(free)]
+    rebuilt = PoolFree(50, 30, 8, 4, 8)
+    rebuilt.reset(np.array(expected))
+    for pf in (single, rebuilt):
+        assert [getattr(bulk, f) for f in PoolFree.__slots__] == [
+            getattr(pf, f) for f in PoolFree.__slots__
+        ]
+    assert bulk.whole_free == 20 - len(taken)
+    bulk.set_whole(np.arange(14, 22), free=True)  # the eight taken ones come free
+    assert bulk.free[14:22] == [8] * 8 and bulk.whole_free == 20 - len(taken) + 8
+    with pytest.raises(ValueError, match="domain 62 has 3 GPUs free, not 8"):
+        bulk.set_whole(np.array([12]), free=False)  # shared: not free whole
+    with pytest.raises(ValueError, match="domain 63 has 3 GPUs free, not 0"):
+        bulk.set_whole(np.array([13]), free=True)
+
+
 def test_free_whole_gpus_are_the_free_domains_gpus():
     c = fresh()
     c.allocate(1, np.array([FIRST, FIRST + 1]))
