@@ -341,22 +341,28 @@ class Cluster:
                 f"owner {owner} holds part of a domain; it cannot hold whole ones"
             )
 
-    def replace(self, owner: int, old: int, new: int) -> None:
-        """Swap one of `owner`'s domains for a free, online, healthy one (a spare)."""
-        if self.sharing:
-            self._own()
-        index = self.index
+    def replace(self, owner: int, old: int, new: int | None = None) -> int | None:
+        """Swap one of `owner`'s domains for a free, online, healthy one (a spare): `new`, or by
+        default the nearest (`spare_near`). Returns the spare, or None if the pool has none."""
         owner_of = self.owner_of
         if owner_of[old] != owner:
             raise AllocationError(f"owner {owner} replaces domain {old}, which it does not own")
-        if index.free_of(new) != self.gpus_of[new]:  # all its GPUs free: online, healthy, unowned
+        if new is None:
+            new = self.spare_near(old)  # (free whole by the index: no check)
+            if new is None:
+                return None
+        elif self.index.free_of(new) != self.gpus_of[new]:  # all free: online, healthy, unowned
             raise AllocationError(f"owner {owner}: spare {new} is not free, online and healthy")
+        if self.sharing:
+            self._own()
+            owner_of = self.owner_of
         owner_of[old] = FREE
         owner_of[new] = owner
         if not self.is_down[old]:  # a failed domain has no free GPUs either way
             self._refresh(old)
-        index.set(new, 0)
+        self.index.set(new, 0)
         self.version += 1
+        return new
 
     def release(self, owner: int, domains=None):
         """Return `owner`'s domains (all of them by default; else a list or an array) to the
@@ -370,9 +376,11 @@ class Cluster:
             for x in ds:
                 if owner_of[x] != owner:
                     raise AllocationError(f"owner {owner} releases domains it does not own")
+            is_down = self.is_down
             for x in ds:
                 owner_of[x] = FREE
-                self._refresh(x)
+                if not is_down[x]:  # a failed domain has no free GPUs either way
+                    self._refresh(x)
         else:
             d = np.asarray(d, np.int64)
             if domains is not None and (self.owner[d] != owner).any():  # (owned_by's are)
