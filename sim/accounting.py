@@ -229,5 +229,9 @@ class Accounting:
 def short_gpus(contracted: int, held: int, down: int) -> int:
     """Contracted GPUs a lease tranche does not get while `down` of its `held` GPUs are failed:
     it is owed min(contracted, held) and gets min(contracted, healthy held). Whole domains
-    are held, so a 1-GPU tranche on a 72-GPU domain is short 1 GPU, not 72."""
-    return min(contracted, held) - min(contracted, max(0, held - down))
+    are held, so a 1-GPU tranche on a 72-GPU domain is short 1 GPU, not 72. (Comparisons, not
+    min and max: twice a failure of a lease without a spare.)"""
+    healthy = held - down if held > down else 0
+    return (contracted if contracted < held else held) - (
+        contracted if contracted < healthy else healthy
+    )

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from sim import failure_schedule as fs
-from sim.cluster import SHARED
+from sim.cluster import FREE
 from sim.engine.context import Context
 from sim.rng import stream
 from sim.spec.scenario import FailureRates
@@ -103,17 +103,17 @@ class FailureProcess:
     def fail(self, d: int, pool, at_h: float) -> bool:
         """Take a domain down, count it, and tell its owner (through its `on_failure` hook).
         Returns whether an owner was told (only an owner's hook may schedule an event)."""
-        ctx, c = self.ctx, self.ctx.cluster
-        owner = c.fail(d)
-        ctx.acct.day_failures[pool.index] += 1
-        ctx.acct.domain(d, at_h, True, owner)
+        ctx, acct = self.ctx, self.ctx.acct
+        owner = ctx.cluster.fail(d)
+        acct.day_failures[pool.index] += 1
+        acct.domain(d, at_h, True, owner)
+        if owner == FREE:  # (the common case first)
+            return False
         if owner >= 0:
             ctx.handlers[owner].on_failure(owner, d, pool, at_h)
-        elif owner == SHARED:  # every job packed into it is interrupted, in owner order
-            for o in sorted(c.sharers[d]):
+        else:  # shared: every job packed into it is interrupted, in owner order
+            for o in sorted(ctx.cluster.sharers[d]):
                 ctx.handlers[o].on_failure(o, d, pool, at_h)
-        else:
-            return False
         return True
 
     def _repair(self, d: int, at_h: float) -> bool:
