@@ -211,12 +211,20 @@ def test_a_pool_past_the_first_answers_in_global_ids():
     """A pool whose domains start at 100 (4 GPUs each, 3 per leaf group, 6 per pod): its
     searches take local ranges and answer global ids, changes by domain and a rebuild from
     the per-domain counts agree, and a clone is independent."""
-    from sim.freeindex import PoolFree
+    from types import SimpleNamespace as NS
 
-    pf = PoolFree(100, 12, 4, 3, 6)
+    from sim.freeindex import FreeIndex, PoolFree
+
+    fabric = NS(domains_per_leaf_group=3, leaf_groups_per_pod=2)
+    pools = [
+        NS(first_domain=f, domains=n, gpus_per_domain=4, fabric=fabric)
+        for f, n in ((0, 100), (100, 12))
+    ]
+    index = FreeIndex(NS(pools=pools, domain_pool=np.repeat([0, 1], [100, 12])))
+    pf = index.pools[1]
     for d in (101, 102, 104, 107, 111):
-        pf.set(d, 4)  # free whole
-    pf.set(105, 1)  # shared, 1 GPU free
+        index.set(d, 4)  # free whole
+    index.set(105, 1)  # shared, 1 GPU free
     assert pf.first_free_in(0, 12) == 101 and pf.first_free_in(3, 6) == 104
     assert pf.first_free_in(8, 11) is None  # locals 8-10: domains 108-110, none free
     assert pf.free_in(0, 12, 3) == [101, 102, 104] and pf.free_in(4, 12, 9) == [104, 107, 111]
@@ -229,8 +237,9 @@ def test_a_pool_past_the_first_answers_in_global_ids():
     assert [getattr(rebuilt, f) for f in PoolFree.__slots__] == [
         getattr(pf, f) for f in PoolFree.__slots__
     ]
-    clone = pf.clone()
-    clone.set(101, 0)
+    other = index.copy()  # shares the pool until it changes it: then a clone of its own
+    other.set(101, 0)
+    clone = other.pools[1]
     assert (pf.first_free_in(0, 3), clone.first_free_in(0, 3)) == (101, 102)
     assert (pf.whole_free, clone.whole_free, pf.group[0], clone.group[0]) == (5, 4, 2, 1)
 
