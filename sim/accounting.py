@@ -1,7 +1,8 @@
 """GPUs by pool and state, and the exact GPU-hour integral of each day: pure, no SimPy.
 
 Every change of a domain's state goes through `Accounting.move` (or `change`, which finds the
-states before and after from the cluster): the counts stay exact without recounting, and the
+states before and after from the cluster; `domain`, a failure or a repair, does move's four
+updates inline, a million times a run): the counts stay exact without recounting, and the
 day's GPU-hours follow the identity  int_a^b N dt = N(b) (b - a) - sum_i dN_i (t_i - a),  so each
 change costs two scalar updates. Times count from the day's start a: the terms stay the size
 of a day's GPU-hours, not of GPUs times the hours since the run began, so the sums lose no
