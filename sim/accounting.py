@@ -196,13 +196,13 @@ class Accounting:
         # the common case (a million times a run): all its GPUs move between its holder's state
         # and DOWN; `move`'s four updates inline, a repair as a failure's move of -gpus
         row = self._pool[d] * N_STATES
-        held = row + (self._codes[owner] if owner >= 0 else IDLE)
+        held, failed = row + (self._codes[owner] if owner >= 0 else IDLE), row + DOWN
         gpus = self._gpus[d] if down else -self._gpus[d]
         x, now, integral = gpus * (at - self.day_start_h), self._now, self._int
         now[held] -= gpus
-        now[row + DOWN] += gpus
+        now[failed] += gpus
         integral[held] += x
-        integral[row + DOWN] -= x
+        integral[failed] -= x
 
     def _shared_domain(self, d: int, at: float, down: bool) -> None:
         """`domain` of a shared domain: its parts' owners' GPUs, and the rest idle."""

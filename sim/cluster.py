@@ -492,9 +492,10 @@ class Cluster:
         held until released. (Millions of calls in a long run: scalar reads, no numpy calls.)"""
         if self.sharing:
             self._own()
-        if self.is_down[domain] or not self.is_online[domain]:
+        is_down = self.is_down
+        if is_down[domain] or not self.is_online[domain]:
             raise AllocationError(f"domain {domain} cannot fail: offline or already down")
-        self.is_down[domain] = 1
+        is_down[domain] = 1
         owner = self.owner_of[domain]
         if owner < 0:  # a domain held whole has no free GPUs already
             self.index.set(domain, 0)
@@ -505,9 +506,10 @@ class Cluster:
         """Bring a failed domain back up; return its owner (as `fail`)."""
         if self.sharing:
             self._own()
-        if not self.is_down[domain]:
+        is_down = self.is_down
+        if not is_down[domain]:
             raise AllocationError(f"domain {domain} is not down")
-        self.is_down[domain] = 0
+        is_down[domain] = 0
         owner = self.owner_of[domain]
         if owner == FREE:
             self.index.set(domain, self.gpus_of[domain])
