@@ -76,19 +76,21 @@ class FailureProcess:
         peek, pools, horizon = self.ctx.env.peek, self.ctx.topo.pools, self.ctx.horizon_h
         fail, repair, failure = self.fail, self._repair, fs.FAILURE  # (locals: a million turns)
         (ats, kinds, ps, ds), i = self._items, self._next
+        n = len(ats)  # (not a `len` call a turn)
         # Up to the next event, as it is now: a repair may schedule one (the pass that offers
         # repaired capacity), a failure one (a job that stops), and what follows waits for it;
         # the next event is looked up again only after a change that may have scheduled one
         # (the cluster and the accounting schedule nothing; an owner's hook may).
         bound = min(limit_h, peek())
         while True:
-            if i == len(ats):
+            if i == n:
                 if self._window_end >= horizon:
                     break
                 start = self._window_end
                 self._window_end = min(start + WINDOW_H, horizon)
                 self._items = self._timeline.window(start, self._window_end)
                 (ats, kinds, ps, ds), i = self._items, 0
+                n = len(ats)
                 continue
             at = ats[i]
             if at > bound:
