@@ -1,7 +1,8 @@
 """GPUs by pool and state, and the exact GPU-hour integral of each day: pure, no SimPy.
 
 Every change of a domain's state goes through `Accounting.move` (or `change`, which finds the
-states before and after from the cluster): the counts stay exact without recounting, and the
+states before and after from the cluster; `domain`, a failure or a repair, does move's four
+updates inline, a million times a run): the counts stay exact without recounting, and the
 day's GPU-hours follow the identity  int_a^b N dt = N(b) (b - a) - sum_i dN_i (t_i - a),  so each
 change costs two scalar updates. Times count from the day's start a: the terms stay the size
 of a day's GPU-hours, not of GPUs times the hours since the run began, so the sums lose no
@@ -60,6 +61,7 @@ class Accounting:
         # per-domain pool and GPUs as Python lists: cheap scalar reads (millions of changes)
         self._pool: list[int] = self.pool_of.tolist()
         self._gpus = cluster.gpus_of
+        self._codes = owners.codes  # kind code by owner id (the list grows, it is never replaced)
         self._shape = (len(cluster.topo.pools), N_STATES)
         self._now: list[float] = self.recount().ravel().tolist()
         self._int: list[float] = [0.0] * len(self._now)
@@ -156,7 +158,7 @@ class Accounting:
         `Cluster.allocate` checks) or gave back (each healthy one becomes idle; a down one stays
         down and moves nothing): what `change` would find, without reading the states before
         and after. `domains`: a list or an array; many move one sum per pool."""
-        kind = self.owners.kind_of(owner)
+        kind = self._codes[owner]  # (an owner's domains: owner >= 0)
         before, after = (IDLE, kind) if taken else (kind, IDLE)
         if len(domains) <= _FEW:  # a few (a spare, a small job): scalar updates
             gpus_of, pool_of, down = self._gpus, self._pool, self.cluster.is_down
@@ -176,7 +178,7 @@ class Accounting:
     def owner_parts(self, owner: int, parts: dict[int, int], taken: bool, at: float) -> None:
         """`owner`'s parts {domain: GPUs} are taken (healthy domains: idle -> its kind) or
         given back (the reverse; a down domain's stay down and move nothing), as `whole`."""
-        kind, pool_of, down = self.owners.kind_of(owner), self._pool, self.cluster.is_down
+        kind, pool_of, down = self._codes[owner], self._pool, self.cluster.is_down
         before, after = (IDLE, kind) if taken else (kind, IDLE)
         for d, g in parts.items():
             if taken or not down[d]:
@@ -191,12 +193,16 @@ class Accounting:
         if owner == SHARED:
             self._shared_domain(d, at, down)
             return
-        # the common case (a million times a run): one state for all its GPUs, one move
-        kind = self.owners.kind_of(owner)
-        if down:
-            self.move(self._pool[d], self._gpus[d], kind, DOWN, at)
-        else:
-            self.move(self._pool[d], self._gpus[d], DOWN, kind, at)
+        # the common case (a million times a run): all its GPUs move between its holder's state
+        # and DOWN; `move`'s four updates inline, a repair as a failure's move of -gpus
+        row = self._pool[d] * N_STATES
+        held, failed = row + (self._codes[owner] if owner >= 0 else IDLE), row + DOWN
+        gpus = self._gpus[d] if down else -self._gpus[d]
+        x, now, integral = gpus * (at - self.day_start_h), self._now, self._int
+        now[held] -= gpus
+        now[failed] += gpus
+        integral[held] += x
+        integral[failed] -= x
 
     def _shared_domain(self, d: int, at: float, down: bool) -> None:
         """`domain` of a shared domain: its parts' owners' GPUs, and the rest idle."""
@@ -224,5 +230,9 @@ class Accounting:
 def short_gpus(contracted: int, held: int, down: int) -> int:
     """Contracted GPUs a lease tranche does not get while `down` of its `held` GPUs are failed:
     it is owed min(contracted, held) and gets min(contracted, healthy held). Whole domains
-    are held, so a 1-GPU tranche on a 72-GPU domain is short 1 GPU, not 72."""
-    return min(contracted, held) - min(contracted, max(0, held - down))
+    are held, so a 1-GPU tranche on a 72-GPU domain is short 1 GPU, not 72. (Comparisons, not
+    min and max: twice a failure of a lease without a spare.)"""
+    healthy = held - down if held > down else 0
+    return (contracted if contracted < held else held) - (
+        contracted if contracted < healthy else healthy
+    )

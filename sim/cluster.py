@@ -332,22 +332,28 @@ class Cluster:
                 f"owner {owner} holds part of a domain; it cannot hold whole ones"
             )
 
-    def replace(self, owner: int, old: int, new: int) -> None:
-        """Swap one of `owner`'s domains for a free, online, healthy one (a spare)."""
-        if self.sharing:
-            self._own()
-        index = self.index
+    def replace(self, owner: int, old: int, new: int | None = None) -> int | None:
+        """Swap one of `owner`'s domains for a free, online, healthy one (a spare): `new`, or by
+        default the nearest (`spare_near`). Returns the spare, or None if the pool has none."""
         owner_of = self.owner_of
         if owner_of[old] != owner:
             raise AllocationError(f"owner {owner} replaces domain {old}, which it does not own")
-        if index.free_of(new) != self.gpus_of[new]:  # all its GPUs free: online, healthy, unowned
+        if new is None:
+            new = self.spare_near(old)  # (free whole by the index: no check)
+            if new is None:
+                return None
+        elif self.index.free_of(new) != self.gpus_of[new]:  # all free: online, healthy, unowned
             raise AllocationError(f"owner {owner}: spare {new} is not free, online and healthy")
+        if self.sharing:
+            self._own()
+            owner_of = self.owner_of
         owner_of[old] = FREE
         owner_of[new] = owner
         if not self.is_down[old]:  # a failed domain has no free GPUs either way
             self._refresh(old)
-        index.set(new, 0)
+        self.index.set(new, 0)
         self.version += 1
+        return new
 
     def release(self, owner: int, domains=None):
         """Return `owner`'s domains (all of them by default; else a list or an array) to the
@@ -361,9 +367,11 @@ class Cluster:
             for x in ds:
                 if owner_of[x] != owner:
                     raise AllocationError(f"owner {owner} releases domains it does not own")
+            is_down = self.is_down
             for x in ds:
                 owner_of[x] = FREE
-                self._refresh(x)
+                if not is_down[x]:  # a failed domain has no free GPUs either way
+                    self._refresh(x)
         else:
             d = np.asarray(d, np.int64)
             if domains is not None and (self.owner[d] != owner).any():  # (owned_by's are)
@@ -475,9 +483,10 @@ class Cluster:
         held until released. (Millions of calls in a long run: scalar reads, no numpy calls.)"""
         if self.sharing:
             self._own()
-        if self.is_down[domain] or not self.is_online[domain]:
+        is_down = self.is_down
+        if is_down[domain] or not self.is_online[domain]:
             raise AllocationError(f"domain {domain} cannot fail: offline or already down")
-        self.is_down[domain] = 1
+        is_down[domain] = 1
         owner = self.owner_of[domain]
         if owner < 0:  # a domain held whole has no free GPUs already
             self.index.set(domain, 0)
@@ -488,9 +497,10 @@ class Cluster:
         """Bring a failed domain back up; return its owner (as `fail`)."""
         if self.sharing:
             self._own()
-        if not self.is_down[domain]:
+        is_down = self.is_down
+        if not is_down[domain]:
             raise AllocationError(f"domain {domain} is not down")
-        self.is_down[domain] = 0
+        is_down[domain] = 0
         owner = self.owner_of[domain]
         if owner == FREE:
             self.index.set(domain, self.gpus_of[domain])

@@ -27,7 +27,8 @@ _FIND_AT_MOST = 8  # domains found one `find` at a time; more take one numpy sca
 
 
 class PoolFree:
-    """The free capacity of one pool (see the module). Domain ids are global."""
+    """The free capacity of one pool (see the module), changed through `FreeIndex.set`. Domain
+    ids are global."""
 
     __slots__ = (
         "first", "n", "size", "per_group", "per_pod", "free", "whole", "whole_free", "by_free",
@@ -54,33 +55,9 @@ class PoolFree:
         c.by_free = [b[:] for b in self.by_free]
         return c
 
-    def set(self, d: int, new: int) -> None:
-        """Domain `d` now has `new` GPUs free."""
-        i = d - self.first
-        old = self.free[i]
-        if old == new:
-            return
-        self.free[i] = new
-        size = self.size
-        if old == size:
-            self.whole[i] = 0
-            self.whole_free -= 1
-            self.group[i // self.per_group] -= 1
-            self.pod[i // self.per_pod] -= 1
-        elif old:
-            b = self.by_free[old]
-            del b[bisect_left(b, d)]
-        if new == size:
-            self.whole[i] = 1
-            self.whole_free += 1
-            self.group[i // self.per_group] += 1
-            self.pod[i // self.per_pod] += 1
-        elif new:
-            insort(self.by_free[new], d)
-
     def set_whole(self, local: np.ndarray, free: bool) -> None:
         """Domains (distinct local indices) that go from no GPU free to all free (`free`), or
-        back: `set` for many whole domains at once (a big job's start or end, a phase online),
+        back: `FreeIndex.set` for many whole domains at once (a big job's start or end, a phase online),
         the counts per leaf group and pod moved by one bincount each."""
         old, new, step = (0, self.size, 1) if free else (self.size, 0, -1)
         have = self.free
@@ -238,8 +215,31 @@ class FreeIndex:
         return self.pools[self.pool_of[d]].size
 
     def set(self, d: int, new: int) -> None:
-        """Domain `d` now has `new` GPUs free."""
+        """Domain `d` now has `new` GPUs free: its pool's structures follow (the one setter of
+        a domain, a single call: every failure and repair, and every allocation and release
+        but those of many whole domains at once, `set_whole`, come through here)."""
         p = self.pool_of[d]
         if not self.owned[p]:
             self._own(p)
-        self.pools[p].set(d, new)
+        pf = self.pools[p]
+        i = d - pf.first
+        old = pf.free[i]
+        if old == new:
+            return
+        pf.free[i] = new
+        size = pf.size
+        if old == size:
+            pf.whole[i] = 0
+            pf.whole_free -= 1
+            pf.group[i // pf.per_group] -= 1
+            pf.pod[i // pf.per_pod] -= 1
+        elif old:
+            b = pf.by_free[old]
+            del b[bisect_left(b, d)]
+        if new == size:
+            pf.whole[i] = 1
+            pf.whole_free += 1
+            pf.group[i // pf.per_group] += 1
+            pf.pod[i // pf.per_pod] += 1
+        elif new:
+            insort(pf.by_free[new], d)

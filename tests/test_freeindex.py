@@ -211,12 +211,20 @@ def test_a_pool_past_the_first_answers_in_global_ids():
     """A pool whose domains start at 100 (4 GPUs each, 3 per leaf group, 6 per pod): its
     searches take local ranges and answer global ids, changes by domain and a rebuild from
     the per-domain counts agree, and a clone is independent."""
-    from sim.freeindex import PoolFree
+    from types import SimpleNamespace as NS
 
-    pf = PoolFree(100, 12, 4, 3, 6)
+    from sim.freeindex import FreeIndex, PoolFree
+
+    fabric = NS(domains_per_leaf_group=3, leaf_groups_per_pod=2)
+    pools = [
+        NS(first_domain=f, domains=n, gpus_per_domain=4, fabric=fabric)
+        for f, n in ((0, 100), (100, 12))
+    ]
+    index = FreeIndex(NS(pools=pools, domain_pool=np.repeat([0, 1], [100, 12])))
+    pf = index.pools[1]
     for d in (101, 102, 104, 107, 111):
-        pf.set(d, 4)  # free whole
-    pf.set(105, 1)  # shared, 1 GPU free
+        index.set(d, 4)  # free whole
+    index.set(105, 1)  # shared, 1 GPU free
     assert pf.first_free_in(0, 12) == 101 and pf.first_free_in(3, 6) == 104
     assert pf.first_free_in(8, 11) is None  # locals 8-10: domains 108-110, none free
     assert pf.free_in(0, 12, 3) == [101, 102, 104] and pf.free_in(4, 12, 9) == [104, 107, 111]
@@ -229,44 +237,55 @@ def test_a_pool_past_the_first_answers_in_global_ids():
     assert [getattr(rebuilt, f) for f in PoolFree.__slots__] == [
         getattr(pf, f) for f in PoolFree.__slots__
     ]
-    clone = pf.clone()
-    clone.set(101, 0)
+    other = index.copy()  # shares the pool until it changes it: then a clone of its own
+    other.set(101, 0)
+    clone = other.pools[1]
     assert (pf.first_free_in(0, 3), clone.first_free_in(0, 3)) == (101, 102)
     assert (pf.whole_free, clone.whole_free, pf.group[0], clone.group[0]) == (5, 4, 2, 1)
 
 
 def test_many_whole_domains_change_at_once_as_one_by_one():
     """`set_whole` (a big job's start or end) leaves the pool as one `set` per domain would,
-    and as a rebuild from the per-domain counts; it refuses a domain not in the state it
-    leaves (taking a domain that is not free whole, freeing one that has a GPU free)."""
-    from sim.freeindex import PoolFree
+    and as a rebuild from the per-domain counts; a copy sharing the pool does not see it; it
+    refuses a domain not in the state it leaves (taking a domain that is not free whole,
+    freeing one that has a GPU free)."""
+    from types import SimpleNamespace as NS
 
-    def pool(free):  # domains 50-79, 8 GPUs each, 4 per leaf group, 8 per pod
-        pf = PoolFree(50, 30, 8, 4, 8)
+    from sim.freeindex import FreeIndex, PoolFree
+
+    def index(free):  # pool 1: domains 50-79, 8 GPUs each, 4 per leaf group, 8 per pod
+        fabric = NS(domains_per_leaf_group=4, leaf_groups_per_pod=2)
+        pools = [
+            NS(first_domain=f, domains=n, gpus_per_domain=8, fabric=fabric)
+            for f, n in ((0, 50), (50, 30))
+        ]
+        ix = FreeIndex(NS(pools=pools, domain_pool=np.repeat([0, 1], [50, 30])))
         for i, g in enumerate(free):
-            pf.set(50 + i, g)
-        return pf
+            ix.set(50 + i, g)
+        return ix
+
+    def fields(pf):
+        return [getattr(pf, f) for f in PoolFree.__slots__]
 
     free = [8] * 12 + [3] * 2 + [0] * 8 + [8] * 8  # free whole, shared, taken, free whole
     taken = np.array([0, 1, 2, 5, 9, 22, 27, 29])  # local indices, all free whole
-    bulk, single = pool(free), pool(free)
-    bulk.set_whole(taken, free=False)
+    bulk, single = index(free), index(free)
+    before = bulk.copy()
+    bulk.set_whole(1, taken + 50, free=False)
     for i in taken.tolist():
         single.set(50 + i, 0)
-    expected = [0 if i in taken else g for i, g in enumerate(free)]
     rebuilt = PoolFree(50, 30, 8, 4, 8)
-    rebuilt.reset(np.array(expected))
-    for pf in (single, rebuilt):
-        assert [getattr(bulk, f) for f in PoolFree.__slots__] == [
-            getattr(pf, f) for f in PoolFree.__slots__
-        ]
-    assert bulk.whole_free == 20 - len(taken)
-    bulk.set_whole(np.arange(14, 22), free=True)  # the eight taken ones come free
-    assert bulk.free[14:22] == [8] * 8 and bulk.whole_free == 20 - len(taken) + 8
+    rebuilt.reset(np.array([0 if i in taken else g for i, g in enumerate(free)]))
+    assert fields(bulk.pools[1]) == fields(single.pools[1]) == fields(rebuilt)
+    assert fields(before.pools[1]) == fields(index(free).pools[1])  # the copy: as it was
+    pf = bulk.pools[1]
+    assert pf.whole_free == 20 - len(taken)
+    bulk.set_whole(1, np.arange(64, 72), free=True)  # the eight taken ones come free
+    assert pf.free[14:22] == [8] * 8 and pf.whole_free == 20 - len(taken) + 8
     with pytest.raises(ValueError, match="domain 62 has 3 GPUs free, not 8"):
-        bulk.set_whole(np.array([12]), free=False)  # shared: not free whole
+        bulk.set_whole(1, np.array([62]), free=False)  # shared: not free whole
     with pytest.raises(ValueError, match="domain 63 has 3 GPUs free, not 0"):
-        bulk.set_whole(np.array([13]), free=True)
+        bulk.set_whole(1, np.array([63]), free=True)
 
 
 def test_free_whole_gpus_are_the_free_domains_gpus():

@@ -218,10 +218,9 @@ class Context:
         c = self.cluster
         if owner in c.parts:  # a part has no spare: its job asks again (it may fit anew)
             return None
-        spare = c.spare_near(failed)
+        spare = c.replace(owner, failed)
         if spare is not None:
-            c.replace(owner, failed, spare)
-            self.acct.whole([spare], owner, True, at_h)
+            self.acct.whole((spare,), owner, True, at_h)
         return spare
 
     def book(self, site: str, pool: str, counterparty: str, account: str, usd: float) -> None:

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from sim import failure_schedule as fs
-from sim.cluster import SHARED
+from sim.cluster import FREE
 from sim.engine.context import Context
 from sim.rng import stream
 from sim.spec.scenario import FailureRates
@@ -76,19 +76,21 @@ class FailureProcess:
         peek, pools, horizon = self.ctx.env.peek, self.ctx.topo.pools, self.ctx.horizon_h
         fail, repair, failure = self.fail, self._repair, fs.FAILURE  # (locals: a million turns)
         (ats, kinds, ps, ds), i = self._items, self._next
+        n = len(ats)  # (not a `len` call a turn)
         # Up to the next event, as it is now: a repair may schedule one (the pass that offers
         # repaired capacity), a failure one (a job that stops), and what follows waits for it;
         # the next event is looked up again only after a change that may have scheduled one
         # (the cluster and the accounting schedule nothing; an owner's hook may).
         bound = min(limit_h, peek())
         while True:
-            if i == len(ats):
+            if i == n:
                 if self._window_end >= horizon:
                     break
                 start = self._window_end
                 self._window_end = min(start + WINDOW_H, horizon)
                 self._items = self._timeline.window(start, self._window_end)
                 (ats, kinds, ps, ds), i = self._items, 0
+                n = len(ats)
                 continue
             at = ats[i]
             if at > bound:
@@ -103,17 +105,17 @@ class FailureProcess:
     def fail(self, d: int, pool, at_h: float) -> bool:
         """Take a domain down, count it, and tell its owner (through its `on_failure` hook).
         Returns whether an owner was told (only an owner's hook may schedule an event)."""
-        ctx, c = self.ctx, self.ctx.cluster
-        owner = c.fail(d)
-        ctx.acct.day_failures[pool.index] += 1
-        ctx.acct.domain(d, at_h, True, owner)
+        ctx, acct = self.ctx, self.ctx.acct
+        owner = ctx.cluster.fail(d)
+        acct.day_failures[pool.index] += 1
+        acct.domain(d, at_h, True, owner)
+        if owner == FREE:  # (the common case first)
+            return False
         if owner >= 0:
             ctx.handlers[owner].on_failure(owner, d, pool, at_h)
-        elif owner == SHARED:  # every job packed into it is interrupted, in owner order
-            for o in sorted(c.sharers[d]):
+        else:  # shared: every job packed into it is interrupted, in owner order
+            for o in sorted(ctx.cluster.sharers[d]):
                 ctx.handlers[o].on_failure(o, d, pool, at_h)
-        else:
-            return False
         return True
 
     def _repair(self, d: int, at_h: float) -> bool:

@@ -155,11 +155,13 @@ class JobLifecycle(Lifecycle):
         no event), else stop at the failure's time and ask again."""
         ctx, job = self.ctx, self.jobs[owner]
         spare = ctx.take_spare(owner, domain, at_h)
+        c = ctx.cluster
+        part = c.parts.get(owner)  # (None: it holds the domain whole)
         ctx.event(
             "failure",
             job.name,
             owner,
-            ctx.cluster.parts.get(owner, {}).get(domain, pool.gpus_per_domain),
+            c.gpus_of[domain] if part is None else part[domain],
             f"{pool.name}: {'spare' if spare is not None else 'no spare'}",
             at_h=at_h,
         )

@@ -240,12 +240,12 @@ class Leases(Lifecycle):
     def on_failure(self, owner: int, domain: int, pool, at_h: float) -> None:
         """A spare if one is free; else the lease keeps its failed domain, short until repaired."""
         if self.ctx.take_spare(owner, domain, at_h) is None:
-            self._short(self.by_id[owner], at_h, add=[domain])
+            self._short(self.by_id[owner], at_h, (domain,))
 
     def on_repair(self, owner: int, domain: int, at_h: float) -> None:
         t = self.by_id[owner]
         if domain in t.short_since:
-            self._short(t, at_h, remove=[domain])
+            self._short(t, at_h, (), (domain,))
 
     def _short(self, t: Tranche, at_h: float, add=(), remove=()) -> None:
         """The tranche's failed domains change at `at_h`: book the shortfall so far, in

@@ -175,10 +175,6 @@ class Training(JobLifecycle):
         job.end_h = ctx.now
         ctx.event("finish", job.name, job.id)
 
-    def absorb_failure(self, job: Job, at_h: float) -> None:
-        """A failure with a spare: the same placement restarts from its checkpoint."""
-        self._lose_cycle(job, at_h)
-
     def _lose_cycle(self, job: Job, at_h: float) -> None:
         """A failure at `at_h`: keep what was checkpointed, lose the cycle in progress, pay a
         restart."""
@@ -187,6 +183,9 @@ class Training(JobLifecycle):
         seg.progress_from_h = max(at_h, seg.progress_from_h) + self.ctx.restart_h
         seg.failures += 1
         job.failures += 1
+
+    # a failure with a spare: the same placement restarts from its checkpoint (one call)
+    absorb_failure = _lose_cycle
 
     def _segment(self, job: Job, domains: np.ndarray) -> jobrate.Segment:
         """The constant rate of a job on these domains, from the perf model."""
