@@ -30,7 +30,11 @@ class Strict(BaseModel):
     which runs after the structure is valid and returns every problem with its own dotted path.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, validate_default=True)
+    # validators are built on first use (`defer_build`): a command builds only the models it
+    # validates (`sim validate` of one kind of file, or `sim --help`, not all ~50 at import)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=False, validate_default=True, defer_build=True
+    )
 
     def problems(self) -> list[Problem]:
         return []
