@@ -57,8 +57,8 @@ class PoolFree:
 
     def set_whole(self, local: np.ndarray, free: bool) -> None:
         """Domains (distinct local indices) that go from no GPU free to all free (`free`), or
-        back: `FreeIndex.set` for many whole domains at once (a big job's start or end, a phase online),
-        the counts per leaf group and pod moved by one bincount each."""
+        back: `FreeIndex.set` for many whole domains at once (a big job's start or end, a phase
+        online), the counts per leaf group and pod moved by one bincount each."""
         old, new, step = (0, self.size, 1) if free else (self.size, 0, -1)
         have = self.free
         for i in local.tolist():
